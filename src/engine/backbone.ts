@@ -1,0 +1,197 @@
+// Loads a frozen backbone from its manifest, verifying every file's sha256 and
+// size before tfjs sees a byte, then warms it up.
+import * as tf from '@tensorflow/tfjs-core';
+import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
+import { loadLayersModel, model as layersModel, type LayersModel } from '@tensorflow/tfjs-layers';
+import { EdgetuneError, asEdgetuneError } from '../errors.js';
+import { BUNDLED_BACKBONES, parseManifest, type BackboneManifest } from './manifest.js';
+import { defaultFetcher, resolveAllowed, sha256Hex, type FetchPolicy } from './fetch.js';
+
+/** The model files as loaded: kept so a merged model can be exported without refetching. */
+export interface BackboneArtifacts {
+  modelJson: { modelTopology: unknown; weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[]; [k: string]: unknown };
+  weightData: Uint8Array;
+}
+
+export interface Backbone {
+  readonly manifest: BackboneManifest;
+  /** sha256 of the manifest file: identifies the exact backbone a head was trained on. */
+  readonly manifestHash: string;
+  readonly manifestUrl: string;
+  readonly artifacts: BackboneArtifacts;
+  /** Normalized input [n, h, w, 3] -> embeddings [n, embeddingSize]. Call inside tf.tidy. */
+  embed(input: tf.Tensor4D): tf.Tensor2D;
+  /** The loaded tfjs model (a GraphModel or the feature sub-model of a LayersModel). */
+  readonly model: GraphModel | LayersModel;
+  dispose(): void;
+}
+
+export interface BackboneLoadOptions extends FetchPolicy {
+  /** Base URL of the bundled backbones (a folder holding <id>/manifest.json). */
+  modelBaseUrl?: string | URL;
+}
+
+/** The package's own models/ folder, resolved from this module's location (src/engine or dist/engine). */
+export function packageModelBaseUrl(): URL {
+  return new URL('../../models/', import.meta.url);
+}
+
+/** Turns a bundled id, a manifest URL or a file path into the manifest's URL. */
+export function resolveManifestUrl(backbone: string, modelBaseUrl?: string | URL): URL {
+  if ((BUNDLED_BACKBONES as readonly string[]).includes(backbone)) {
+    const base = modelBaseUrl ? new URL(String(modelBaseUrl).replace(/\/?$/, '/'), baseForRelative()) : packageModelBaseUrl();
+    return new URL(`${backbone}/manifest.json`, base);
+  }
+  if (/^[\w.-]+$/.test(backbone) && !backbone.endsWith('.json')) {
+    throw new EdgetuneError(
+      'UNKNOWN_BACKBONE',
+      `Unknown backbone '${backbone}'. Bundled backbones are: ${BUNDLED_BACKBONES.join(', ')}; ` +
+        'or pass the URL or path of a manifest.json.',
+    );
+  }
+  return new URL(backbone, baseForRelative());
+}
+
+function baseForRelative(): URL {
+  const loc = (globalThis as { location?: { href: string } }).location;
+  if (loc) return new URL(loc.href);
+  const cwd = (globalThis as { process?: { cwd(): string } }).process?.cwd() ?? '/';
+  return new URL(`file://${cwd.replace(/\/?$/, '/')}`);
+}
+
+async function verified(url: URL, expect: { sha256: string; bytes: number } | undefined, policy: FetchPolicy): Promise<Uint8Array> {
+  const bytes = await (policy.fetcher ?? defaultFetcher)(url);
+  if (!expect) throw new EdgetuneError('MODEL_INTEGRITY', `${url.href} is not listed in the manifest's files`);
+  if (bytes.length !== expect.bytes) {
+    throw new EdgetuneError('MODEL_INTEGRITY', `${url.href} is ${bytes.length} bytes, the manifest declares ${expect.bytes}`);
+  }
+  const hash = await sha256Hex(bytes);
+  if (hash !== expect.sha256) {
+    throw new EdgetuneError('MODEL_INTEGRITY', `${url.href} has sha256 ${hash}, the manifest declares ${expect.sha256}`);
+  }
+  return bytes;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Exact-length ArrayBuffer copy of a view (tfjs needs a whole ArrayBuffer). */
+export function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}
+
+async function fetchArtifacts(manifest: BackboneManifest, manifestUrl: URL, policy: FetchPolicy): Promise<BackboneArtifacts> {
+  const origin = manifestUrl.origin;
+  const modelUrl = resolveAllowed(manifest.modelUrl, manifestUrl, origin, policy);
+  const jsonBytes = await verified(modelUrl, manifest.files[manifest.modelUrl], policy);
+  let modelJson: BackboneArtifacts['modelJson'];
+  try {
+    modelJson = JSON.parse(new TextDecoder().decode(jsonBytes));
+  } catch (err) {
+    throw new EdgetuneError('MODEL_LOAD_FAILED', `${modelUrl.href} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (!modelJson?.modelTopology || !Array.isArray(modelJson.weightsManifest)) {
+    throw new EdgetuneError('MODEL_LOAD_FAILED', `${modelUrl.href} is not a tfjs model.json (no modelTopology/weightsManifest)`);
+  }
+  const shards = await Promise.all(
+    modelJson.weightsManifest.flatMap((g) => g.paths).map((p) => {
+      // Shard names are relative to model.json; the manifest lists them relative to itself.
+      const url = resolveAllowed(p, modelUrl, origin, policy);
+      const key = new URL(p, new URL(manifest.modelUrl, 'x:/')).pathname.slice(1);
+      return verified(url, manifest.files[key], policy);
+    }),
+  );
+  return { modelJson, weightData: concat(shards) };
+}
+
+function ioHandler(a: BackboneArtifacts): tf.io.IOHandler {
+  return {
+    load: async () => ({
+      modelTopology: a.modelJson.modelTopology as {},
+      weightSpecs: a.modelJson.weightsManifest.flatMap((g) => g.weights),
+      weightData: toArrayBuffer(a.weightData),
+      format: a.modelJson.format as string | undefined,
+      signature: a.modelJson.signature as {} | undefined,
+    }),
+  };
+}
+
+/**
+ * Loads, verifies and warms up a backbone.
+ *
+ * @param backbone a bundled id (`'mobilenet_v2_140'`, `'mobilenet_v2'`) or a manifest URL/path.
+ * @throws EdgetuneError UNKNOWN_BACKBONE, MODEL_LOAD_FAILED, MODEL_INTEGRITY, FORBIDDEN_ORIGIN, MODEL_INCOMPATIBLE
+ * @example
+ *   const bb = await loadBackbone('mobilenet_v2_140');
+ *   bb.manifest.embeddingSize // 1792
+ */
+export async function loadBackbone(backbone: string, opts: BackboneLoadOptions = {}): Promise<Backbone> {
+  const manifestUrl = resolveManifestUrl(backbone, opts.modelBaseUrl);
+  const manifestBytes = await (opts.fetcher ?? defaultFetcher)(manifestUrl);
+  const manifest = parseManifest(new TextDecoder().decode(manifestBytes));
+  const manifestHash = await sha256Hex(manifestBytes);
+  const artifacts = await fetchArtifacts(manifest, manifestUrl, opts);
+
+  let model: GraphModel | LayersModel;
+  let embed: (x: tf.Tensor4D) => tf.Tensor2D;
+  try {
+    if (manifest.format === 'graph') {
+      const graph = await loadGraphModel(ioHandler(artifacts));
+      model = graph;
+      embed = (x) => graph.execute(x, manifest.featureNode) as tf.Tensor2D;
+    } else {
+      const full = await loadLayersModel(ioHandler(artifacts));
+      const features = layersModel({ inputs: full.inputs, outputs: full.getLayer(manifest.featureNode).output as never });
+      full.layers.forEach((l) => (l.trainable = false));
+      model = features;
+      embed = (x) => features.predict(x) as tf.Tensor2D;
+    }
+  } catch (err) {
+    throw asEdgetuneError(err, 'MODEL_LOAD_FAILED', `Cannot build backbone '${manifest.id}' from ${manifestUrl.href}`);
+  }
+  const pooled =
+    manifest.pooling === 'avg' ? (x: tf.Tensor4D) => tf.mean(embed(x) as unknown as tf.Tensor4D, [1, 2]) as tf.Tensor2D : embed;
+
+  const bb: Backbone = {
+    manifest,
+    manifestHash,
+    manifestUrl: manifestUrl.href,
+    artifacts,
+    model,
+    embed: (x) => {
+      const y = pooled(x);
+      return y.rank === 2 ? y : (tf.reshape(y, [y.shape[0], -1]) as tf.Tensor2D);
+    },
+    dispose: () => model.dispose(),
+  };
+  checkShapes(bb);
+  return bb;
+}
+
+/** Warm-up that doubles as a shape check: catches a manifest that does not fit its model. */
+function checkShapes(bb: Backbone): void {
+  const [h, w] = bb.manifest.inputSize;
+  let dim: number;
+  try {
+    const y = tf.tidy(() => bb.embed(tf.zeros([1, h, w, 3])));
+    dim = y.shape[1] as number;
+    y.dispose();
+  } catch (err) {
+    bb.dispose();
+    throw asEdgetuneError(err, 'MODEL_INCOMPATIBLE', `Backbone '${bb.manifest.id}' failed on a ${h}x${w} input`);
+  }
+  if (dim !== bb.manifest.embeddingSize) {
+    bb.dispose();
+    throw new EdgetuneError(
+      'MODEL_INCOMPATIBLE',
+      `Backbone '${bb.manifest.id}' outputs ${dim} features, its manifest declares embeddingSize ${bb.manifest.embeddingSize}`,
+    );
+  }
+}

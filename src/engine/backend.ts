@@ -1,0 +1,108 @@
+// Ordered backend selection with reasons, after ONNX Runtime Web's backend
+// resolution: try each preferred backend, record why it was skipped, throw
+// only when all fail, listing every reason.
+import * as tf from '@tensorflow/tfjs-core';
+import { EdgetuneError } from '../errors.js';
+import type { BackendInfo, BackendName } from '../types.js';
+
+export interface BackendOptions {
+  /** Preference order. @default ['webgpu', 'wasm', 'cpu'] where WebGPU can exist, else ['wasm', 'cpu'] */
+  backends?: BackendName[];
+  /** Where the tfjs `.wasm` files are served from (a prefix ending in `/`, or a file map). */
+  wasmPaths?: string | Record<string, string>;
+  /** WASM threads; capped to 1 when the page is not cross-origin isolated. @default navigator.hardwareConcurrency */
+  wasmThreads?: number;
+}
+
+export const ALL_BACKENDS: readonly BackendName[] = ['webgpu', 'wasm', 'cpu'];
+
+/** Default order: WebGPU only where a `navigator` could expose it (browsers, not Node). */
+export function defaultBackendOrder(): BackendName[] {
+  return typeof navigator !== 'undefined' && 'gpu' in navigator ? ['webgpu', 'wasm', 'cpu'] : ['wasm', 'cpu'];
+}
+
+type Details = BackendInfo['details'];
+
+/** Each candidate loads its tfjs backend module lazily: bundles only pay for what is used. */
+const candidates: Record<BackendName, (opts: BackendOptions, details: Details) => Promise<void>> = {
+  async webgpu(_opts, details) {
+    const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<unknown> } } | undefined)?.gpu;
+    if (!gpu) throw new Error('navigator.gpu is not available (no WebGPU in this context, or not a secure origin)');
+    const adapter = (await gpu.requestAdapter()) as { info?: { vendor?: string; architecture?: string } } | null;
+    if (!adapter) throw new Error('navigator.gpu.requestAdapter() returned null (no usable GPU adapter)');
+    const info = adapter.info;
+    if (info) details.adapter = [info.vendor, info.architecture].filter(Boolean).join(' ') || 'unknown';
+    if (details.adapter && /swiftshader/i.test(String(details.adapter))) details.software = true;
+    await import('@tensorflow/tfjs-backend-webgpu');
+  },
+  async wasm(opts, details) {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    if (opts.wasmPaths) wasm.setWasmPaths(opts.wasmPaths);
+    // Threads need SharedArrayBuffer, i.e. a cross-origin isolated page (COOP/COEP).
+    const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+    const cores = (globalThis.navigator as { hardwareConcurrency?: number } | undefined)?.hardwareConcurrency ?? 1;
+    if (isolated) wasm.setThreadsCount(Math.max(1, opts.wasmThreads ?? cores));
+    details.crossOriginIsolated = isolated;
+  },
+  async cpu() {
+    await import('@tensorflow/tfjs-backend-cpu');
+  },
+};
+
+/** A tiny numeric self-test: catches backends that initialize but compute garbage (NaN, zeros). */
+async function selfTest(): Promise<void> {
+  const out = tf.tidy(() => {
+    const a = tf.tensor2d([1, 2, 3, 4], [2, 2]);
+    const b = tf.tensor2d([0.5, -1, 2, 0.25], [2, 2]);
+    return tf.relu(tf.add(tf.matMul(a, b), 1));
+  });
+  const got = Array.from(await out.data());
+  out.dispose();
+  const want = [5.5, 0.5, 10.5, 0]; // relu([[4.5,-0.5],[9.5,-2]] + 1)
+  if (got.some((v: number, i: number) => !Number.isFinite(v) || Math.abs(v - want[i]!) > 1e-3)) {
+    throw new Error(`self-test failed: got [${got.join(', ')}], expected [${want.join(', ')}]`);
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Initializes the first preferred backend that works.
+ *
+ * @returns the chosen backend and, for each one skipped, why.
+ * @throws EdgetuneError `BACKEND_UNAVAILABLE` listing every reason when none works,
+ *   `INVALID_ARGUMENT` for an unknown backend name.
+ * @example
+ *   await selectBackend({ backends: ['wasm', 'cpu'] })
+ *   // { name: 'wasm', reasons: {}, details: { simd: true, threads: 1, crossOriginIsolated: false } }
+ */
+export async function selectBackend(opts: BackendOptions = {}): Promise<BackendInfo> {
+  const order = opts.backends ?? defaultBackendOrder();
+  if (order.length === 0) throw new EdgetuneError('INVALID_ARGUMENT', 'backends must list at least one backend');
+  const reasons: BackendInfo['reasons'] = {};
+  for (const name of order) {
+    if (!ALL_BACKENDS.includes(name)) {
+      throw new EdgetuneError('INVALID_ARGUMENT', `Unknown backend '${name}'. Valid backends are: ${ALL_BACKENDS.join(', ')}`);
+    }
+    const details: Details = {};
+    try {
+      await candidates[name](opts, details);
+      // setBackend resolves false instead of throwing when initialization fails.
+      if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend('${name}') failed to initialize`);
+      await tf.ready();
+      await selfTest();
+      if (name === 'wasm') {
+        details.simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
+        const wasm = await import('@tensorflow/tfjs-backend-wasm');
+        details.threads = wasm.getThreadsCount();
+      }
+      return { name, reasons, details };
+    } catch (err) {
+      reasons[name] = describe(err);
+    }
+  }
+  const list = order.map((n) => `[${n}] ${reasons[n]}`).join('; ');
+  throw new EdgetuneError('BACKEND_UNAVAILABLE', `No backend could be initialized: ${list}`);
+}

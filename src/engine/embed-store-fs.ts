@@ -1,0 +1,38 @@
+// A persistent embedding store on disk for Node and the CLI: one small file per
+// key, written atomically (temp file + rename) so a crash never leaves a torn entry.
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { EmbeddingStore } from './embed-cache.js';
+
+export class FileEmbeddingStore implements EmbeddingStore {
+  constructor(readonly dir: string) {}
+
+  async getMany(keys: string[]): Promise<(Float32Array | undefined)[]> {
+    return Promise.all(
+      keys.map(async (k) => {
+        try {
+          const buf = await readFile(join(this.dir, `${k}.f32`));
+          return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+        } catch {
+          return undefined;
+        }
+      }),
+    );
+  }
+
+  async putMany(entries: [string, Float32Array][]): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    await Promise.all(
+      entries.map(async ([k, v]) => {
+        const path = join(this.dir, `${k}.f32`);
+        const tmp = `${path}.${process.pid}.tmp`;
+        await writeFile(tmp, new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+        await rename(tmp, path);
+      }),
+    );
+  }
+
+  async clear(): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}

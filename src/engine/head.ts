@@ -1,0 +1,128 @@
+// The trainable classifier head: standardize -> [dense + ReLU] -> dense (logits).
+// Standardization statistics are folded into the first layer on export, so the
+// exported head is a plain tfjs Sequential model over raw embeddings.
+import * as tf from '@tensorflow/tfjs-core';
+import { layers, sequential, type LayersModel } from '@tensorflow/tfjs-layers';
+
+export interface HeadSpec {
+  inputSize: number;
+  numClasses: number;
+  hiddenUnits: number;
+}
+
+export class Head {
+  readonly kernels: tf.Variable[] = [];
+  readonly biases: tf.Variable[] = [];
+
+  private constructor(
+    readonly spec: HeadSpec,
+    /** Per-feature mean and 1/std of the training embeddings. */
+    readonly mean: tf.Tensor1D,
+    readonly invStd: tf.Tensor1D,
+  ) {}
+
+  /** A freshly initialized head (Glorot-uniform kernels, zero biases), seeded. */
+  static create(spec: HeadSpec, stats: { mean: tf.Tensor1D; invStd: tf.Tensor1D }, seed: number): Head {
+    const head = new Head(spec, tf.keep(stats.mean), tf.keep(stats.invStd));
+    const sizes = spec.hiddenUnits > 0 ? [spec.inputSize, spec.hiddenUnits, spec.numClasses] : [spec.inputSize, spec.numClasses];
+    for (let i = 0; i + 1 < sizes.length; i++) {
+      const [fanIn, fanOut] = [sizes[i]!, sizes[i + 1]!];
+      const limit = Math.sqrt(6 / (fanIn + fanOut));
+      // Inside tidy: the initial values are freed, the variables kept.
+      head.kernels.push(tf.tidy(() => tf.variable(tf.randomUniform([fanIn, fanOut], -limit, limit, 'float32', seed + i))));
+      head.biases.push(tf.tidy(() => tf.variable(tf.zeros([fanOut]))));
+    }
+    return head;
+  }
+
+  /** A head from exported weights (already folded: identity standardization). Does not take ownership of `weights`. */
+  static fromWeights(spec: HeadSpec, weights: tf.Tensor[]): Head {
+    const head = new Head(spec, tf.zeros([spec.inputSize]), tf.ones([spec.inputSize]));
+    for (let i = 0; i < weights.length; i += 2) {
+      head.kernels.push(tf.tidy(() => tf.variable(weights[i]!.clone())));
+      head.biases.push(tf.tidy(() => tf.variable(weights[i + 1]!.clone())));
+    }
+    return head;
+  }
+
+  /** All trainable variables, kernels first. */
+  get variables(): tf.Variable[] {
+    return [...this.kernels, ...this.biases];
+  }
+
+  /** Logits for embeddings [n, inputSize]. `dropout` applies before the output layer when training. */
+  logits(x: tf.Tensor2D, dropout = 0, seed?: number): tf.Tensor2D {
+    return tf.tidy(() => {
+      let h = tf.mul(tf.sub(x, this.mean), this.invStd) as tf.Tensor2D;
+      this.kernels.forEach((k, i) => {
+        const last = i === this.kernels.length - 1;
+        if (last && dropout > 0) h = tf.dropout(h, dropout, undefined, seed) as tf.Tensor2D;
+        h = tf.add(tf.matMul(h, k), this.biases[i]!);
+        if (!last) h = tf.relu(h);
+      });
+      return h;
+    });
+  }
+
+  /** Copies of the current weights (kernels then biases), for best-epoch checkpoints. */
+  snapshot(): tf.Tensor[] {
+    return this.variables.map((v) => tf.keep(v.clone()));
+  }
+
+  restore(weights: tf.Tensor[]): void {
+    this.variables.forEach((v, i) => v.assign(weights[i]!));
+  }
+
+  /**
+   * Weights with standardization folded into the first layer, in Keras order
+   * [kernel0, bias0, kernel1, bias1, ...]: (x - mu) * s @ W + b = x @ (s * W) + (b - (mu * s) @ W).
+   */
+  foldedWeights(): tf.Tensor[] {
+    return tf.tidy(() => {
+      const out: tf.Tensor[] = [];
+      this.kernels.forEach((k, i) => {
+        if (i === 0) {
+          const w = tf.mul(k, tf.expandDims(this.invStd, 1));
+          const shift = tf.squeeze(tf.matMul(tf.expandDims(tf.mul(this.mean, this.invStd), 0), k), [0]);
+          out.push(w, tf.sub(this.biases[0]!, shift));
+        } else {
+          out.push(k.clone(), this.biases[i]!.clone());
+        }
+      });
+      return out;
+    });
+  }
+
+  /** A tfjs-layers Sequential with softmax output, loadable by plain tfjs. */
+  toLayersModel(): LayersModel {
+    const model = sequential();
+    const n = this.kernels.length;
+    this.kernels.forEach((k, i) => {
+      const last = i === n - 1;
+      model.add(
+        layers.dense({
+          units: k.shape[1]!,
+          activation: last ? 'softmax' : 'relu',
+          name: last ? 'edgetune_logits' : `edgetune_hidden_${i}`,
+          ...(i === 0 ? { inputShape: [this.spec.inputSize] } : {}),
+        }),
+      );
+    });
+    const w = this.foldedWeights();
+    model.setWeights(w);
+    tf.dispose(w);
+    return model;
+  }
+
+  dispose(): void {
+    tf.dispose([...this.variables, this.mean, this.invStd]);
+  }
+}
+
+/** Per-feature mean and 1/std over rows of x (std floored to avoid blow-ups on constant features). */
+export function featureStats(x: tf.Tensor2D): { mean: tf.Tensor1D; invStd: tf.Tensor1D } {
+  return tf.tidy(() => {
+    const { mean, variance } = tf.moments(x, 0);
+    return { mean: mean as tf.Tensor1D, invStd: tf.div(1, tf.add(tf.sqrt(variance), 1e-3)) as tf.Tensor1D };
+  });
+}

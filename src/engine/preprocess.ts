@@ -1,0 +1,76 @@
+// Pixels -> normalized backbone input, with random-resized-crop + flip views
+// expressed as crop boxes so one tfjs op does crop, flip and resize.
+import * as tf from '@tensorflow/tfjs-core';
+import { EdgetuneError } from '../errors.js';
+import type { RawImage } from '../types.js';
+import type { BackboneManifest } from './manifest.js';
+import { createRng, seedFrom } from './random.js';
+
+/** Bumped whenever preprocessing changes, so cached embeddings of older versions are not reused. */
+export const PREPROCESS_VERSION = 1;
+
+/** Normalized crop box [y1, x1, y2, x2]; x1 > x2 means a horizontally flipped view. */
+export type Box = [number, number, number, number];
+
+export const FULL_VIEW: Box = [0, 0, 1, 1];
+
+/** Random-resized-crop parameters (torchvision's RandomResizedCrop with a narrower scale). */
+export const CROP_SCALE: [number, number] = [0.6, 1.0];
+export const CROP_RATIO: [number, number] = [3 / 4, 4 / 3];
+
+/**
+ * The crop box of augmented view `view` (1-based) of an image. Derived from the
+ * image's content hash, not the training seed, so a view's embedding is the same
+ * in every run and stays cacheable.
+ */
+export function augmentBox(imageHash: string, view: number, width: number, height: number): Box {
+  const rng = createRng(seedFrom(`${imageHash}:${view}`));
+  const area = width * height;
+  let box: Box = FULL_VIEW;
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const target = area * (CROP_SCALE[0] + rng() * (CROP_SCALE[1] - CROP_SCALE[0]));
+    const logR = Math.log(CROP_RATIO[0]) + rng() * (Math.log(CROP_RATIO[1]) - Math.log(CROP_RATIO[0]));
+    const w = Math.sqrt(target * Math.exp(logR));
+    const h = Math.sqrt(target / Math.exp(logR));
+    if (w <= width && h <= height) {
+      const x = rng() * (width - w);
+      const y = rng() * (height - h);
+      box = [y / height, x / width, (y + h) / height, (x + w) / width];
+      break;
+    }
+  }
+  const flip = rng() < 0.5;
+  return flip ? [box[0], box[3], box[2], box[1]] : box;
+}
+
+/** Checks an image's shape and buffer, so a bad frame fails with INVALID_IMAGE, not a tfjs error. */
+export function validateRawImage(img: RawImage, what = 'image'): void {
+  const { width, height, channels, data } = img ?? ({} as RawImage);
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new EdgetuneError('INVALID_IMAGE', `${what} has invalid size ${width}x${height}`);
+  }
+  if (channels !== 3 && channels !== 4) throw new EdgetuneError('INVALID_IMAGE', `${what} must have 3 or 4 channels, got ${channels}`);
+  if (!data || data.length !== width * height * channels) {
+    throw new EdgetuneError(
+      'INVALID_IMAGE',
+      `${what}: pixel buffer holds ${data?.length ?? 0} bytes, expected ${width}x${height}x${channels} = ${width * height * channels}`,
+    );
+  }
+}
+
+/**
+ * Builds the normalized backbone input for several views of one image:
+ * [views.length, h, w, 3] float32. Call inside tf.tidy.
+ */
+export function viewsToInput(img: RawImage, views: Box[], manifest: BackboneManifest): tf.Tensor4D {
+  const [h, w] = manifest.inputSize;
+  const pixels = tf.tensor3d(img.data instanceof Uint8Array ? img.data : new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.length), [img.height, img.width, img.channels], 'int32');
+  const rgb = img.channels === 4 ? tf.slice(pixels, [0, 0, 0], [-1, -1, 3]) : pixels;
+  const batch = tf.expandDims(tf.cast(rgb, 'float32'), 0) as tf.Tensor4D;
+  const boxes = tf.tensor2d(views.flat(), [views.length, 4]);
+  const crops = tf.image.cropAndResize(batch, boxes, new Array(views.length).fill(0), [h, w], 'bilinear');
+  const { mean, std } = manifest.normalization;
+  const scale = tf.tensor1d(std.map((s) => 1 / (255 * s)));
+  const offset = tf.tensor1d(mean.map((m, i) => m / std[i]!));
+  return tf.sub(tf.mul(crops, scale), offset) as tf.Tensor4D;
+}

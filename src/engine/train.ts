@@ -1,0 +1,158 @@
+// Head training over cached embeddings: AdamW, StepLR, label smoothing, class
+// weights, seeded shuffles, best-validation checkpoint and early stopping.
+import * as tf from '@tensorflow/tfjs-core';
+import { EdgetuneError } from '../errors.js';
+import type { EpochLog, ResolvedTrainConfig } from '../types.js';
+import { Head } from './head.js';
+import { AdamW } from './optimizer.js';
+import { createRng, shuffle } from './random.js';
+
+/** Embedding rows and labels, as the trainer sees them. */
+export interface TrainData {
+  /** Every cached view of every example: [rows, embeddingSize]. */
+  x: tf.Tensor2D;
+  /** Class index per example. */
+  labels: Int32Array;
+  /** Rows of x for each example; views[i][0] is the un-augmented view. */
+  views: number[][];
+  trainIdx: number[];
+  valIdx: number[];
+  numClasses: number;
+  /** Per-class loss weights (1 everywhere when balancing is off). */
+  classWeights: Float32Array;
+}
+
+export interface TrainResult {
+  history: EpochLog[];
+  bestEpoch: number;
+  stoppedEarly: boolean;
+  bestValAccuracy?: number;
+}
+
+export interface TrainHooks {
+  onEpoch?: (log: EpochLog) => void | Promise<void>;
+  signal?: AbortSignal;
+}
+
+export function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw new EdgetuneError('ABORTED', 'fineTune was aborted; the previous model is unchanged');
+}
+
+/** Balanced class weights n / (k * n_c), as scikit-learn's 'balanced'. */
+export function balancedClassWeights(counts: number[]): Float32Array {
+  const n = counts.reduce((a, b) => a + b, 0);
+  return Float32Array.from(counts, (c) => (c > 0 ? n / (counts.length * c) : 0));
+}
+
+/** Weighted, label-smoothed cross-entropy, plus the count of correct argmax predictions. */
+function lossAndCorrect(logits: tf.Tensor2D, y: tf.Tensor1D, w: tf.Tensor1D, numClasses: number, smoothing: number) {
+  const onehot = tf.oneHot(y, numClasses);
+  const perSample = tf.losses.softmaxCrossEntropy(onehot, logits, undefined, smoothing, tf.Reduction.NONE);
+  const loss = tf.div(tf.sum(tf.mul(perSample, w)), tf.sum(w)) as tf.Scalar;
+  const correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32')) as tf.Scalar;
+  return { loss, correct };
+}
+
+/**
+ * Trains `head` in place and leaves it holding the best-validation weights
+ * (the last epoch's when there is no validation set).
+ *
+ * @throws EdgetuneError ABORTED when `hooks.signal` fires (the caller discards the head).
+ */
+export async function trainHead(head: Head, data: TrainData, cfg: ResolvedTrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const rng = createRng(cfg.seed);
+  const vars = head.variables;
+  const opt = new AdamW(vars, new Set(head.kernels.map((_, i) => i)), cfg.weightDecay);
+  const yAll = tf.tensor1d(data.labels, 'int32');
+  const cw = tf.tensor1d(data.classWeights);
+  const valRows = tf.tensor1d(data.valIdx.map((i) => data.views[i]![0]!), 'int32');
+  const valY = tf.tensor1d(data.valIdx.map((i) => data.labels[i]!), 'int32');
+  const history: EpochLog[] = [];
+  let best: { epoch: number; acc: number; loss: number; weights: tf.Tensor[] } | null = null;
+  let stoppedEarly = false;
+  let dropoutSeed = cfg.seed * 7919;
+
+  try {
+    for (let epoch = 1; epoch <= cfg.epochs; epoch++) {
+      const t0 = performance.now();
+      const lr = cfg.learningRate * cfg.lrGamma ** Math.floor((epoch - 1) / cfg.lrStepEpochs);
+      const order = shuffle([...data.trainIdx], rng);
+      // Each epoch sees one view per image: a random augmented one, or the plain one.
+      const rows = order.map((i) => {
+        const v = data.views[i]!;
+        return cfg.augment > 0 ? v[Math.floor(rng() * v.length)]! : v[0]!;
+      });
+      let lossSum = tf.scalar(0);
+      let correctSum = tf.scalar(0);
+      for (let s = 0; s < rows.length; s += cfg.batchSize) {
+        throwIfAborted(hooks.signal);
+        const n = Math.min(cfg.batchSize, rows.length - s);
+        const { lossN, correct } = tf.tidy(() => {
+          const idx = tf.tensor1d(rows.slice(s, s + n), 'int32');
+          const xb = tf.gather(data.x, idx);
+          const yb = tf.gather(yAll, tf.tensor1d(order.slice(s, s + n), 'int32'));
+          const wb = tf.gather(cw, yb);
+          let correct: tf.Scalar = tf.scalar(0);
+          const seed = dropoutSeed++;
+          const { value, grads } = tf.variableGrads(() => {
+            const r = lossAndCorrect(head.logits(xb, cfg.dropout, seed), yb, wb, data.numClasses, cfg.labelSmoothing);
+            correct = tf.keep(r.correct);
+            return r.loss;
+          }, vars);
+          opt.apply(vars.map((v) => grads[v.name]!), lr);
+          return { lossN: tf.mul(value, n) as tf.Scalar, correct };
+        });
+        const [l2, c2] = [tf.add(lossSum, lossN) as tf.Scalar, tf.add(correctSum, correct) as tf.Scalar];
+        tf.dispose([lossSum, correctSum, lossN, correct]);
+        [lossSum, correctSum] = [l2, c2];
+      }
+      // One read per epoch: on WebGPU every read is a GPU round trip.
+      const [lossTotal, correctTotal] = [(await lossSum.data())[0]!, (await correctSum.data())[0]!];
+      tf.dispose([lossSum, correctSum]);
+      const log: EpochLog = {
+        epoch,
+        epochs: cfg.epochs,
+        loss: lossTotal / rows.length,
+        accuracy: correctTotal / rows.length,
+        learningRate: lr,
+        ms: 0,
+      };
+      if (data.valIdx.length > 0) {
+        const v = tf.tidy(() => {
+          const r = lossAndCorrect(head.logits(tf.gather(data.x, valRows)), valY, tf.ones([data.valIdx.length]) as tf.Tensor1D, data.numClasses, 0);
+          return tf.stack([r.loss, r.correct]);
+        });
+        const [vl, vc] = await v.data();
+        v.dispose();
+        log.valLoss = vl!;
+        log.valAccuracy = vc! / data.valIdx.length;
+      }
+      log.ms = performance.now() - t0;
+      history.push(log);
+
+      const score = { acc: log.valAccuracy ?? log.accuracy, loss: log.valLoss ?? log.loss };
+      if (!best || score.acc > best.acc || (score.acc === best.acc && score.loss < best.loss)) {
+        if (best) tf.dispose(best.weights);
+        best = { epoch, ...score, weights: head.snapshot() };
+      }
+      await hooks.onEpoch?.(log);
+      if (data.valIdx.length > 0 && epoch - best.epoch >= cfg.patience && epoch < cfg.epochs) {
+        stoppedEarly = true;
+        break;
+      }
+    }
+    throwIfAborted(hooks.signal);
+    if (data.valIdx.length > 0 && best) head.restore(best.weights);
+    else if (best) best.epoch = history.length;
+    return {
+      history,
+      bestEpoch: best?.epoch ?? 0,
+      stoppedEarly,
+      ...(data.valIdx.length > 0 && best ? { bestValAccuracy: best.acc } : {}),
+    };
+  } finally {
+    if (best) tf.dispose(best.weights);
+    tf.dispose([yAll, cw, valRows, valY]);
+    opt.dispose();
+  }
+}

@@ -1,0 +1,130 @@
+// Public options and results shared by the engine, the worker and the main-thread API.
+// Types only: importing this module pulls in no code.
+
+/** A backend edgetune can run on, in order of preference by default. */
+export type BackendName = 'webgpu' | 'wasm' | 'cpu';
+
+/** Which backend was chosen, and why every preferred one before it was skipped. */
+export interface BackendInfo {
+  name: BackendName;
+  /** For each backend that was tried and skipped: the reason. */
+  reasons: Partial<Record<BackendName, string>>;
+  /** Extra facts about the chosen backend (e.g. `simd`, `threads`, `adapter`). */
+  details: Record<string, string | number | boolean>;
+}
+
+/** Decoded pixels, row-major, 3 (RGB) or 4 (RGBA, alpha ignored) channels. */
+export interface RawImage {
+  data: Uint8Array | Uint8ClampedArray;
+  width: number;
+  height: number;
+  channels: 3 | 4;
+}
+
+/** Training strategy: only the classifier head, or also the backbone's last block. */
+export type Strategy = 'head';
+
+export interface FineTuneOptions {
+  /** Maximum number of epochs. @default 30 */
+  epochs?: number;
+  /** Mini-batch size. @default 32 */
+  batchSize?: number;
+  /** Head learning rate (AdamW). @default 0.001 */
+  learningRate?: number;
+  /** Decoupled weight decay (AdamW). @default 0.0001 */
+  weightDecay?: number;
+  /** Multiply the learning rate by `lrGamma` every `lrStepEpochs` epochs (StepLR). @default 10 */
+  lrStepEpochs?: number;
+  /** @default 0.5 */
+  lrGamma?: number;
+  /** Label smoothing for the cross-entropy loss. @default 0.1 */
+  labelSmoothing?: number;
+  /** Units of an optional hidden ReLU layer; 0 = linear head. @default 0 */
+  hiddenUnits?: number;
+  /** Dropout before the output layer. @default 0 */
+  dropout?: number;
+  /** Augmented views (random-resized-crop + flip) cached per image; 0 = off. @default 2 */
+  augment?: number;
+  /** Fraction of each class held out for validation when no example is marked `val`. @default 0.15 */
+  validationSplit?: number;
+  /** Stop after this many epochs without a better validation score. @default 8 */
+  patience?: number;
+  /** Seed for initialization, shuffling and the validation split. @default 42 */
+  seed?: number;
+  /** @default 'head' */
+  strategy?: Strategy;
+  /**
+   * Class-balanced loss weights (n / (k * n_c)): 'auto' turns them on when the
+   * largest class has more than twice the examples of the smallest.
+   * @default 'auto'
+   */
+  classBalance?: 'auto' | 'weights' | 'off';
+  /** Called after the embedding phase steps and after each epoch. */
+  onProgress?: (p: Progress) => void;
+  /** Cancels training; the previous model stays in place. */
+  signal?: AbortSignal;
+}
+
+export type Progress =
+  | { phase: 'embed'; done: number; total: number; cacheHits: number }
+  | ({ phase: 'train' } & EpochLog);
+
+export interface EpochLog {
+  epoch: number;
+  epochs: number;
+  loss: number;
+  accuracy: number;
+  valLoss?: number;
+  valAccuracy?: number;
+  learningRate: number;
+  ms: number;
+}
+
+export interface TrainingReport {
+  labels: string[];
+  strategy: Strategy;
+  epochsRun: number;
+  bestEpoch: number;
+  stoppedEarly: boolean;
+  history: EpochLog[];
+  trainCount: number;
+  validationCount: number;
+  bestValAccuracy?: number;
+  /** Backbone forward passes computed in this run (cache misses). */
+  embeddingsComputed: number;
+  /** Embeddings (views) served from the cache. */
+  cacheHits: number;
+  embedMs: number;
+  trainMs: number;
+  /** Loss weight per class when class balancing was applied, else null. */
+  classWeights: Record<string, number> | null;
+  /** Resolved options, as recorded in the exported metadata. */
+  config: ResolvedTrainConfig;
+}
+
+export type ResolvedTrainConfig = Required<Omit<FineTuneOptions, 'onProgress' | 'signal'>>;
+
+export interface Prediction {
+  label: string;
+  probability: number;
+}
+
+export interface ClassMetrics {
+  label: string;
+  precision: number;
+  recall: number;
+  f1: number;
+  support: number;
+}
+
+export interface EvaluationReport {
+  accuracy: number;
+  n: number;
+  labels: string[];
+  perClass: ClassMetrics[];
+  /** confusion[trueIndex][predictedIndex] = count. */
+  confusion: number[][];
+}
+
+/** A model as a set of named files (the same layout as the CLI's model directory). */
+export type ModelFiles = Record<string, Uint8Array>;
