@@ -59,6 +59,12 @@ export interface FineTuneOptions {
    * @default 'auto'
    */
   classBalance?: 'auto' | 'weights' | 'off';
+  /**
+   * Skip examples whose image cannot be decoded (reported as 'skip' progress
+   * events and in the report) instead of failing with INVALID_IMAGE.
+   * @default false
+   */
+  skipInvalid?: boolean;
   /** Called after the embedding phase steps and after each epoch. */
   onProgress?: (p: Progress) => void;
   /** Cancels training; the previous model stays in place. */
@@ -67,6 +73,7 @@ export interface FineTuneOptions {
 
 export type Progress =
   | { phase: 'embed'; done: number; total: number; cacheHits: number }
+  | { phase: 'skip'; name: string; reason: string }
   | ({ phase: 'train' } & EpochLog);
 
 export interface EpochLog {
@@ -96,13 +103,15 @@ export interface TrainingReport {
   cacheHits: number;
   embedMs: number;
   trainMs: number;
+  /** Examples skipped because their image could not be used (with skipInvalid). */
+  skipped: { name: string; reason: string }[];
   /** Loss weight per class when class balancing was applied, else null. */
   classWeights: Record<string, number> | null;
   /** Resolved options, as recorded in the exported metadata. */
   config: ResolvedTrainConfig;
 }
 
-export type ResolvedTrainConfig = Required<Omit<FineTuneOptions, 'onProgress' | 'signal'>>;
+export type ResolvedTrainConfig = Required<Omit<FineTuneOptions, 'onProgress' | 'signal' | 'skipInvalid'>>;
 
 export interface Prediction {
   label: string;

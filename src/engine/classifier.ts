@@ -205,8 +205,34 @@ export class Engine {
     const isTrain = new Set(trainIdx);
     const viewIds = this.examples.map((_, i) => (isTrain.has(i) ? Array.from({ length: cfg.augment + 1 }, (_, v) => v) : [0]));
     const t0 = performance.now();
-    const { x, views, computed, hits } = await this.embedAll(this.examples.map((e) => e.source), viewIds, opts);
+    const { x, views, computed, hits, invalid } = await this.embedAll(this.examples.map((e) => e.source), viewIds, opts);
     const embedMs = performance.now() - t0;
+    try {
+      const usable = (i: number) => !invalid.has(i);
+      return await this.trainOn(labels, y, x, views, trainIdx.filter(usable), valIdx.filter(usable), cfg, opts, {
+        embedMs,
+        computed,
+        hits,
+        skipped: [...invalid].map(([i, reason]) => ({ name: this.examples[i]!.source.name, reason })),
+      });
+    } finally {
+      x.dispose();
+    }
+  }
+
+  private async trainOn(
+    labels: string[],
+    y: Int32Array,
+    x: tf.Tensor2D,
+    views: number[][],
+    trainIdx: number[],
+    valIdx: number[],
+    cfg: ResolvedTrainConfig,
+    opts: FineTuneOptions,
+    embedInfo: { embedMs: number; computed: number; hits: number; skipped: TrainingReport['skipped'] },
+  ): Promise<TrainingReport> {
+    const empty = labels.filter((_, c) => !trainIdx.some((i) => y[i] === c));
+    if (empty.length) throw new EdgetuneError('TOO_FEW_CLASSES', `No usable training images for: ${empty.join(', ')}`);
 
     const counts = labels.map((_, c) => trainIdx.filter((i) => y[i] === c).length);
     const imbalanced = Math.max(...counts) > 2 * Math.min(...counts);
@@ -243,18 +269,17 @@ export class Engine {
         trainCount: trainIdx.length,
         validationCount: valIdx.length,
         ...(result.bestValAccuracy !== undefined ? { bestValAccuracy: result.bestValAccuracy } : {}),
-        embeddingsComputed: computed,
-        cacheHits: hits,
-        embedMs,
+        embeddingsComputed: embedInfo.computed,
+        cacheHits: embedInfo.hits,
+        embedMs: embedInfo.embedMs,
         trainMs: performance.now() - t1,
+        skipped: embedInfo.skipped,
         classWeights: balance ? Object.fromEntries(labels.map((l, i) => [l, classWeights[i]!])) : null,
         config: cfg,
       };
     } catch (err) {
       head.dispose();
       throw err;
-    } finally {
-      x.dispose();
     }
   }
 
@@ -290,8 +315,8 @@ export class Engine {
   private async embedAll(
     sources: ImageSource[],
     viewIds: number[][],
-    hooks: Pick<FineTuneOptions, 'onProgress' | 'signal'> = {},
-  ): Promise<{ x: tf.Tensor2D; views: number[][]; computed: number; hits: number }> {
+    hooks: Pick<FineTuneOptions, 'onProgress' | 'signal' | 'skipInvalid'> = {},
+  ): Promise<{ x: tf.Tensor2D; views: number[][]; computed: number; hits: number; invalid: Map<number, string> }> {
     const dim = this.backbone.manifest.embeddingSize;
     const keys = sources.map((s, i) => viewIds[i]!.map((v) => embeddingKey(this.backbone, s.hash, v)));
     const flat = keys.flat();
@@ -338,18 +363,27 @@ export class Engine {
       batchViews = 0;
       hooks.onProgress?.({ phase: 'embed', done, total, cacheHits: hits });
     };
+    const invalid = new Map<number, string>();
     for (const [i, items] of byImage) {
       throwIfAborted(hooks.signal);
       const src = sources[i]!;
-      const img = await src.load();
-      validateRawImage(img, src.name);
+      let img: RawImage;
+      try {
+        img = await src.load();
+        validateRawImage(img, src.name);
+      } catch (err) {
+        if (!hooks.skipInvalid || !(err instanceof EdgetuneError) || err.code !== 'INVALID_IMAGE') throw err;
+        invalid.set(i, err.message);
+        hooks.onProgress?.({ phase: 'skip', name: src.name, reason: err.message });
+        continue;
+      }
       const boxes = items.map((it) => (it.view === 0 ? FULL_VIEW : augmentBox(src.hash, it.view, img.width, img.height)));
       batch.push({ img, boxes, items });
       batchViews += boxes.length;
       if (batchViews >= this.embedBatch) await flush();
     }
     await flush();
-    return { x: tf.tensor2d(rows, [flat.length, dim]), views, computed: pending.length, hits };
+    return { x: tf.tensor2d(rows, [flat.length, dim]), views, computed: done - hits, hits, invalid };
   }
 
   /** One backbone forward pass over all views in `batch`, concatenated in order. */

@@ -1,0 +1,273 @@
+// The edgetune commands over the engine: train, eval, predict, export.
+import { existsSync } from 'node:fs';
+import { readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { extname, join, resolve } from 'node:path';
+import { EdgetuneError } from '../errors.js';
+import { createEngine, type Engine } from '../engine/classifier.js';
+import { FileEmbeddingStore } from '../engine/embed-store-fs.js';
+import { IMAGE_EXTENSIONS } from '../engine/decode-node.js';
+import { fileSource, readModelDir, writeModelDir } from '../engine/files-node.js';
+import { BUNDLED_BACKBONES } from '../engine/manifest.js';
+import type { EvaluationReport, FineTuneOptions, ModelFiles } from '../types.js';
+import { listImages, readImageFolder, type ClassFiles } from './imagefolder.js';
+import { createBar } from './progress.js';
+
+export interface Output {
+  json: boolean;
+  /** Human-readable lines (stderr when --json, so stdout holds only JSON). */
+  log(line: string): void;
+  warn(line: string): void;
+  result(value: unknown): void;
+}
+
+async function engineFor(backbone: string | undefined, cacheDir: string | undefined): Promise<Engine> {
+  return createEngine({
+    backends: ['wasm', 'cpu'],
+    ...(backbone ? { backbone } : {}),
+    ...(cacheDir ? { embeddingStore: new FileEmbeddingStore(cacheDir) } : {}),
+  });
+}
+
+async function sourcesOf(classes: ClassFiles, strict: boolean, out: Output) {
+  const result: { label: string; sources: Awaited<ReturnType<typeof fileSource>>[] }[] = [];
+  for (const [label, files] of classes) {
+    const sources = [];
+    for (const path of files) {
+      try {
+        sources.push(await fileSource(path));
+      } catch (err) {
+        if (strict || !(err instanceof EdgetuneError && err.code === 'INVALID_IMAGE')) throw err;
+        out.warn(`skipping ${err.message}`);
+      }
+    }
+    result.push({ label, sources });
+  }
+  return result;
+}
+
+function formatEval(r: EvaluationReport): string[] {
+  const lines = [`accuracy ${(r.accuracy * 100).toFixed(1)}% on ${r.n} images`];
+  for (const c of r.perClass) {
+    lines.push(`  ${c.label.padEnd(16)} precision ${c.precision.toFixed(2)}  recall ${c.recall.toFixed(2)}  f1 ${c.f1.toFixed(2)}  n=${c.support}`);
+  }
+  return lines;
+}
+
+export interface TrainArgs extends FineTuneOptions {
+  data: string;
+  out: string;
+  backbone?: string;
+  cacheDir?: string;
+  strict: boolean;
+}
+
+/** edgetune train: ImageFolder -> model directory, with test accuracy when a test split exists. */
+export async function train(args: TrainArgs, out: Output): Promise<void> {
+  const folder = await readImageFolder(args.data);
+  const outDir = resolve(args.out);
+  const existedBefore = existsSync(outDir);
+  const cacheDir = args.cacheDir ?? join(outDir, 'cache');
+  for (const f of folder.ignored.slice(0, 5)) out.warn(`ignoring non-image file ${f}`);
+  if (folder.ignored.length > 5) out.warn(`ignoring ${folder.ignored.length - 5} more non-image files`);
+
+  const engine = await engineFor(args.backbone, cacheDir);
+  const abort = new AbortController();
+  const onSigint = () => abort.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    out.log(`backend ${engine.backend.name} ${JSON.stringify(engine.backend.details)}; backbone ${engine.backbone.manifest.id}`);
+    for (const { label, sources } of await sourcesOf(folder.train, args.strict, out)) if (sources.length) engine.addExamples(label, sources);
+    if (folder.val) {
+      for (const { label, sources } of await sourcesOf(folder.val, args.strict, out)) if (sources.length) engine.addExamples(label, sources, { split: 'val' });
+    }
+    const embedBar = createBar('embed', out.json);
+    const epochBar = createBar('train', out.json);
+    const report = await engine.fineTune({
+      ...args,
+      skipInvalid: !args.strict,
+      signal: abort.signal,
+      onProgress: (p) => {
+        if (p.phase === 'embed') embedBar.update(p.done, p.total, `${p.cacheHits} cached`);
+        else if (p.phase === 'skip') out.warn(`skipping ${p.reason}`);
+        else {
+          embedBar.stop();
+          const val = p.valAccuracy !== undefined ? ` val_acc ${p.valAccuracy.toFixed(3)}` : '';
+          epochBar.update(p.epoch, p.epochs, `loss ${p.loss.toFixed(3)} acc ${p.accuracy.toFixed(3)}${val}`);
+        }
+      },
+    });
+    embedBar.stop();
+    epochBar.stop();
+    out.log(
+      `trained ${report.labels.length} classes on ${report.trainCount} images (${report.validationCount} val): ` +
+        `${report.epochsRun} epochs, best epoch ${report.bestEpoch}` +
+        (report.bestValAccuracy !== undefined ? `, val accuracy ${(report.bestValAccuracy * 100).toFixed(1)}%` : '') +
+        `; ${report.embeddingsComputed} backbone passes, ${report.cacheHits} cached`,
+    );
+    let test: EvaluationReport | undefined;
+    if (folder.test) {
+      test = await evaluateSplit(engine, folder.test, args.strict, out);
+      formatEval(test).forEach((l) => out.log(l));
+    }
+    const files = await engine.export({
+      ...(test ? { metrics: { testAccuracy: test.accuracy, testN: test.n } } : {}),
+      ...(report.bestValAccuracy !== undefined && !test ? { metrics: { valAccuracy: report.bestValAccuracy } } : {}),
+    });
+    await writeModelDir(outDir, files);
+    out.log(`model written to ${outDir}`);
+    const { history, config, ...summary } = report;
+    out.result({ model: outDir, backend: engine.backend, report: { ...summary, config, history }, ...(test ? { test } : {}) });
+  } catch (err) {
+    // No partial output: remove what this run created (the embedding cache included).
+    if (!existedBefore) await rm(outDir, { recursive: true, force: true });
+    throw err;
+  } finally {
+    process.off('SIGINT', onSigint);
+    engine.dispose();
+  }
+}
+
+async function evaluateSplit(engine: Engine, classes: ClassFiles, strict: boolean, out: Output): Promise<EvaluationReport> {
+  const known = new Set(engine.labels);
+  const samples = [];
+  for (const { label, sources } of await sourcesOf(classes, strict, out)) {
+    if (!known.has(label)) throw new EdgetuneError('INVALID_DATASET', `Evaluation class '${label}' is not in the model (${engine.labels.join(', ')})`);
+    for (const s of sources) samples.push({ label, image: s });
+  }
+  const bar = createBar('evaluate', out.json);
+  bar.update(0, samples.length);
+  const report = await engine.evaluate(samples);
+  bar.update(samples.length, samples.length);
+  bar.stop();
+  return report;
+}
+
+async function loadModel(modelDir: string, backbone: string | undefined, out: Output): Promise<{ engine: Engine; files: ModelFiles }> {
+  const files = await readModelDir(modelDir);
+  const metaBytes = files['edgetune.json'];
+  if (!metaBytes) throw new EdgetuneError('MODEL_LOAD_FAILED', `${modelDir}: no edgetune.json (not an edgetune model directory)`);
+  let id: string | undefined;
+  try {
+    id = JSON.parse(new TextDecoder().decode(metaBytes)).backbone?.id;
+  } catch {
+    throw new EdgetuneError('MODEL_LOAD_FAILED', `${modelDir}/edgetune.json is not valid JSON`);
+  }
+  const chosen = backbone ?? ((BUNDLED_BACKBONES as readonly string[]).includes(id ?? '') ? id : undefined);
+  if (!chosen) {
+    throw new EdgetuneError('UNKNOWN_BACKBONE', `${modelDir} was trained on backbone '${id}', which is not bundled: pass --backbone <manifest.json>`);
+  }
+  const engine = await engineFor(chosen, undefined);
+  try {
+    await engine.import(files);
+  } catch (err) {
+    engine.dispose();
+    throw err;
+  }
+  out.log(`model ${modelDir}: ${engine.labels.length} classes, backbone ${chosen}, backend ${engine.backend.name}`);
+  return { engine, files };
+}
+
+/** edgetune eval: accuracy, per-class metrics and confusion on <data>/test or every <data>/<class>. */
+export async function evaluate(args: { model: string; data: string; backbone?: string; strict: boolean }, out: Output): Promise<void> {
+  const folder = await readImageFolder(args.data, 1);
+  const classes = folder.test ?? (folder.layout === 'flat' ? folder.train : undefined);
+  if (!classes) throw new EdgetuneError('INVALID_DATASET', `${args.data}: has no test split to evaluate`);
+  const { engine } = await loadModel(args.model, args.backbone, out);
+  try {
+    const report = await evaluateSplit(engine, classes, args.strict, out);
+    formatEval(report).forEach((l) => out.log(l));
+    out.result(report);
+  } finally {
+    engine.dispose();
+  }
+}
+
+async function collectImages(paths: string[]): Promise<string[]> {
+  const found: string[] = [];
+  for (const p of paths) {
+    const s = await stat(p).catch(() => null);
+    if (!s) throw new EdgetuneError('INVALID_ARGUMENT', `${p}: no such file or directory`);
+    if (s.isDirectory()) {
+      const entries = (await readdir(p, { recursive: true, withFileTypes: true }))
+        .filter((e) => e.isFile() && IMAGE_EXTENSIONS.includes(extname(e.name).toLowerCase()))
+        .map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))
+        .sort();
+      found.push(...entries);
+    } else found.push(p);
+  }
+  if (!found.length) throw new EdgetuneError('INVALID_ARGUMENT', `No images found in ${paths.join(', ')}`);
+  return found;
+}
+
+const csvCell = (v: string | number) => (typeof v === 'number' ? v.toFixed(6) : /[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
+
+/** edgetune predict: top-k per image, optionally as a CSV. */
+export async function predict(args: { model: string; inputs: string[]; topK: number; csv?: string; backbone?: string; strict: boolean }, out: Output): Promise<void> {
+  const paths = await collectImages(args.inputs);
+  const { engine } = await loadModel(args.model, args.backbone, out);
+  try {
+    const k = Math.min(args.topK, engine.labels.length);
+    const rows: { path: string; label: string; probability: number; top: { label: string; probability: number }[] }[] = [];
+    const bar = createBar('predict', out.json);
+    for (let i = 0; i < paths.length; i += 32) {
+      const chunk = paths.slice(i, i + 32);
+      const sources: Awaited<ReturnType<typeof fileSource>>[] = [];
+      for (const p of chunk) {
+        try {
+          sources.push(await fileSource(p));
+        } catch (err) {
+          if (args.strict) throw err;
+          out.warn(`skipping ${(err as Error).message}`);
+        }
+      }
+      let preds: Awaited<ReturnType<Engine['predict']>>;
+      try {
+        preds = await engine.predict(sources, { topK: k });
+      } catch (err) {
+        if (args.strict || !(err instanceof EdgetuneError && err.code === 'INVALID_IMAGE')) throw err;
+        // One bad image in the chunk: predict one by one to skip just that one.
+        preds = [];
+        const ok = [];
+        for (const s of sources) {
+          try {
+            preds.push((await engine.predict([s], { topK: k }))[0]!);
+            ok.push(s);
+          } catch (e) {
+            if (!(e instanceof EdgetuneError && e.code === 'INVALID_IMAGE')) throw e;
+            out.warn(`skipping ${e.message}`);
+          }
+        }
+        sources.splice(0, sources.length, ...ok);
+      }
+      preds.forEach((top, j) => rows.push({ path: sources[j]!.name, label: top[0]!.label, probability: top[0]!.probability, top }));
+      bar.update(Math.min(i + 32, paths.length), paths.length);
+    }
+    bar.stop();
+    if (args.csv) {
+      const header = ['path', 'label', 'probability', ...Array.from({ length: k }, (_, j) => [`top${j + 1}_label`, `top${j + 1}_probability`]).flat()];
+      const lines = rows.map((r) => [r.path, r.label, r.probability, ...r.top.flatMap((t) => [t.label, t.probability])].map(csvCell).join(','));
+      await writeFile(args.csv, [header.join(','), ...lines].join('\n') + '\n');
+      out.log(`wrote ${rows.length} predictions to ${args.csv}`);
+    }
+    if (!args.csv || out.json) {
+      if (!out.json) for (const r of rows) out.log(`${r.path}\t${r.label}\t${r.probability.toFixed(4)}`);
+    }
+    out.result({ predictions: rows });
+  } finally {
+    engine.dispose();
+  }
+}
+
+/** edgetune export: rewrite a model directory, optionally with a merged backbone+head tfjs model. */
+export async function exportCmd(args: { model: string; out: string; merged: boolean; backbone?: string }, out: Output): Promise<void> {
+  const { engine, files } = await loadModel(args.model, args.backbone, out);
+  try {
+    const meta = JSON.parse(new TextDecoder().decode(files['edgetune.json']));
+    const exported = await engine.export({ merged: args.merged, ...(meta.metrics ? { metrics: meta.metrics } : {}) });
+    await writeModelDir(resolve(args.out), exported);
+    out.log(`exported ${Object.keys(exported).length} files to ${resolve(args.out)}`);
+    out.result({ out: resolve(args.out), files: Object.fromEntries(Object.entries(exported).map(([n, b]) => [n, b.length])) });
+  } finally {
+    engine.dispose();
+  }
+}

@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+// edgetune command line: argument parsing, output modes and exit codes.
+//   0 success, 1 failure (one line: "edgetune: <CODE>: <message>"), 2 usage error.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { EdgetuneError } from '../errors.js';
+import { evaluate, exportCmd, predict, train, type Output } from './commands.js';
+
+const USAGE = `Usage:
+  edgetune train <data> --out <model-dir> [--backbone <id|manifest.json>] [--strategy head]
+                 [--epochs N] [--batch-size N] [--lr X] [--weight-decay X] [--augment K]
+                 [--hidden N] [--label-smoothing X] [--patience N] [--seed N]
+                 [--cache-dir DIR] [--strict] [--json]
+  edgetune eval <model-dir> <data> [--json] [--strict]
+  edgetune predict <model-dir> <image-or-dir>... [--top-k K] [--csv out.csv] [--json] [--strict]
+  edgetune export <model-dir> --out <dir> [--merged] [--json]
+
+<data> is an ImageFolder: <data>/<class>/<image> or <data>/{train,val,test}/<class>/<image>.
+Unreadable images are skipped with a warning; --strict makes them an error.`;
+
+const OPTIONS = {
+  out: { type: 'string' },
+  backbone: { type: 'string' },
+  strategy: { type: 'string' },
+  epochs: { type: 'string' },
+  'batch-size': { type: 'string' },
+  lr: { type: 'string' },
+  'weight-decay': { type: 'string' },
+  augment: { type: 'string' },
+  hidden: { type: 'string' },
+  'label-smoothing': { type: 'string' },
+  patience: { type: 'string' },
+  seed: { type: 'string' },
+  'cache-dir': { type: 'string' },
+  'top-k': { type: 'string' },
+  csv: { type: 'string' },
+  merged: { type: 'boolean', default: false },
+  strict: { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} satisfies ParseArgsConfig['options'];
+
+class UsageError extends Error {}
+
+function num(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got '${v}'`);
+  return n;
+}
+
+function makeOutput(json: boolean): Output {
+  const human = json ? process.stderr : process.stdout;
+  return {
+    json,
+    log: (line) => human.write(line + '\n'),
+    warn: (line) => process.stderr.write(`edgetune: warning: ${line}\n`),
+    result: (value) => {
+      if (json) process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+    },
+  };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    process.stderr.write(`edgetune: ${(err as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const { values: v, positionals } = parsed;
+  const [command, ...rest] = positionals;
+  if (v.help || !command) {
+    (v.help ? process.stdout : process.stderr).write(USAGE + '\n');
+    return v.help ? 0 : 2;
+  }
+  const out = makeOutput(v.json);
+  try {
+    switch (command) {
+      case 'train': {
+        if (rest.length !== 1 || !v.out) throw new UsageError('train needs <data> and --out <model-dir>');
+        if (v.strategy && v.strategy !== 'head') throw new UsageError(`--strategy must be 'head', got '${v.strategy}'`);
+        await train(
+          {
+            data: rest[0]!,
+            out: v.out,
+            strict: v.strict,
+            ...(v.backbone ? { backbone: v.backbone } : {}),
+            ...(v['cache-dir'] ? { cacheDir: v['cache-dir'] } : {}),
+            epochs: num('epochs', v.epochs),
+            batchSize: num('batch-size', v['batch-size']),
+            learningRate: num('lr', v.lr),
+            weightDecay: num('weight-decay', v['weight-decay']),
+            augment: num('augment', v.augment),
+            hiddenUnits: num('hidden', v.hidden),
+            labelSmoothing: num('label-smoothing', v['label-smoothing']),
+            patience: num('patience', v.patience),
+            seed: num('seed', v.seed),
+          },
+          out,
+        );
+        return 0;
+      }
+      case 'eval':
+        if (rest.length !== 2) throw new UsageError('eval needs <model-dir> <data>');
+        await evaluate({ model: rest[0]!, data: rest[1]!, strict: v.strict, ...(v.backbone ? { backbone: v.backbone } : {}) }, out);
+        return 0;
+      case 'predict':
+        if (rest.length < 2) throw new UsageError('predict needs <model-dir> and at least one image or directory');
+        await predict(
+          {
+            model: rest[0]!,
+            inputs: rest.slice(1),
+            topK: num('top-k', v['top-k']) ?? 3,
+            strict: v.strict,
+            ...(v.csv ? { csv: v.csv } : {}),
+            ...(v.backbone ? { backbone: v.backbone } : {}),
+          },
+          out,
+        );
+        return 0;
+      case 'export':
+        if (rest.length !== 1 || !v.out) throw new UsageError('export needs <model-dir> and --out <dir>');
+        await exportCmd({ model: rest[0]!, out: v.out, merged: v.merged, ...(v.backbone ? { backbone: v.backbone } : {}) }, out);
+        return 0;
+      default:
+        throw new UsageError(`unknown command '${command}'`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`edgetune: ${err.message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    const code = err instanceof EdgetuneError ? err.code : 'INTERNAL';
+    const msg = (err as Error)?.message ?? String(err);
+    process.stderr.write(`edgetune: ${code}: ${msg.split('\n')[0]}\n`);
+    if (out.json) process.stdout.write(JSON.stringify({ error: { code, message: msg } }) + '\n');
+    return err instanceof EdgetuneError && err.code === 'INVALID_ARGUMENT' ? 2 : 1;
+  }
+}
+
+// Run when executed directly (dist/cli/main.js or via tsx), not when imported by tests.
+const self = process.argv[1] ?? '';
+if (/cli[/\\]main\.(js|ts)$/.test(self) || /[/\\]edgetune$/.test(self)) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { augmentBox, FULL_VIEW, validateRawImage, viewsToInput } from './preprocess.js';
+import type { BackboneManifest } from './manifest.js';
+import { isEdgetuneError } from '../errors.js';
+
+const manifest = { inputSize: [8, 8], normalization: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] } } as BackboneManifest;
+
+describe('preprocess', () => {
+  it('derives the same augmentation box from the same image hash and view', () => {
+    assert.deepEqual(augmentBox('abc', 1, 200, 100), augmentBox('abc', 1, 200, 100));
+    assert.notDeepEqual(augmentBox('abc', 1, 200, 100), augmentBox('abc', 2, 200, 100));
+  });
+
+  it('keeps random-resized crops inside the image, covering 60-100% of its area, some flipped', () => {
+    let flipped = 0;
+    for (let v = 1; v <= 200; v++) {
+      const [y1, xa, y2, xb] = augmentBox(`img${v}`, v, 320, 240);
+      const [x1, x2] = xa > xb ? (flipped++, [xb, xa]) : [xa, xb];
+      for (const c of [y1, x1, y2, x2]) assert.ok(c >= 0 && c <= 1 + 1e-9, `coordinate ${c} outside [0, 1]`);
+      const area = (y2 - y1) * (x2 - x1);
+      assert.ok(area >= 0.6 - 1e-6 && area <= 1 + 1e-6, `area ${area}`);
+    }
+    assert.ok(flipped > 50 && flipped < 150, `${flipped} of 200 views flipped`);
+  });
+
+  it('normalizes pixels per the manifest: 0 -> -1 and 255 -> 1 for mean 0.5, std 0.5', async () => {
+    await tf.setBackend('cpu');
+    const data = new Uint8Array(4 * 4 * 4);
+    for (let i = 0; i < 16; i++) data.fill(i < 8 ? 0 : 255, i * 4, i * 4 + 4);
+    const x = tf.tidy(() => viewsToInput({ data, width: 4, height: 4, channels: 4 }, [FULL_VIEW], manifest));
+    assert.deepEqual(x.shape, [1, 8, 8, 3]);
+    const v = await x.data();
+    x.dispose();
+    assert.ok(Math.abs(v[0]! + 1) < 1e-5 && Math.abs(v[v.length - 1]! - 1) < 1e-5);
+  });
+
+  it('rejects a pixel buffer that does not match its size with INVALID_IMAGE', () => {
+    assert.throws(
+      () => validateRawImage({ data: new Uint8Array(10), width: 4, height: 4, channels: 3 }),
+      (e) => isEdgetuneError(e, 'INVALID_IMAGE') && /expected 4x4x3 = 48/.test(e.message),
+    );
+    assert.throws(() => validateRawImage({ data: new Uint8Array(0), width: 0, height: 0, channels: 3 }), (e) => isEdgetuneError(e, 'INVALID_IMAGE'));
+  });
+});
