@@ -60,6 +60,13 @@ export interface FineTuneOptions {
    */
   classBalance?: 'auto' | 'weights' | 'off';
   /**
+   * After picking the epoch count on the validation set, train a fresh head on
+   * train + validation for that many epochs (scikit-learn's refit). Off keeps the
+   * best-validation checkpoint itself, as the PyTorch recipe does.
+   * @default true
+   */
+  refit?: boolean;
+  /**
    * Skip examples whose image cannot be decoded (reported as 'skip' progress
    * events and in the report) instead of failing with INVALID_IMAGE.
    * @default false
@@ -77,6 +84,8 @@ export type Progress =
   | ({ phase: 'train' } & EpochLog);
 
 export interface EpochLog {
+  /** 'select' trains on the training split with validation; 'refit' on train + validation. */
+  stage?: 'select' | 'refit';
   epoch: number;
   epochs: number;
   loss: number;
@@ -94,6 +103,8 @@ export interface TrainingReport {
   bestEpoch: number;
   stoppedEarly: boolean;
   history: EpochLog[];
+  /** Epochs of the refit stage (train + validation), or null when there was none. */
+  refitHistory: EpochLog[] | null;
   trainCount: number;
   validationCount: number;
   bestValAccuracy?: number;

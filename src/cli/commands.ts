@@ -71,6 +71,8 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
   if (folder.ignored.length > 5) out.warn(`ignoring ${folder.ignored.length - 5} more non-image files`);
 
   const engine = await engineFor(args.backbone, cacheDir);
+  const embedBar = createBar('embed', out.json);
+  const epochBar = createBar('train', out.json);
   const abort = new AbortController();
   const onSigint = () => abort.abort();
   process.once('SIGINT', onSigint);
@@ -80,8 +82,6 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
     if (folder.val) {
       for (const { label, sources } of await sourcesOf(folder.val, args.strict, out)) if (sources.length) engine.addExamples(label, sources, { split: 'val' });
     }
-    const embedBar = createBar('embed', out.json);
-    const epochBar = createBar('train', out.json);
     const report = await engine.fineTune({
       ...args,
       skipInvalid: !args.strict,
@@ -92,7 +92,7 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
         else {
           embedBar.stop();
           const val = p.valAccuracy !== undefined ? ` val_acc ${p.valAccuracy.toFixed(3)}` : '';
-          epochBar.update(p.epoch, p.epochs, `loss ${p.loss.toFixed(3)} acc ${p.accuracy.toFixed(3)}${val}`);
+          epochBar.update(p.epoch, p.epochs, `${p.stage === 'refit' ? 'refit train+val ' : ''}loss ${p.loss.toFixed(3)} acc ${p.accuracy.toFixed(3)}${val}`);
         }
       },
     });
@@ -122,6 +122,9 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
     if (!existedBefore) await rm(outDir, { recursive: true, force: true });
     throw err;
   } finally {
+    // A running bar holds a timer that would keep the process alive.
+    embedBar.stop();
+    epochBar.stop();
     process.off('SIGINT', onSigint);
     engine.dispose();
   }
@@ -135,11 +138,14 @@ async function evaluateSplit(engine: Engine, classes: ClassFiles, strict: boolea
     for (const s of sources) samples.push({ label, image: s });
   }
   const bar = createBar('evaluate', out.json);
-  bar.update(0, samples.length);
-  const report = await engine.evaluate(samples);
-  bar.update(samples.length, samples.length);
-  bar.stop();
-  return report;
+  try {
+    bar.update(0, samples.length);
+    const report = await engine.evaluate(samples);
+    bar.update(samples.length, samples.length);
+    return report;
+  } finally {
+    bar.stop();
+  }
 }
 
 async function loadModel(modelDir: string, backbone: string | undefined, out: Output): Promise<{ engine: Engine; files: ModelFiles }> {
@@ -205,10 +211,10 @@ const csvCell = (v: string | number) => (typeof v === 'number' ? v.toFixed(6) : 
 export async function predict(args: { model: string; inputs: string[]; topK: number; csv?: string; backbone?: string; strict: boolean }, out: Output): Promise<void> {
   const paths = await collectImages(args.inputs);
   const { engine } = await loadModel(args.model, args.backbone, out);
+  const bar = createBar('predict', out.json);
   try {
     const k = Math.min(args.topK, engine.labels.length);
     const rows: { path: string; label: string; probability: number; top: { label: string; probability: number }[] }[] = [];
-    const bar = createBar('predict', out.json);
     for (let i = 0; i < paths.length; i += 32) {
       const chunk = paths.slice(i, i + 32);
       const sources: Awaited<ReturnType<typeof fileSource>>[] = [];
@@ -254,6 +260,7 @@ export async function predict(args: { model: string; inputs: string[]; topK: num
     }
     out.result({ predictions: rows });
   } finally {
+    bar.stop();
     engine.dispose();
   }
 }

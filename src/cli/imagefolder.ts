@@ -36,8 +36,10 @@ export async function readClassFolders(dir: string, ignored: string[]): Promise<
   for (const name of await subdirs(dir)) {
     const files: string[] = [];
     for (const e of (await readdir(join(dir, name), { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
-      if (!e.isFile() || e.name.startsWith('.')) continue;
       const path = join(dir, name, e.name);
+      // Symlinked files count as files (datasets are often assembled from links).
+      const isFile = e.isFile() || (e.isSymbolicLink() && (await stat(path).catch(() => null))?.isFile());
+      if (!isFile || e.name.startsWith('.')) continue;
       (IMAGE_EXTENSIONS.includes(extname(e.name).toLowerCase()) ? files : ignored).push(path);
     }
     classes.set(name, files);

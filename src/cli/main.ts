@@ -9,13 +9,15 @@ const USAGE = `Usage:
   edgetune train <data> --out <model-dir> [--backbone <id|manifest.json>] [--strategy head]
                  [--epochs N] [--batch-size N] [--lr X] [--weight-decay X] [--augment K]
                  [--hidden N] [--label-smoothing X] [--patience N] [--seed N]
-                 [--cache-dir DIR] [--strict] [--json]
+                 [--no-refit] [--cache-dir DIR] [--strict] [--json]
   edgetune eval <model-dir> <data> [--json] [--strict]
   edgetune predict <model-dir> <image-or-dir>... [--top-k K] [--csv out.csv] [--json] [--strict]
   edgetune export <model-dir> --out <dir> [--merged] [--json]
 
 <data> is an ImageFolder: <data>/<class>/<image> or <data>/{train,val,test}/<class>/<image>.
-Unreadable images are skipped with a warning; --strict makes them an error.`;
+Unreadable images are skipped with a warning; --strict makes them an error.
+With a validation set, training picks the epoch count on it, then refits on train + val
+for that many epochs; --no-refit keeps the best-validation checkpoint instead.`;
 
 const OPTIONS = {
   out: { type: 'string' },
@@ -35,6 +37,7 @@ const OPTIONS = {
   csv: { type: 'string' },
   merged: { type: 'boolean', default: false },
   strict: { type: 'boolean', default: false },
+  'no-refit': { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } satisfies ParseArgsConfig['options'];
@@ -96,6 +99,7 @@ export async function main(argv: string[]): Promise<number> {
             labelSmoothing: num('label-smoothing', v['label-smoothing']),
             patience: num('patience', v.patience),
             seed: num('seed', v.seed),
+            refit: !v['no-refit'],
           },
           out,
         );
@@ -142,7 +146,7 @@ export async function main(argv: string[]): Promise<number> {
 // Run when executed directly (dist/cli/main.js or via tsx), not when imported by tests.
 const self = process.argv[1] ?? '';
 if (/cli[/\\]main\.(js|ts)$/.test(self) || /[/\\]edgetune$/.test(self)) {
-  main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
+  // Exit explicitly once output is flushed: a stray handle (a worker thread of a
+  // native library, a timer) must never keep a finished command hanging.
+  main(process.argv.slice(2)).then((code) => process.stdout.write('', () => process.exit(code)));
 }

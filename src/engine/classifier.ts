@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { EdgetuneError } from '../errors.js';
 import type {
   BackendInfo,
+  EpochLog,
   EvaluationReport,
   FineTuneOptions,
   ModelFiles,
@@ -53,6 +54,7 @@ export const TRAIN_DEFAULTS: ResolvedTrainConfig = {
   seed: 42,
   strategy: 'head',
   classBalance: 'auto',
+  refit: true,
 };
 
 /** Resolves fineTune options against the defaults, naming the first invalid one. */
@@ -72,7 +74,7 @@ export function resolveTrainConfig(opts: FineTuneOptions = {}): ResolvedTrainCon
   int('epochs', 1, 10_000);
   int('batchSize', 1, 4096);
   num('learningRate', 1e-7, 10);
-  num('weightDecay', 0, 1);
+  num('weightDecay', 0, 100);
   int('lrStepEpochs', 1, 10_000);
   num('lrGamma', 0.01, 1);
   num('labelSmoothing', 0, 0.5);
@@ -82,6 +84,7 @@ export function resolveTrainConfig(opts: FineTuneOptions = {}): ResolvedTrainCon
   num('validationSplit', 0, 0.5);
   int('patience', 1, 10_000);
   int('seed', 0, 2 ** 31 - 1);
+  if (typeof cfg.refit !== 'boolean') throw new EdgetuneError('INVALID_ARGUMENT', `refit must be a boolean, got ${cfg.refit}`);
   if (cfg.strategy !== 'head') throw new EdgetuneError('INVALID_ARGUMENT', `strategy must be 'head', got '${cfg.strategy}'`);
   if (!['auto', 'weights', 'off'].includes(cfg.classBalance)) {
     throw new EdgetuneError('INVALID_ARGUMENT', `classBalance must be 'auto', 'weights' or 'off', got '${cfg.classBalance}'`);
@@ -203,7 +206,9 @@ export class Engine {
 
     // Views: the plain image for every example, plus `augment` crops for training examples.
     const isTrain = new Set(trainIdx);
-    const viewIds = this.examples.map((_, i) => (isTrain.has(i) ? Array.from({ length: cfg.augment + 1 }, (_, v) => v) : [0]));
+    // With refit, validation examples are trained on too, so they need augmented views as well.
+    const augmented = (i: number) => isTrain.has(i) || cfg.refit;
+    const viewIds = this.examples.map((_, i) => (augmented(i) ? Array.from({ length: cfg.augment + 1 }, (_, v) => v) : [0]));
     const t0 = performance.now();
     const { x, views, computed, hits, invalid } = await this.embedAll(this.examples.map((e) => e.source), viewIds, opts);
     const embedMs = performance.now() - t0;
@@ -238,45 +243,82 @@ export class Engine {
     const imbalanced = Math.max(...counts) > 2 * Math.min(...counts);
     const balance = cfg.classBalance === 'weights' || (cfg.classBalance === 'auto' && imbalanced);
     const classWeights = balance ? balancedClassWeights(counts) : new Float32Array(labels.length).fill(1);
-    const data: TrainData = { x, labels: y, views, trainIdx, valIdx, numClasses: labels.length, classWeights };
+    const t1 = performance.now();
 
+    // Stage 1: train on the training split, pick the epoch by validation.
+    const select = await this.trainStage(labels, { x, labels: y, views, trainIdx, valIdx, numClasses: labels.length, classWeights }, cfg, opts, 'select');
+    let head = select.head;
+    let refitHistory: EpochLog[] | undefined;
+    try {
+      // Stage 2 (refit): a fresh head on train + val for the selected number of
+      // epochs, as scikit-learn's refit after model selection. Few-shot sets gain most.
+      if (cfg.refit && valIdx.length > 0) {
+        const all = [...trainIdx, ...valIdx].sort((a, b) => a - b);
+        const allCounts = labels.map((_, c) => all.filter((i) => y[i] === c).length);
+        const weights = balance ? balancedClassWeights(allCounts) : classWeights;
+        const refit = await this.trainStage(
+          labels,
+          { x, labels: y, views, trainIdx: all, valIdx: [], numClasses: labels.length, classWeights: weights },
+          { ...cfg, epochs: select.result.bestEpoch },
+          opts,
+          'refit',
+        );
+        head.dispose();
+        head = refit.head;
+        refitHistory = refit.result.history;
+      }
+      throwIfAborted(opts.signal);
+    } catch (err) {
+      head.dispose();
+      throw err;
+    }
+    // Success: swap the new head in, only now.
+    const result = select.result;
+    this.head?.dispose();
+    this.head = head;
+    this.headLabels = labels;
+    this.meta = {
+      config: cfg,
+      epochsRun: result.history.length,
+      bestEpoch: result.bestEpoch,
+      ...(result.bestValAccuracy !== undefined ? { bestValAccuracy: result.bestValAccuracy } : {}),
+    };
+    return {
+      labels,
+      strategy: cfg.strategy,
+      epochsRun: result.history.length,
+      bestEpoch: result.bestEpoch,
+      stoppedEarly: result.stoppedEarly,
+      history: result.history,
+      refitHistory: refitHistory ?? null,
+      trainCount: trainIdx.length,
+      validationCount: valIdx.length,
+      ...(result.bestValAccuracy !== undefined ? { bestValAccuracy: result.bestValAccuracy } : {}),
+      embeddingsComputed: embedInfo.computed,
+      cacheHits: embedInfo.hits,
+      embedMs: embedInfo.embedMs,
+      trainMs: performance.now() - t1,
+      skipped: embedInfo.skipped,
+      classWeights: balance ? Object.fromEntries(labels.map((l, i) => [l, classWeights[i]!])) : null,
+      config: cfg,
+    };
+  }
+
+  /** One head training run; the returned head is the caller's to keep or dispose. */
+  private async trainStage(labels: string[], data: TrainData, cfg: ResolvedTrainConfig, opts: FineTuneOptions, stage: EpochLog['stage']) {
     // The head takes ownership of the statistics tensors.
-    const stats = tf.tidy(() => featureStats(tf.gather(x, trainIdx.map((i) => views[i]![0]!))));
+    const stats = tf.tidy(() => featureStats(tf.gather(data.x, data.trainIdx.map((i) => data.views[i]![0]!))));
     const head = Head.create(
       { inputSize: this.backbone.manifest.embeddingSize, numClasses: labels.length, hiddenUnits: cfg.hiddenUnits },
       stats,
       cfg.seed,
     );
-    const t1 = performance.now();
     try {
       const result = await trainHead(head, data, cfg, {
         signal: opts.signal,
-        onEpoch: (log) => opts.onProgress?.({ phase: 'train', ...log }),
+        onEpoch: (log) => opts.onProgress?.({ phase: 'train', ...log, stage }),
       });
-      throwIfAborted(opts.signal);
-      // Success: swap the new head in, only now.
-      this.head?.dispose();
-      this.head = head;
-      this.headLabels = labels;
-      this.meta = { config: cfg, epochsRun: result.history.length, bestEpoch: result.bestEpoch, ...(result.bestValAccuracy !== undefined ? { bestValAccuracy: result.bestValAccuracy } : {}) };
-      return {
-        labels,
-        strategy: cfg.strategy,
-        epochsRun: result.history.length,
-        bestEpoch: result.bestEpoch,
-        stoppedEarly: result.stoppedEarly,
-        history: result.history,
-        trainCount: trainIdx.length,
-        validationCount: valIdx.length,
-        ...(result.bestValAccuracy !== undefined ? { bestValAccuracy: result.bestValAccuracy } : {}),
-        embeddingsComputed: embedInfo.computed,
-        cacheHits: embedInfo.hits,
-        embedMs: embedInfo.embedMs,
-        trainMs: performance.now() - t1,
-        skipped: embedInfo.skipped,
-        classWeights: balance ? Object.fromEntries(labels.map((l, i) => [l, classWeights[i]!])) : null,
-        config: cfg,
-      };
+      return { head, result };
     } catch (err) {
       head.dispose();
       throw err;

@@ -21,18 +21,43 @@ export class Head {
     readonly invStd: tf.Tensor1D,
   ) {}
 
-  /** A freshly initialized head (Glorot-uniform kernels, zero biases), seeded. */
+  /** A freshly initialized head (Glorot-uniform hidden kernels, zero output layer and biases), seeded. */
   static create(spec: HeadSpec, stats: { mean: tf.Tensor1D; invStd: tf.Tensor1D }, seed: number): Head {
     const head = new Head(spec, tf.keep(stats.mean), tf.keep(stats.invStd));
     const sizes = spec.hiddenUnits > 0 ? [spec.inputSize, spec.hiddenUnits, spec.numClasses] : [spec.inputSize, spec.numClasses];
     for (let i = 0; i + 1 < sizes.length; i++) {
       const [fanIn, fanOut] = [sizes[i]!, sizes[i + 1]!];
       const limit = Math.sqrt(6 / (fanIn + fanOut));
+      // The output layer starts at zero, as logistic regression does: a random start
+      // adds seed-dependent noise that few-shot training does not wash out.
+      const last = i + 2 === sizes.length;
       // Inside tidy: the initial values are freed, the variables kept.
-      head.kernels.push(tf.tidy(() => tf.variable(tf.randomUniform([fanIn, fanOut], -limit, limit, 'float32', seed + i))));
+      head.kernels.push(
+        tf.tidy(() => tf.variable(last ? tf.zeros([fanIn, fanOut]) : tf.randomUniform([fanIn, fanOut], -limit, limit, 'float32', seed + i))),
+      );
       head.biases.push(tf.tidy(() => tf.variable(tf.zeros([fanOut]))));
     }
     return head;
+  }
+
+  /**
+   * Sets a linear head to the nearest-class-mean classifier in standardized
+   * space (logit_c = a * (z . m_c - |m_c|^2 / 2)), a start that already
+   * classifies and makes training depend far less on the random seed.
+   */
+  initFromPrototypes(x: tf.Tensor2D, labels: Int32Array, rows: number[]): void {
+    if (this.kernels.length !== 1) return;
+    tf.tidy(() => {
+      const z = tf.mul(tf.sub(tf.gather(x, rows), this.mean), this.invStd);
+      const y = tf.tensor1d(rows.map((_, i) => labels[i]!), 'int32');
+      const onehot = tf.cast(tf.oneHot(y, this.spec.numClasses), 'float32');
+      const counts = tf.maximum(tf.sum(onehot, 0), 1);
+      const means = tf.div(tf.matMul(onehot, z, true, false), tf.expandDims(counts, 1)); // [k, d]
+      const sq = tf.sum(tf.square(means), 1);
+      const a = tf.div(1, tf.sqrt(tf.mean(sq)));
+      this.kernels[0]!.assign(tf.mul(tf.transpose(means), a));
+      this.biases[0]!.assign(tf.mul(tf.mul(sq, -0.5), a));
+    });
   }
 
   /** A head from exported weights (already folded: identity standardization). Does not take ownership of `weights`. */

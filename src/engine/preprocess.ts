@@ -7,7 +7,7 @@ import type { BackboneManifest } from './manifest.js';
 import { createRng, seedFrom } from './random.js';
 
 /** Bumped whenever preprocessing changes, so cached embeddings of older versions are not reused. */
-export const PREPROCESS_VERSION = 1;
+export const PREPROCESS_VERSION = 2;
 
 /** Normalized crop box [y1, x1, y2, x2]; x1 > x2 means a horizontally flipped view. */
 export type Box = [number, number, number, number];
@@ -67,8 +67,13 @@ export function viewsToInput(img: RawImage, views: Box[], manifest: BackboneMani
   const pixels = tf.tensor3d(img.data instanceof Uint8Array ? img.data : new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.length), [img.height, img.width, img.channels], 'int32');
   const rgb = img.channels === 4 ? tf.slice(pixels, [0, 0, 0], [-1, -1, 3]) : pixels;
   const batch = tf.expandDims(tf.cast(rgb, 'float32'), 0) as tf.Tensor4D;
-  const boxes = tf.tensor2d(views.flat(), [views.length, 4]);
-  const crops = tf.image.cropAndResize(batch, boxes, new Array(views.length).fill(0), [h, w], 'bilinear');
+  // The full view resizes with half-pixel centers (as PIL and torchvision do);
+  // crops go through cropAndResize, which does crop, flip and resize in one op.
+  const isFull = (v: Box) => v.every((c, i) => c === FULL_VIEW[i]);
+  const parts = views.map((v) =>
+    isFull(v) ? tf.image.resizeBilinear(batch, [h, w], false, true) : tf.image.cropAndResize(batch, tf.tensor2d([v]), [0], [h, w], 'bilinear'),
+  );
+  const crops = parts.length === 1 ? parts[0]! : tf.concat(parts, 0);
   const { mean, std } = manifest.normalization;
   const scale = tf.tensor1d(std.map((s) => 1 / (255 * s)));
   const offset = tf.tensor1d(mean.map((m, i) => m / std[i]!));

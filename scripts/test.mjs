@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+// The one test command (npm test, called by .ci/run): converts the backbones if
+// needed, builds, runs the unit tests (node:test), then the Playwright e2e suite.
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+process.chdir(root);
+
+function run(label, cmd, args) {
+  console.log(`\n[edgetune] ${label}: ${cmd} ${args.join(' ')}`);
+  const r = spawnSync(cmd, args, { stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error(`[edgetune] ${label} failed (exit ${r.status ?? r.signal})`);
+    process.exit(r.status || 1);
+  }
+}
+
+function find(dir, pattern) {
+  return readdirSync(dir, { recursive: true })
+    .map(String)
+    .filter((f) => pattern.test(f))
+    .map((f) => relative(root, join(dir, f)))
+    .sort();
+}
+
+run('backbones', process.execPath, ['scripts/convert-backbones.mjs']);
+run('build', process.execPath, ['scripts/build.mjs']);
+run('unit tests', process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...find('src', /\.test\.ts$/)]);
