@@ -29,3 +29,4 @@ function find(dir, pattern) {
 run('backbones', process.execPath, ['scripts/convert-backbones.mjs']);
 run('build', process.execPath, ['scripts/build.mjs']);
 run('unit tests', process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...find('src', /\.test\.ts$/)]);
+run('e2e (Chromium)', process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...find('e2e', /\.test\.mjs$/)]);

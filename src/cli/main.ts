@@ -8,7 +8,7 @@ import { evaluate, exportCmd, predict, train, type Output } from './commands.js'
 const USAGE = `Usage:
   edgetune train <data> --out <model-dir> [--backbone <id|manifest.json>] [--strategy head]
                  [--epochs N] [--batch-size N] [--lr X] [--weight-decay X] [--augment K]
-                 [--hidden N] [--label-smoothing X] [--patience N] [--seed N]
+                 [--hidden N] [--dropout X] [--label-smoothing X] [--patience N] [--seed N]
                  [--no-refit] [--cache-dir DIR] [--strict] [--json]
   edgetune eval <model-dir> <data> [--json] [--strict]
   edgetune predict <model-dir> <image-or-dir>... [--top-k K] [--csv out.csv] [--json] [--strict]
@@ -29,6 +29,7 @@ const OPTIONS = {
   'weight-decay': { type: 'string' },
   augment: { type: 'string' },
   hidden: { type: 'string' },
+  dropout: { type: 'string' },
   'label-smoothing': { type: 'string' },
   patience: { type: 'string' },
   seed: { type: 'string' },
@@ -96,6 +97,7 @@ export async function main(argv: string[]): Promise<number> {
             weightDecay: num('weight-decay', v['weight-decay']),
             augment: num('augment', v.augment),
             hiddenUnits: num('hidden', v.hidden),
+            dropout: num('dropout', v.dropout),
             labelSmoothing: num('label-smoothing', v['label-smoothing']),
             patience: num('patience', v.patience),
             seed: num('seed', v.seed),

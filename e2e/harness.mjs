@@ -1,0 +1,107 @@
+// Shared e2e plumbing: build the page bundle, make a tiny test backbone, launch
+// Debian's Chromium through playwright-core (no browser download).
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+import { chromium } from 'playwright-core';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const BUILD = join(ROOT, 'e2e', '.build');
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** Backend profiles: the flags that make Chromium offer (or not) a WebGPU adapter. */
+export const PROFILES = {
+  // SwiftShader WebGPU: correct, slow; needs a secure origin (127.0.0.1).
+  webgpu: ['--enable-unsafe-webgpu'],
+  // No flag: requestAdapter() returns null, the natural WASM fallback.
+  wasm: [],
+};
+
+export async function buildPage() {
+  await esbuild.build({
+    entryPoints: { 'engine-page': join(ROOT, 'e2e/page/engine-page.ts') },
+    outdir: BUILD,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    external: ['node:*', 'sharp'],
+    logLevel: 'warning',
+  });
+}
+
+/** Launches Chromium with the flags this machine needs and a fresh profile; returns its browser context. */
+export async function launch(extraFlags = []) {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`);
+  const userDataDir = mkdtempSync(join(tmpdir(), 'edgetune-chromium-'));
+  // Playwright takes the fresh profile directory as launchPersistentContext's argument.
+  return chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+      ...extraFlags,
+    ],
+  });
+}
+
+const sha256 = (b) => createHash('sha256').update(b).digest('hex');
+
+/**
+ * A tiny layers backbone (two strided convs, 32x32 input, 16-d average-pooled
+ * features) with fixed weights: fast enough for SwiftShader WebGPU.
+ */
+export async function makeTinyBackbone(dir = join(BUILD, 'tiny')) {
+  await mkdir(dir, { recursive: true });
+  const layers = [
+    { class_name: 'InputLayer', config: { batch_input_shape: [null, 32, 32, 3], dtype: 'float32', name: 'input' }, name: 'input', inbound_nodes: [] },
+    conv('conv1', 8, 'input'),
+    conv('conv2', 16, 'conv1'),
+  ];
+  const topology = {
+    class_name: 'Model',
+    config: { name: 'tiny', layers, input_layers: [['input', 0, 0]], output_layers: [['conv2', 0, 0]] },
+    keras_version: 'tfjs-layers', backend: 'tensor_flow.js',
+  };
+  // Deterministic weights from a simple LCG.
+  let s = 12345;
+  const rnd = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5) * 0.6;
+  const specs = [];
+  const parts = [];
+  for (const [name, cin, cout] of [['conv1', 3, 8], ['conv2', 8, 16]]) {
+    const k = Float32Array.from({ length: 3 * 3 * cin * cout }, rnd);
+    const b = Float32Array.from({ length: cout }, rnd);
+    specs.push({ name: `${name}/kernel`, shape: [3, 3, cin, cout], dtype: 'float32' }, { name: `${name}/bias`, shape: [cout], dtype: 'float32' });
+    parts.push(Buffer.from(k.buffer), Buffer.from(b.buffer));
+  }
+  const weights = Buffer.concat(parts);
+  const modelJson = Buffer.from(JSON.stringify({ format: 'layers-model', modelTopology: { model_config: topology }, weightsManifest: [{ paths: ['weights.bin'], weights: specs }] }));
+  const manifest = {
+    manifestVersion: 1, id: 'tiny_test', name: 'tiny e2e test backbone', format: 'layers', modelUrl: 'model.json',
+    inputSize: [32, 32], normalization: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] }, featureNode: 'conv2', pooling: 'avg', embeddingSize: 16,
+    files: { 'model.json': { sha256: sha256(modelJson), bytes: modelJson.length }, 'weights.bin': { sha256: sha256(weights), bytes: weights.length } },
+  };
+  await writeFile(join(dir, 'model.json'), modelJson);
+  await writeFile(join(dir, 'weights.bin'), weights);
+  await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
+  return '/e2e/.build/tiny/manifest.json';
+}
+
+function conv(name, filters, inbound) {
+  return {
+    class_name: 'Conv2D',
+    name,
+    config: { name, filters, kernel_size: [3, 3], strides: [2, 2], padding: 'same', activation: 'relu', use_bias: true, data_format: 'channels_last', dilation_rate: [1, 1], trainable: false },
+    inbound_nodes: [[[inbound, 0, 0, {}]]],
+  };
+}
