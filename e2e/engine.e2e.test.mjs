@@ -2,11 +2,8 @@
 // via --enable-unsafe-webgpu) and the WASM fallback (no adapter without the flag).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { buildPage, launch, makeTinyBackbone, PROFILES, ROOT } from './harness.mjs';
+import { assertOnlyOwnRequests, buildPage, makeTinyBackbone, ROOT, runInPage } from './harness.mjs';
 import { serve } from './server.mjs';
-
-/** What the page may load: the page, its bundle, model files and the tfjs .wasm binaries. */
-const ALLOWED = [/^\/e2e\//, /^\/models\//, /^\/node_modules\/@tensorflow\/tfjs-backend-wasm\/dist\/[\w-]+\.wasm$/, /^\/favicon\.ico$/];
 
 /** Same labels in the same order, probabilities within `tol` (folding the head on export reorders float math). */
 function assertSamePredictions(a, b, tol = 1e-5) {
@@ -17,7 +14,6 @@ function assertSamePredictions(a, b, tol = 1e-5) {
 describe('engine in Chromium', () => {
   let server;
   let tiny;
-  const results = {};
 
   before(async () => {
     await buildPage();
@@ -26,34 +22,8 @@ describe('engine in Chromium', () => {
   });
   after(() => server?.close());
 
-  /** Opens the page under a profile and runs one scenario; returns its result and every URL requested. */
-  async function scenario(profile, options) {
-    const context = await launch(PROFILES[profile]);
-    try {
-      const page = await context.newPage();
-      const urls = [];
-      page.on('request', (r) => urls.push(r.url()));
-      const errors = [];
-      page.on('pageerror', (e) => errors.push(e.message));
-      await page.goto(`${server.url}/e2e/page/index.html`);
-      await page.waitForFunction(() => document.title === 'ready', null, { timeout: 60_000 });
-      const result = await page.evaluate((o) => globalThis.runScenario(o), options);
-      assert.deepEqual(errors, []);
-      return { result, urls };
-    } finally {
-      await context.close();
-    }
-  }
-
-  function checkPrivacy(urls) {
-    for (const u of urls) {
-      // blob: URLs are in-memory objects (tfjs' WASM thread workers), not network requests.
-      if (u.startsWith('blob:') || u.startsWith('data:')) continue;
-      const url = new URL(u);
-      assert.equal(url.origin, server.url, `request to another origin: ${u}`);
-      assert.ok(ALLOWED.some((re) => re.test(url.pathname)), `unexpected request: ${url.pathname}`);
-    }
-  }
+  const scenario = (profile, options) => runInPage(server.url, profile, '/e2e/page/index.html', 'runScenario', options);
+  const checkPrivacy = (urls) => assertOnlyOwnRequests(urls, server.url);
 
   it('[wasm] falls back to WASM without a WebGPU adapter, with the reason, and trains the default backbone', async () => {
     const { result, urls } = await scenario('wasm', { backends: ['webgpu', 'wasm', 'cpu'], backbone: 'mobilenet_v2_140', perClass: 4, epochs: 8, augment: 1 });

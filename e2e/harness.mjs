@@ -23,14 +23,15 @@ export const PROFILES = {
 
 export async function buildPage() {
   await esbuild.build({
-    entryPoints: { 'engine-page': join(ROOT, 'e2e/page/engine-page.ts') },
+    entryPoints: { 'engine-page': join(ROOT, 'e2e/page/engine-page.ts'), 'sdk-page': join(ROOT, 'e2e/page/sdk-page.ts') },
     outdir: BUILD,
     bundle: true,
     splitting: true,
     format: 'esm',
     platform: 'browser',
     target: 'es2022',
-    external: ['node:*', 'sharp'],
+    // The SDK page imports the shipped /dist/index.js by URL, not a rebundled copy.
+    external: ['node:*', 'sharp', '/dist/index.js'],
     logLevel: 'warning',
   });
 }
@@ -104,4 +105,40 @@ function conv(name, filters, inbound) {
     config: { name, filters, kernel_size: [3, 3], strides: [2, 2], padding: 'same', activation: 'relu', use_bias: true, data_format: 'channels_last', dilation_rate: [1, 1], trainable: false },
     inbound_nodes: [[[inbound, 0, 0, {}]]],
   };
+}
+
+/** What pages may load: pages, bundles, the package's dist (SDK, worker, .wasm), model files. */
+const ALLOWED = [/^\/e2e\//, /^\/dist\//, /^\/models\//, /^\/node_modules\/@tensorflow\/tfjs-backend-wasm\/dist\/[\w-]+\.wasm$/, /^\/favicon\.ico$/];
+
+/** Every request stays on the test server and under the allowed paths (images never leave the device). */
+export function assertOnlyOwnRequests(urls, origin) {
+  for (const u of urls) {
+    // blob: URLs are in-memory objects (tfjs' WASM thread workers), not network requests.
+    if (u.startsWith('blob:') || u.startsWith('data:')) continue;
+    const url = new URL(u);
+    if (url.origin !== origin) throw new Error(`request to another origin: ${u}`);
+    if (!ALLOWED.some((re) => re.test(url.pathname))) throw new Error(`unexpected request: ${url.pathname}`);
+  }
+}
+
+/**
+ * Opens `page` on the server under a backend profile, calls `globalThis[fn](options)`
+ * there and returns its result with every URL the page and its workers requested.
+ */
+export async function runInPage(serverUrl, profile, page, fn, options) {
+  const context = await launch(PROFILES[profile]);
+  try {
+    const urls = [];
+    context.on('request', (r) => urls.push(r.url()));
+    const tab = await context.newPage();
+    const errors = [];
+    tab.on('pageerror', (e) => errors.push(e.message));
+    await tab.goto(`${serverUrl}${page}`);
+    await tab.waitForFunction(() => document.title === 'ready', null, { timeout: 60_000 });
+    const result = await tab.evaluate(([f, o]) => globalThis[f](o), [fn, options]);
+    if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
+    return { result, urls };
+  } finally {
+    await context.close();
+  }
 }

@@ -3,9 +3,13 @@
 //   dist/engine/index.js   edgetune/engine (Node and in-thread use)
 //   dist/engine/node.js    edgetune/node (sharp decoding, disk cache, model dirs)
 //   dist/cli/main.js       the edgetune command
+//   dist/index.js          edgetune (browser main thread: Comlink + our code, no tfjs)
+//   dist/worker.js         edgetune/worker (the worker; backends in lazy chunks)
+//   dist/wasm/*.wasm       tfjs WASM binaries, served from the package, never a CDN
 // Dependencies stay external for Node entries: npm installs them beside the package.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -29,6 +33,37 @@ await esbuild.build({
   logLevel: 'warning',
 });
 chmodSync('dist/cli/main.js', 0o755);
+
+const browser = {
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  sourcemap: true,
+  // fetch.ts reads file: URLs with node:fs in Node only; browsers never reach that import.
+  external: ['node:*'],
+  logLevel: 'warning',
+};
+await esbuild.build({ ...browser, entryPoints: { index: 'src/index.ts' }, outdir: 'dist' });
+await esbuild.build({
+  ...browser,
+  entryPoints: { worker: 'src/worker/entry.ts' },
+  outdir: 'dist',
+  splitting: true,
+  chunkNames: 'worker-chunks/[name]-[hash]',
+});
+mkdirSync('dist/wasm', { recursive: true });
+const wasmDir = 'node_modules/@tensorflow/tfjs-backend-wasm/dist';
+for (const f of readdirSync(wasmDir).filter((f) => f.endsWith('.wasm'))) copyFileSync(join(wasmDir, f), join('dist/wasm', f));
+
+// Size budget of the main-thread entry: no tfjs, at most 15 KB min+gzip.
+const MAIN_BUDGET = 15 * 1024;
+const main = await esbuild.build({ ...browser, entryPoints: ['src/index.ts'], write: false, minify: true, metafile: true, sourcemap: false });
+const tfInputs = Object.keys(main.metafile.inputs).filter((p) => p.includes('@tensorflow'));
+const gz = gzipSync(main.outputFiles[0].contents).length;
+if (tfInputs.length) throw new Error(`main entry bundles tfjs modules: ${tfInputs.slice(0, 3).join(', ')}`);
+if (gz > MAIN_BUDGET) throw new Error(`main entry is ${gz} bytes min+gzip, over the ${MAIN_BUDGET} budget`);
+console.log(`[edgetune] main entry: ${main.outputFiles[0].contents.length} bytes min, ${gz} bytes min+gzip (budget ${MAIN_BUDGET})`);
 
 execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--emitDeclarationOnly', '-p', 'tsconfig.json'], { stdio: 'inherit' });
 console.log('[edgetune] build: dist/ written');

@@ -25,11 +25,11 @@ export interface RawImage {
 export type Strategy = 'head';
 
 export interface FineTuneOptions {
-  /** Maximum number of epochs. @default 30 */
+  /** Maximum number of epochs (early stopping usually ends sooner). @default 80 */
   epochs?: number;
   /** Mini-batch size. @default 32 */
   batchSize?: number;
-  /** Head learning rate (AdamW). @default 0.001 */
+  /** Head learning rate (AdamW). @default 0.0003 */
   learningRate?: number;
   /** Decoupled weight decay (AdamW). @default 0.0001 */
   weightDecay?: number;
@@ -47,7 +47,7 @@ export interface FineTuneOptions {
   augment?: number;
   /** Fraction of each class held out for validation when no example is marked `val`. @default 0.15 */
   validationSplit?: number;
-  /** Stop after this many epochs without a better validation score. @default 8 */
+  /** Stop after this many epochs without a better validation score. @default 12 */
   patience?: number;
   /** Seed for initialization, shuffling and the validation split. @default 42 */
   seed?: number;

@@ -23,7 +23,7 @@ import { featureStats, Head } from './head.js';
 import { DEFAULT_BACKBONE } from './manifest.js';
 import { FULL_VIEW, augmentBox, validateRawImage, viewsToInput, type Box } from './preprocess.js';
 import { createRng, shuffle } from './random.js';
-import { balancedClassWeights, throwIfAborted, trainHead, type TrainData } from './train.js';
+import { balancedClassWeights, throwIfAborted, trainHead, yieldToEventLoop, type TrainData } from './train.js';
 
 export interface EngineOptions extends BackboneLoadOptions, BackendOptions {
   /** A bundled backbone id or the URL/path of a manifest.json. @default 'mobilenet_v2_140' */
@@ -39,9 +39,9 @@ export interface EngineOptions extends BackboneLoadOptions, BackendOptions {
 }
 
 export const TRAIN_DEFAULTS: ResolvedTrainConfig = {
-  epochs: 30,
+  epochs: 80,
   batchSize: 32,
-  learningRate: 1e-3,
+  learningRate: 3e-4,
   weightDecay: 1e-4,
   lrStepEpochs: 10,
   lrGamma: 0.5,
@@ -50,7 +50,7 @@ export const TRAIN_DEFAULTS: ResolvedTrainConfig = {
   dropout: 0,
   augment: 2,
   validationSplit: 0.15,
-  patience: 8,
+  patience: 12,
   seed: 42,
   strategy: 'head',
   classBalance: 'auto',
@@ -407,6 +407,7 @@ export class Engine {
     };
     const invalid = new Map<number, string>();
     for (const [i, items] of byImage) {
+      if (batchViews === 0) await yieldToEventLoop();
       throwIfAborted(hooks.signal);
       const src = sources[i]!;
       let img: RawImage;

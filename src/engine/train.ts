@@ -34,6 +34,12 @@ export interface TrainHooks {
   signal?: AbortSignal;
 }
 
+/**
+ * Yields to the event loop (a macrotask, not a microtask), so that messages such
+ * as a worker's abort request get processed between epochs and batches.
+ */
+export const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
+
 export function throwIfAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw new EdgetuneError('ABORTED', 'fineTune was aborted; the previous model is unchanged');
 }
@@ -136,6 +142,7 @@ export async function trainHead(head: Head, data: TrainData, cfg: ResolvedTrainC
         best = { epoch, ...score, weights: head.snapshot() };
       }
       await hooks.onEpoch?.(log);
+      await yieldToEventLoop();
       if (data.valIdx.length > 0 && epoch - best.epoch >= cfg.patience && epoch < cfg.epochs) {
         stoppedEarly = true;
         break;

@@ -1,0 +1,81 @@
+// Runs in the page: the shipped main-thread API (/dist/index.js, loaded as is,
+// so its default worker, wasm and model URLs are the package's own).
+// @ts-expect-error resolved by the browser at run time
+import { createClassifier, EdgetuneError } from '/dist/index.js';
+import { syntheticImage, syntheticSet } from '../../src/testing/synthetic.js';
+import type { RawImage } from '../../src/types.js';
+
+function toImageData(img: RawImage): ImageData {
+  const rgba = new Uint8ClampedArray(img.width * img.height * 4);
+  for (let i = 0; i < img.width * img.height; i++) {
+    rgba.set(img.data.subarray(i * 3, i * 3 + 3), i * 4);
+    rgba[i * 4 + 3] = 255;
+  }
+  return new ImageData(rgba, img.width, img.height);
+}
+
+function toCanvas(img: RawImage): HTMLCanvasElement {
+  const c = document.createElement('canvas');
+  c.width = img.width;
+  c.height = img.height;
+  c.getContext('2d')!.putImageData(toImageData(img), 0, 0);
+  return c;
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'resolved';
+  } catch (e) {
+    return e instanceof EdgetuneError ? e.code : `not an EdgetuneError: ${String(e)}`;
+  }
+}
+
+async function runSdk(o: { backends: string[]; backbone?: string; perClass: number; epochs: number; augment: number }) {
+  const longTasks: number[] = [];
+  new PerformanceObserver((list) => list.getEntries().forEach((e) => longTasks.push(e.duration))).observe({ type: 'longtask', buffered: false });
+  const clf = await createClassifier({ backends: o.backends, ...(o.backbone ? { backbone: o.backbone } : {}) });
+  const errors: Record<string, string> = {};
+  errors.predictBeforeTraining = await codeOf(clf.predict(toCanvas(syntheticImage('disc', 1))));
+  const classes = ['disc', 'stripes', 'checker'] as const;
+  for (const label of classes) {
+    // Canvases, ImageData and Blobs: the input kinds a page has.
+    const imgs = Array.from({ length: o.perClass }, (_, i) => syntheticImage(label, 500 + i));
+    await clf.addExamples(label, imgs.map((img, i) => (i % 2 ? toCanvas(img) : toImageData(img))));
+  }
+  errors.emptyLabel = await codeOf(clf.addExamples('  ', [toCanvas(syntheticImage('disc', 2))]));
+  errors.badBlob = await codeOf(clf.addExamples('x', [new Blob(['not an image'], { type: 'image/png' })]));
+  const progress: number[] = [];
+  longTasks.length = 0;
+  const report = await clf.fineTune({ epochs: o.epochs, augment: o.augment, seed: 5, onProgress: (p: { phase: string; epoch?: number }) => p.phase === 'train' && progress.push(p.epoch!) });
+  const trainLongTasks = [...longTasks];
+  const test = syntheticSet(3, 3, 77);
+  const evaluation = await clf.evaluate(test.map((s) => ({ label: s.label, image: toCanvas(s.image) })));
+  const before = await clf.predictBatch(test.map((s) => toCanvas(s.image)));
+  // Abort keeps the previous model.
+  const ctrl = new AbortController();
+  const aborted = clf.fineTune({ epochs: 50, augment: o.augment, seed: 9, onProgress: (p: { phase: string; epoch?: number }) => p.phase === 'train' && p.epoch === 1 && ctrl.abort(), signal: ctrl.signal });
+  errors.abort = await codeOf(aborted);
+  const afterAbort = await clf.predictBatch(test.map((s) => toCanvas(s.image)));
+  const files = await clf.export();
+  await clf.import(files);
+  const afterImport = await clf.predictBatch(test.map((s) => toCanvas(s.image)));
+  await clf.dispose();
+  await clf.dispose();
+  errors.afterDispose = await codeOf(clf.predict(toCanvas(test[0]!.image)));
+  return {
+    backend: clf.backend,
+    labels: report.labels,
+    progress,
+    accuracy: evaluation.accuracy,
+    before,
+    afterAbort,
+    afterImport,
+    errors,
+    exportedFiles: Object.keys(files).sort(),
+    trainLongTasks,
+  };
+}
+
+(globalThis as unknown as { runSdk: typeof runSdk }).runSdk = runSdk;
+document.title = 'ready';

@@ -1,0 +1,56 @@
+// The shipped browser SDK (dist/index.js + dist/worker.js) in Chromium: the
+// classifier runs in a Comlink worker; errors keep their class and code.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { assertOnlyOwnRequests, buildPage, makeTinyBackbone, ROOT, runInPage } from './harness.mjs';
+import { serve } from './server.mjs';
+
+describe('createClassifier in Chromium (worker)', () => {
+  let server;
+  let tiny;
+
+  before(async () => {
+    await buildPage();
+    tiny = await makeTinyBackbone();
+    server = await serve(ROOT);
+  });
+  after(() => server?.close());
+
+  const expectations = (r, backend) => {
+    console.log(`# [${backend}] backend ${JSON.stringify(r.backend)}; long tasks during fineTune: ${JSON.stringify(r.trainLongTasks)}`);
+    assert.equal(r.backend.name, backend);
+    assert.deepEqual(r.labels, ['disc', 'stripes', 'checker']);
+    assert.ok(r.progress.length >= 1, 'progress arrives through Comlink.proxy');
+    assert.deepEqual(r.errors, {
+      predictBeforeTraining: 'NOT_TRAINED',
+      emptyLabel: 'INVALID_LABEL',
+      badBlob: 'INVALID_IMAGE',
+      abort: 'ABORTED',
+      afterDispose: 'DISPOSED',
+    });
+    assert.deepEqual(r.afterAbort, r.before, 'an aborted fineTune keeps the previous model');
+    r.afterImport.flat().forEach((p, i) => assert.ok(Math.abs(p.probability - r.before.flat()[i].probability) < 1e-5));
+    assert.deepEqual(r.exportedFiles, ['edgetune.json', 'model.json', 'weights.bin']);
+    assert.ok(r.trainLongTasks.every((d) => d < 50), `main-thread long tasks during fineTune: ${r.trainLongTasks}`);
+  };
+
+  it('[wasm] trains the default backbone in the worker on the WASM fallback', async () => {
+    const { result, urls } = await runInPage(server.url, 'wasm', '/e2e/page/sdk.html', 'runSdk', { backends: ['webgpu', 'wasm', 'cpu'], perClass: 4, epochs: 6, augment: 1 });
+    expectations(result, 'wasm');
+    assert.match(result.backend.reasons.webgpu, /requestAdapter\(\) returned null/);
+    assert.ok(result.accuracy >= 0.66, `accuracy ${result.accuracy}`);
+    assertOnlyOwnRequests(urls, server.url);
+  });
+
+  it('[webgpu] runs the same flow on SwiftShader WebGPU (tiny backbone)', async (t) => {
+    const run = await runInPage(server.url, 'webgpu', '/e2e/page/sdk.html', 'runSdk', { backends: ['webgpu'], backbone: tiny, perClass: 4, epochs: 6, augment: 0 }).catch((e) => e);
+    if (run instanceof Error && /\[webgpu\] navigator\.gpu\.requestAdapter\(\) returned null/.test(run.message)) {
+      t.skip('this Chromium offers no WebGPU adapter even with --enable-unsafe-webgpu');
+      return;
+    }
+    if (run instanceof Error) throw run;
+    expectations(run.result, 'webgpu');
+    assert.equal(run.result.backend.details.software, true, 'SwiftShader is reported as a software adapter');
+    assertOnlyOwnRequests(run.urls, server.url);
+  });
+});

@@ -1,0 +1,171 @@
+// The main-thread API: spawns the worker, speaks to it through Comlink, turns
+// DOM images into transferable ImageBitmaps. Never imports @tensorflow/*.
+import { proxy, transfer, wrap, type Remote } from 'comlink';
+import { EdgetuneError } from './errors.js';
+import { installErrorTransfer } from './error-transfer.js';
+import type { BackendInfo, BackendName, EvaluationReport, FineTuneOptions, ModelFiles, Prediction, TrainingReport } from './types.js';
+import type { WorkerApi, WorkerImage } from './worker/api.js';
+
+/** Anything a page has as an image. */
+export type ImageInput =
+  | HTMLImageElement
+  | HTMLVideoElement
+  | HTMLCanvasElement
+  | OffscreenCanvas
+  | ImageBitmap
+  | ImageData
+  | Blob;
+
+export interface ClassifierOptions {
+  /** A bundled backbone id or the URL of a manifest.json. @default 'mobilenet_v2_140' */
+  backbone?: string;
+  /** Backend preference. @default ['webgpu', 'wasm', 'cpu'] */
+  backends?: BackendName[];
+  /** Folder holding <id>/manifest.json for bundled backbones. @default the package's models/ */
+  modelBaseUrl?: string;
+  /** Folder of the tfjs .wasm files. @default the package's dist/wasm/ */
+  wasmPaths?: string;
+  /** URL of the worker script (edgetune/worker). @default the package's dist/worker.js */
+  workerUrl?: string | URL;
+  /** Other origins model files may load from. @default [] */
+  allowedOrigins?: string[];
+}
+
+export interface Classifier {
+  /** The backend in use and why preferred ones were skipped. */
+  readonly backend: BackendInfo;
+  addExamples(label: string, images: ImageInput[], opts?: { split?: 'train' | 'val' }): Promise<Record<string, { train: number; val: number }>>;
+  removeClass(label: string): Promise<number>;
+  fineTune(opts?: FineTuneOptions): Promise<TrainingReport>;
+  predict(image: ImageInput, opts?: { topK?: number }): Promise<Prediction[]>;
+  predictBatch(images: ImageInput[], opts?: { topK?: number }): Promise<Prediction[][]>;
+  evaluate(samples: { label: string; image: ImageInput }[]): Promise<EvaluationReport>;
+  /** The model as files: edgetune.json, model.json, weights.bin (and merged/ with `merged`). */
+  export(opts?: { merged?: boolean }): Promise<ModelFiles>;
+  /** Loads exported files; the current model stays on any error. */
+  import(files: ModelFiles): Promise<{ labels: string[] }>;
+  /** Terminates the worker; idempotent; later calls reject with DISPOSED. */
+  dispose(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const defaultUrl = (rel: string) => new URL(rel, import.meta.url).href;
+
+/** Converts a page image to what crosses to the worker, plus what to transfer. */
+async function toWorkerImage(img: ImageInput, what: string): Promise<[WorkerImage, Transferable[]]> {
+  if (typeof Blob !== 'undefined' && img instanceof Blob) return [img, []];
+  if (typeof ImageData !== 'undefined' && img instanceof ImageData) return [img, []];
+  if (typeof HTMLVideoElement !== 'undefined' && img instanceof HTMLVideoElement && img.readyState < 2) {
+    throw new EdgetuneError('INVALID_IMAGE', `${what}: the video has no frame yet (readyState ${img.readyState}); wait for 'loadeddata'`);
+  }
+  if (typeof ImageBitmap !== 'undefined' && img instanceof ImageBitmap && (img.width === 0 || img.height === 0)) {
+    throw new EdgetuneError('INVALID_IMAGE', `${what}: the ImageBitmap is closed or empty`);
+  }
+  let bitmap: ImageBitmap;
+  try {
+    bitmap = await createImageBitmap(img as ImageBitmapSource);
+  } catch (err) {
+    throw new EdgetuneError('INVALID_IMAGE', `${what}: cannot read pixels (${(err as Error).message})`, { cause: err });
+  }
+  return [bitmap, [bitmap]];
+}
+
+async function toWorkerImages(images: ImageInput[], what: string): Promise<[WorkerImage[], Transferable[]]> {
+  if (!Array.isArray(images)) throw new EdgetuneError('INVALID_ARGUMENT', `${what}: images must be an array`);
+  const converted = await Promise.all(images.map((img, i) => toWorkerImage(img, `${what} image ${i}`)));
+  return [converted.map((c) => c[0]), converted.flatMap((c) => c[1])];
+}
+
+/**
+ * Creates a classifier in a dedicated worker: picks a backend (WebGPU, then
+ * WASM, then CPU), loads and verifies the backbone, warms it up.
+ *
+ * @throws EdgetuneError BACKEND_UNAVAILABLE, UNKNOWN_BACKBONE, MODEL_LOAD_FAILED, MODEL_INTEGRITY, WORKER_CRASHED
+ * @example
+ *   const clf = await createClassifier();
+ *   clf.backend.name // 'webgpu' | 'wasm' | 'cpu'
+ */
+export async function createClassifier(options: ClassifierOptions = {}): Promise<Classifier> {
+  installErrorTransfer();
+  const worker = new Worker(options.workerUrl ?? defaultUrl('./worker.js'), { type: 'module', name: 'edgetune' });
+  const remote: Remote<WorkerApi> = wrap<WorkerApi>(worker);
+  let disposed = false;
+  // A crashed worker rejects every pending and later call with WORKER_CRASHED.
+  let crash: EdgetuneError | null = null;
+  const crashed = new Promise<never>((_, reject) => {
+    const fail = (why: string) => {
+      crash ??= new EdgetuneError('WORKER_CRASHED', `The edgetune worker stopped: ${why}. Create a new classifier and load the last saved model.`);
+      reject(crash);
+    };
+    worker.addEventListener('error', (e) => fail(e.message || 'script error (is workerUrl correct?)'));
+    worker.addEventListener('messageerror', () => fail('a message could not be deserialized'));
+  });
+  crashed.catch(() => undefined);
+
+  async function call<T>(fn: () => Promise<T>): Promise<T> {
+    if (disposed) throw new EdgetuneError('DISPOSED', 'This classifier was disposed; create a new one');
+    if (crash) throw crash;
+    return Promise.race([fn(), crashed]);
+  }
+
+  const info = await call(() =>
+    remote.init({
+      ...(options.backbone ? { backbone: options.backbone } : {}),
+      ...(options.backends ? { backends: options.backends } : {}),
+      modelBaseUrl: options.modelBaseUrl ?? defaultUrl('../models/'),
+      wasmPaths: options.wasmPaths ?? defaultUrl('./wasm/'),
+      ...(options.allowedOrigins ? { allowedOrigins: options.allowedOrigins } : {}),
+    }),
+  ).catch((err) => {
+    worker.terminate();
+    throw err;
+  });
+
+  const dispose = async () => {
+    if (disposed) return;
+    disposed = true;
+    await Promise.race([remote.dispose(), new Promise((r) => setTimeout(r, 1000))]).catch(() => undefined);
+    worker.terminate();
+  };
+
+  return {
+    backend: info.backend,
+    addExamples: (label, images, opts = {}) =>
+      call(async () => {
+        const [imgs, t] = await toWorkerImages(images, `addExamples('${label}')`);
+        return remote.addExamples(label, transfer(imgs, t), opts.split);
+      }),
+    removeClass: (label) => call(() => remote.removeClass(label)),
+    fineTune: (opts = {}) =>
+      call(async () => {
+        const { signal, onProgress, ...rest } = opts;
+        if (signal?.aborted) throw new EdgetuneError('ABORTED', 'fineTune was aborted before it started');
+        const onAbort = () => void remote.abort();
+        signal?.addEventListener('abort', onAbort);
+        try {
+          return await remote.fineTune(rest, onProgress ? proxy(onProgress) : undefined);
+        } finally {
+          signal?.removeEventListener('abort', onAbort);
+        }
+      }),
+    predict: (image, opts = {}) =>
+      call(async () => {
+        const [imgs, t] = await toWorkerImages([image], 'predict');
+        return (await remote.predict(transfer(imgs, t), opts.topK))[0]!;
+      }),
+    predictBatch: (images, opts = {}) =>
+      call(async () => {
+        const [imgs, t] = await toWorkerImages(images, 'predict');
+        return remote.predict(transfer(imgs, t), opts.topK);
+      }),
+    evaluate: (samples) =>
+      call(async () => {
+        const [imgs, t] = await toWorkerImages(samples.map((s) => s.image), 'evaluate');
+        return remote.evaluate(transfer(samples.map((s, i) => ({ label: s.label, image: imgs[i]! })), t));
+      }),
+    export: (opts = {}) => call(() => remote.exportModel(opts.merged)),
+    import: (files) => call(() => remote.importModel(files)),
+    dispose,
+    [Symbol.asyncDispose]: dispose,
+  };
+}

@@ -1,0 +1,4 @@
+// edgetune: the main-thread API. Named re-exports only; no tfjs here.
+export { createClassifier, type Classifier, type ClassifierOptions, type ImageInput } from './classifier.js';
+export { EdgetuneError, isEdgetuneError, type EdgetuneErrorCode } from './errors.js';
+export type * from './types.js';

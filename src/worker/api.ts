@@ -1,0 +1,42 @@
+// The interface both sides of the worker compile against. Everything crossing
+// it is structured-cloneable or transferable; progress comes back via Comlink.proxy.
+import type {
+  BackendInfo,
+  BackendName,
+  EvaluationReport,
+  FineTuneOptions,
+  ModelFiles,
+  Prediction,
+  TrainingReport,
+} from '../types.js';
+
+/** An image as it crosses to the worker: a transferred ImageBitmap, raw ImageData, or an encoded Blob. */
+export type WorkerImage = ImageBitmap | ImageData | Blob;
+
+export interface WorkerInit {
+  backbone?: string;
+  backends?: BackendName[];
+  modelBaseUrl?: string;
+  wasmPaths?: string;
+  allowedOrigins?: string[];
+}
+
+export interface WorkerInfo {
+  backend: BackendInfo;
+  backbone: { id: string; inputSize: [number, number]; embeddingSize: number };
+}
+
+export interface WorkerApi {
+  init(opts: WorkerInit): Promise<WorkerInfo>;
+  addExamples(label: string, images: WorkerImage[], split?: 'train' | 'val'): Promise<Record<string, { train: number; val: number }>>;
+  removeClass(label: string): Promise<number>;
+  fineTune(opts: Omit<FineTuneOptions, 'signal' | 'onProgress'>, onProgress?: FineTuneOptions['onProgress']): Promise<TrainingReport>;
+  /** Aborts the running fineTune (AbortSignal does not cross postMessage). */
+  abort(): void;
+  predict(images: WorkerImage[], topK?: number): Promise<Prediction[][]>;
+  evaluate(samples: { label: string; image: WorkerImage }[]): Promise<EvaluationReport>;
+  exportModel(merged?: boolean): Promise<ModelFiles>;
+  importModel(files: ModelFiles): Promise<{ labels: string[] }>;
+  labels(): Promise<string[]>;
+  dispose(): Promise<void>;
+}
