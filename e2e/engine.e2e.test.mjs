@@ -2,8 +2,7 @@
 // via --enable-unsafe-webgpu) and the WASM fallback (no adapter without the flag).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { assertOnlyOwnRequests, buildPage, makeTinyBackbone, ROOT, runInPage } from './harness.mjs';
-import { serve } from './server.mjs';
+import { assertOnlyOwnRequests, runInPage, startE2E } from './harness.mjs';
 
 /** Same labels in the same order, probabilities within `tol` (folding the head on export reorders float math). */
 function assertSamePredictions(a, b, tol = 1e-5) {
@@ -16,9 +15,7 @@ describe('engine in Chromium', () => {
   let tiny;
 
   before(async () => {
-    await buildPage();
-    tiny = await makeTinyBackbone();
-    server = await serve(ROOT);
+    ({ server, tiny } = await startE2E());
   });
   after(() => server?.close());
 

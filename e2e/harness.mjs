@@ -142,3 +142,12 @@ export async function runInPage(serverUrl, profile, page, fn, options) {
     await context.close();
   }
 }
+
+/** Builds the pages, writes the tiny backbone and starts the server; call from before(). */
+export async function startE2E() {
+  const { serve } = await import('./server.mjs');
+  await buildPage();
+  const tiny = await makeTinyBackbone();
+  const server = await serve(ROOT);
+  return { server, tiny };
+}

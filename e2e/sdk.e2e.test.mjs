@@ -2,17 +2,14 @@
 // classifier runs in a Comlink worker; errors keep their class and code.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { assertOnlyOwnRequests, buildPage, makeTinyBackbone, ROOT, runInPage } from './harness.mjs';
-import { serve } from './server.mjs';
+import { assertOnlyOwnRequests, runInPage, startE2E } from './harness.mjs';
 
 describe('createClassifier in Chromium (worker)', () => {
   let server;
   let tiny;
 
   before(async () => {
-    await buildPage();
-    tiny = await makeTinyBackbone();
-    server = await serve(ROOT);
+    ({ server, tiny } = await startE2E());
   });
   after(() => server?.close());
 
@@ -27,9 +24,13 @@ describe('createClassifier in Chromium (worker)', () => {
       badBlob: 'INVALID_IMAGE',
       abort: 'ABORTED',
       afterDispose: 'DISPOSED',
+      loadMissing: 'MODEL_LOAD_FAILED',
     });
     assert.deepEqual(r.afterAbort, r.before, 'an aborted fineTune keeps the previous model');
-    r.afterImport.flat().forEach((p, i) => assert.ok(Math.abs(p.probability - r.before.flat()[i].probability) < 1e-5));
+    for (const other of [r.afterImport, r.fromIndexedDb]) {
+      assert.deepEqual(other.map((x) => x[0].label), r.before.map((x) => x[0].label));
+      other.flat().forEach((p, i) => assert.ok(Math.abs(p.probability - r.before.flat()[i].probability) < 1e-5));
+    }
     assert.deepEqual(r.exportedFiles, ['edgetune.json', 'model.json', 'weights.bin']);
     assert.ok(r.trainLongTasks.every((d) => d < 50), `main-thread long tasks during fineTune: ${r.trainLongTasks}`);
   };

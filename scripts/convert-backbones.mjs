@@ -60,19 +60,26 @@ function pruneWeights(modelJson, buf, keep) {
   return { specs: kept, buf: Buffer.concat(parts) };
 }
 
-/** Graph model: keep the nodes the feature node depends on, make it the only output. */
-function pruneGraph(modelJson, buf, featureNode) {
-  const nodes = new Map(modelJson.modelTopology.node.map((n) => [n.name, n]));
+/** Names of `start` and everything it depends on, following `inputsOf` through `byName`. */
+function ancestors(start, byName, what, inputsOf) {
   const needed = new Set();
-  const stack = [featureNode];
+  const stack = [start];
   while (stack.length) {
     const name = stack.pop();
     if (needed.has(name)) continue;
-    const node = nodes.get(name);
-    if (!node) throw new Error(`graph has no node ${name}`);
+    const item = byName.get(name);
+    if (!item) throw new Error(`model has no ${what} ${name}`);
     needed.add(name);
-    for (const input of node.input ?? []) stack.push(input.replace(/^\^/, '').split(':')[0]);
+    stack.push(...inputsOf(item));
   }
+  return needed;
+}
+
+/** Graph model: keep the nodes the feature node depends on, make it the only output. */
+function pruneGraph(modelJson, buf, featureNode) {
+  const nodes = new Map(modelJson.modelTopology.node.map((n) => [n.name, n]));
+  // Inputs may be 'name:1' (an output index) or '^name' (a control dependency).
+  const needed = ancestors(featureNode, nodes, 'node', (n) => (n.input ?? []).map((i) => i.replace(/^\^/, '').split(':')[0]));
   const topology = {
     ...modelJson.modelTopology,
     node: modelJson.modelTopology.node.filter((n) => needed.has(n.name)),
@@ -99,16 +106,7 @@ function pruneGraph(modelJson, buf, featureNode) {
 function pruneLayers(modelJson, buf, featureLayer) {
   const cfg = modelJson.modelTopology.model_config.config;
   const byName = new Map(cfg.layers.map((l) => [l.name, l]));
-  const needed = new Set();
-  const stack = [featureLayer];
-  while (stack.length) {
-    const name = stack.pop();
-    if (needed.has(name)) continue;
-    const layer = byName.get(name);
-    if (!layer) throw new Error(`model has no layer ${name}`);
-    needed.add(name);
-    for (const node of layer.inbound_nodes) for (const [inbound] of node) stack.push(inbound);
-  }
+  const needed = ancestors(featureLayer, byName, 'layer', (l) => l.inbound_nodes.flatMap((node) => node.map(([inbound]) => inbound)));
   const { model_config, keras_version, backend } = modelJson.modelTopology;
   const topology = {
     keras_version,

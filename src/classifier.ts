@@ -42,8 +42,12 @@ export interface Classifier {
   evaluate(samples: { label: string; image: ImageInput }[]): Promise<EvaluationReport>;
   /** The model as files: edgetune.json, model.json, weights.bin (and merged/ with `merged`). */
   export(opts?: { merged?: boolean }): Promise<ModelFiles>;
-  /** Loads exported files; the current model stays on any error. */
-  import(files: ModelFiles): Promise<{ labels: string[] }>;
+  /** Loads exported files (a ModelFiles map, or File objects from a picker); the current model stays on any error. */
+  import(files: ModelFiles | File[]): Promise<{ labels: string[] }>;
+  /** Saves the model to `indexeddb://<name>`, atomically (the previous version stays until the new one is whole). */
+  save(url: string): Promise<void>;
+  /** Loads `indexeddb://<name>` or the URL of an exported model folder. */
+  load(url: string): Promise<{ labels: string[] }>;
   /** Terminates the worker; idempotent; later calls reject with DISPOSED. */
   dispose(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -164,7 +168,20 @@ export async function createClassifier(options: ClassifierOptions = {}): Promise
         return remote.evaluate(transfer(samples.map((s, i) => ({ label: s.label, image: imgs[i]! })), t));
       }),
     export: (opts = {}) => call(() => remote.exportModel(opts.merged)),
-    import: (files) => call(() => remote.importModel(files)),
+    import: (files) =>
+      call(async () => {
+        if (!Array.isArray(files)) return remote.importModel(files);
+        // Files from a picker: key them by their path inside the picked folder (merged/model.json, ...).
+        const entries = await Promise.all(
+          files.map(async (f) => {
+            const path = (f as File & { webkitRelativePath?: string }).webkitRelativePath || f.name;
+            return [path.split('/').slice(path.includes('/') ? 1 : 0).join('/'), new Uint8Array(await f.arrayBuffer())] as const;
+          }),
+        );
+        return remote.importModel(Object.fromEntries(entries));
+      }),
+    save: (url) => call(() => remote.save(url)),
+    load: (url) => call(() => remote.load(url)),
     dispose,
     [Symbol.asyncDispose]: dispose,
   };

@@ -60,6 +60,13 @@ async function runSdk(o: { backends: string[]; backbone?: string; perClass: numb
   const files = await clf.export();
   await clf.import(files);
   const afterImport = await clf.predictBatch(test.map((s) => toCanvas(s.image)));
+  // IndexedDB: save, then load into a second classifier (its own worker).
+  await clf.save('indexeddb://e2e-model');
+  const second = await createClassifier({ backends: o.backends, ...(o.backbone ? { backbone: o.backbone } : {}) });
+  errors.loadMissing = await codeOf(second.load('indexeddb://no-such-model'));
+  await second.load('indexeddb://e2e-model');
+  const fromIndexedDb = await second.predictBatch(test.map((s) => toCanvas(s.image)));
+  await second.dispose();
   await clf.dispose();
   await clf.dispose();
   errors.afterDispose = await codeOf(clf.predict(toCanvas(test[0]!.image)));
@@ -71,6 +78,7 @@ async function runSdk(o: { backends: string[]; backbone?: string; perClass: numb
     before,
     afterAbort,
     afterImport,
+    fromIndexedDb,
     errors,
     exportedFiles: Object.keys(files).sort(),
     trainLongTasks,

@@ -37,6 +37,10 @@ export interface WorkerApi {
   evaluate(samples: { label: string; image: WorkerImage }[]): Promise<EvaluationReport>;
   exportModel(merged?: boolean): Promise<ModelFiles>;
   importModel(files: ModelFiles): Promise<{ labels: string[] }>;
+  /** Saves the current model to indexeddb://<name>. */
+  save(url: string): Promise<void>;
+  /** Loads indexeddb://<name> or an exported folder's URL. */
+  load(url: string): Promise<{ labels: string[] }>;
   labels(): Promise<string[]>;
   dispose(): Promise<void>;
 }

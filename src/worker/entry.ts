@@ -7,10 +7,12 @@ import { createEngine, type Engine } from '../engine/classifier.js';
 import { pixelSource } from '../engine/examples.js';
 import type { WorkerApi, WorkerImage } from './api.js';
 import { decodeWorkerImage } from './images.js';
+import { isIndexedDbUrl, loadFromIndexedDb, loadFromUrl, saveToIndexedDb } from './persist.js';
 
 installErrorTransfer();
 
 let engine: Engine | null = null;
+let allowedOrigins: string[] = [];
 let controller: AbortController | null = null;
 
 function current(): Engine {
@@ -26,6 +28,7 @@ async function sources(images: WorkerImage[], what: string) {
 const api: WorkerApi = {
   async init(opts) {
     if (engine) throw new EdgetuneError('INVALID_ARGUMENT', 'init was already called');
+    allowedOrigins = opts.allowedOrigins ?? [];
     engine = await createEngine({
       ...(opts.backbone ? { backbone: opts.backbone } : {}),
       ...(opts.backends ? { backends: opts.backends } : {}),
@@ -69,6 +72,17 @@ const api: WorkerApi = {
   },
   async importModel(files) {
     const meta = await current().import(files);
+    return { labels: meta.labels };
+  },
+  async save(url) {
+    const e = current();
+    if (!isIndexedDbUrl(url)) throw new EdgetuneError('INVALID_ARGUMENT', `save() takes indexeddb://<name>, got '${url}'; use export() for files`);
+    await saveToIndexedDb(url, await e.export());
+  },
+  async load(url) {
+    const e = current();
+    const files = isIndexedDbUrl(url) ? await loadFromIndexedDb(url) : await loadFromUrl(url, allowedOrigins);
+    const meta = await e.import(files);
     return { labels: meta.labels };
   },
   async labels() {
