@@ -25,6 +25,7 @@ describe('createClassifier in Chromium (worker)', () => {
       abort: 'ABORTED',
       afterDispose: 'DISPOSED',
       loadMissing: 'MODEL_LOAD_FAILED',
+      workerFails: 'WORKER_CRASHED',
     });
     assert.deepEqual(r.afterAbort, r.before, 'an aborted fineTune keeps the previous model');
     for (const other of [r.afterImport, r.fromIndexedDb]) {

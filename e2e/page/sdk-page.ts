@@ -34,8 +34,10 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 async function runSdk(o: { backends: string[]; backbone?: string; perClass: number; epochs: number; augment: number }) {
   const longTasks: number[] = [];
   new PerformanceObserver((list) => list.getEntries().forEach((e) => longTasks.push(e.duration))).observe({ type: 'longtask', buffered: false });
-  const clf = await createClassifier({ backends: o.backends, ...(o.backbone ? { backbone: o.backbone } : {}) });
   const errors: Record<string, string> = {};
+  // A worker that cannot start (here: a 404 script) rejects with WORKER_CRASHED instead of hanging.
+  errors.workerFails = await codeOf(createClassifier({ workerUrl: '/e2e/page/no-such-worker.js' }));
+  const clf = await createClassifier({ backends: o.backends, ...(o.backbone ? { backbone: o.backbone } : {}) });
   errors.predictBeforeTraining = await codeOf(clf.predict(toCanvas(syntheticImage('disc', 1))));
   const classes = ['disc', 'stripes', 'checker'] as const;
   for (const label of classes) {
