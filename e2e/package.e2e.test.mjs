@@ -1,0 +1,51 @@
+// The published package layout: `npm pack`, unpack into a consumer project,
+// bundle a page with esbuild (no configuration), copy worker/.wasm/models, run it.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as esbuild from 'esbuild';
+import { ROOT, runInPage } from './harness.mjs';
+import { serve } from './server.mjs';
+
+describe('the packed package in a consumer page', () => {
+  let dir;
+  let server;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'edgetune-pack-'));
+    // dist/ is already built by the test runner; pack it as npm would publish it.
+    execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', dir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz'));
+    const pkg = join(dir, 'app', 'node_modules', 'edgetune');
+    mkdirSync(pkg, { recursive: true });
+    execFileSync('tar', ['xzf', join(dir, tarball), '-C', pkg, '--strip-components=1']);
+    const pub = join(dir, 'app', 'public');
+    mkdirSync(join(pub, 'edgetune'), { recursive: true });
+    await esbuild.build({
+      entryPoints: [join(ROOT, 'e2e/page/package-app.mjs')],
+      outfile: join(pub, 'app.js'),
+      bundle: true,
+      format: 'esm',
+      nodePaths: [join(dir, 'app', 'node_modules')],
+      logLevel: 'warning',
+    });
+    for (const p of ['worker.js', 'worker-chunks', 'wasm']) cpSync(join(pkg, 'dist', p), join(pub, 'edgetune', p), { recursive: true });
+    cpSync(join(pkg, 'models'), join(pub, 'edgetune', 'models'), { recursive: true });
+    writeFileSync(join(pub, 'index.html'), '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>app</title></head><body><script type="module" src="/app.js"></script></body></html>');
+    server = await serve(pub);
+  });
+  after(async () => {
+    await server?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('[wasm] trains and predicts from a page built against the tarball', async () => {
+    const { result, urls } = await runInPage(server.url, 'wasm', '/index.html', 'runApp', {});
+    assert.deepEqual(result, { backend: 'wasm', labels: ['red', 'blue'], red: 'red', blue: 'blue' });
+    const paths = urls.filter((u) => u.startsWith('http')).map((u) => new URL(u).pathname);
+    assert.ok(paths.every((p) => ['/index.html', '/app.js', '/favicon.ico'].includes(p) || p.startsWith('/edgetune/')), paths.join(', '));
+  });
+});
