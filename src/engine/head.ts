@@ -40,26 +40,6 @@ export class Head {
     return head;
   }
 
-  /**
-   * Sets a linear head to the nearest-class-mean classifier in standardized
-   * space (logit_c = a * (z . m_c - |m_c|^2 / 2)), a start that already
-   * classifies and makes training depend far less on the random seed.
-   */
-  initFromPrototypes(x: tf.Tensor2D, labels: Int32Array, rows: number[]): void {
-    if (this.kernels.length !== 1) return;
-    tf.tidy(() => {
-      const z = tf.mul(tf.sub(tf.gather(x, rows), this.mean), this.invStd);
-      const y = tf.tensor1d(rows.map((_, i) => labels[i]!), 'int32');
-      const onehot = tf.cast(tf.oneHot(y, this.spec.numClasses), 'float32');
-      const counts = tf.maximum(tf.sum(onehot, 0), 1);
-      const means = tf.div(tf.matMul(onehot, z, true, false), tf.expandDims(counts, 1)); // [k, d]
-      const sq = tf.sum(tf.square(means), 1);
-      const a = tf.div(1, tf.sqrt(tf.mean(sq)));
-      this.kernels[0]!.assign(tf.mul(tf.transpose(means), a));
-      this.biases[0]!.assign(tf.mul(tf.mul(sq, -0.5), a));
-    });
-  }
-
   /** A head from exported weights (already folded: identity standardization). Does not take ownership of `weights`. */
   static fromWeights(spec: HeadSpec, weights: tf.Tensor[]): Head {
     const head = new Head(spec, tf.zeros([spec.inputSize]), tf.ones([spec.inputSize]));
