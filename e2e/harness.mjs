@@ -145,7 +145,7 @@ export async function runInPage(serverUrl, profile, page, fn, options) {
 
 /** Builds the pages, writes the tiny backbone and starts the server; call from before(). */
 export async function startE2E() {
-  const { serve } = await import('./server.mjs');
+  const { serve } = await import('../scripts/serve.mjs');
   await buildPage();
   const tiny = await makeTinyBackbone();
   const server = await serve(ROOT);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as esbuild from 'esbuild';
 import { ROOT, runInPage } from './harness.mjs';
-import { serve } from './server.mjs';
+import { serve } from '../scripts/serve.mjs';
 
 describe('the packed package in a consumer page', () => {
   let dir;

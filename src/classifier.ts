@@ -29,6 +29,11 @@ export interface ClassifierOptions {
   workerUrl?: string | URL;
   /** Other origins model files may load from. @default [] */
   allowedOrigins?: string[];
+  /**
+   * Budget of the persistent embedding cache in IndexedDB (fp16, least recently
+   * used evicted first); 0 keeps embeddings in memory only. @default 512 MiB
+   */
+  persistentCacheBytes?: number;
 }
 
 export interface Classifier {
@@ -48,6 +53,8 @@ export interface Classifier {
   save(url: string): Promise<void>;
   /** Loads `indexeddb://<name>` or the URL of an exported model folder. */
   load(url: string): Promise<{ labels: string[] }>;
+  /** Empties the embedding caches (memory and IndexedDB); models are untouched. */
+  clearCache(): Promise<void>;
   /** Terminates the worker; idempotent; later calls reject with DISPOSED. */
   dispose(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -119,6 +126,7 @@ export async function createClassifier(options: ClassifierOptions = {}): Promise
       modelBaseUrl: options.modelBaseUrl ?? defaultUrl('../models/'),
       wasmPaths: options.wasmPaths ?? defaultUrl('./wasm/'),
       ...(options.allowedOrigins ? { allowedOrigins: options.allowedOrigins } : {}),
+      ...(options.persistentCacheBytes !== undefined ? { persistentCacheBytes: options.persistentCacheBytes } : {}),
     }),
   ).catch((err) => {
     worker.terminate();
@@ -182,6 +190,7 @@ export async function createClassifier(options: ClassifierOptions = {}): Promise
       }),
     save: (url) => call(() => remote.save(url)),
     load: (url) => call(() => remote.load(url)),
+    clearCache: () => call(() => remote.clearCache()),
     dispose,
     [Symbol.asyncDispose]: dispose,
   };

@@ -22,7 +22,7 @@ export interface RawImage {
 }
 
 /** Training strategy: only the classifier head, or also the backbone's last block. */
-export type Strategy = 'head';
+export type Strategy = 'head' | 'partial';
 
 export interface FineTuneOptions {
   /** Maximum number of epochs (early stopping usually ends sooner). @default 80 */
@@ -51,8 +51,21 @@ export interface FineTuneOptions {
   patience?: number;
   /** Seed for initialization, shuffling and the validation split. @default 42 */
   seed?: number;
-  /** @default 'head' */
+  /**
+   * 'head' trains the classifier on frozen features. 'partial' first does that,
+   * then also unfreezes the backbone's last `unfreezeBlocks` blocks (plus its
+   * final 1x1 convolution) and trains them with the head at `backboneLearningRate`.
+   * @default 'head'
+   */
   strategy?: Strategy;
+  /** Partial strategy: trailing bottleneck blocks to unfreeze besides the final 1x1 conv. @default 1 */
+  unfreezeBlocks?: number;
+  /** Partial strategy: learning rate of the unfrozen backbone layers. @default learningRate / 10 */
+  backboneLearningRate?: number;
+  /** Partial strategy: epochs of joint tail + head training (after the head-only stage). @default 12 */
+  partialEpochs?: number;
+  /** Partial strategy: memory budget for cached prefix activations (fp16); views beyond it are recomputed each epoch. @default 256 MiB */
+  prefixCacheBytes?: number;
   /**
    * Class-balanced loss weights (n / (k * n_c)): 'auto' turns them on when the
    * largest class has more than twice the examples of the smallest.
@@ -79,13 +92,25 @@ export interface FineTuneOptions {
 }
 
 export type Progress =
-  | { phase: 'embed'; done: number; total: number; cacheHits: number }
+  | { phase: 'embed'; done: number; total: number; cacheHits: number; prefix?: PrefixCacheInfo }
   | { phase: 'skip'; name: string; reason: string }
   | ({ phase: 'train' } & EpochLog);
 
+/** Where the partial strategy's prefix activations live. */
+export interface PrefixCacheInfo {
+  /** Views whose activations are cached (fp16, in memory). */
+  cached: number;
+  /** Views over the budget, recomputed through the frozen prefix every epoch. */
+  recomputed: number;
+  budgetBytes: number;
+}
+
 export interface EpochLog {
-  /** 'select' trains on the training split with validation; 'refit' on train + validation. */
-  stage?: 'select' | 'refit';
+  /**
+   * 'select' trains the head on the training split with validation; 'refit' on
+   * train + validation; 'partial' trains the unfrozen tail and the head together.
+   */
+  stage?: 'select' | 'refit' | 'partial';
   epoch: number;
   epochs: number;
   loss: number;
@@ -114,6 +139,12 @@ export interface TrainingReport {
   cacheHits: number;
   embedMs: number;
   trainMs: number;
+  /**
+   * Partial strategy: epochs of joint tail + head training, and the prefix cache used.
+   * `bestEpoch` 0 means the tail did not beat the head-only model on validation,
+   * so the head strategy's model (with its refit) was kept.
+   */
+  partial: { history: EpochLog[]; bestEpoch: number; headOnlyValAccuracy?: number; prefix: PrefixCacheInfo } | null;
   /** Examples skipped because their image could not be used (with skipInvalid). */
   skipped: { name: string; reason: string }[];
   /** Loss weight per class when class balancing was applied, else null. */

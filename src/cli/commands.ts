@@ -87,12 +87,15 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
       skipInvalid: !args.strict,
       signal: abort.signal,
       onProgress: (p) => {
-        if (p.phase === 'embed') embedBar.update(p.done, p.total, `${p.cacheHits} cached`);
+        if (p.phase === 'embed') {
+          const pre = p.prefix ? `; prefix cache ${p.prefix.cached} views${p.prefix.recomputed ? `, ${p.prefix.recomputed} recomputed each epoch (over budget)` : ''}` : '';
+          embedBar.update(p.done, p.total, `${p.cacheHits} cached${pre}`);
+        }
         else if (p.phase === 'skip') out.warn(`skipping ${p.reason}`);
         else {
           embedBar.stop();
           const val = p.valAccuracy !== undefined ? ` val_acc ${p.valAccuracy.toFixed(3)}` : '';
-          epochBar.update(p.epoch, p.epochs, `${p.stage === 'refit' ? 'refit train+val ' : ''}loss ${p.loss.toFixed(3)} acc ${p.accuracy.toFixed(3)}${val}`);
+          epochBar.update(p.epoch, p.epochs, `${p.stage === 'refit' ? 'refit train+val ' : p.stage === 'partial' ? 'partial ' : ''}loss ${p.loss.toFixed(3)} acc ${p.accuracy.toFixed(3)}${val}`);
         }
       },
     });
@@ -104,6 +107,14 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
         (report.bestValAccuracy !== undefined ? `, val accuracy ${(report.bestValAccuracy * 100).toFixed(1)}%` : '') +
         `; ${report.embeddingsComputed} backbone passes, ${report.cacheHits} cached`,
     );
+    if (report.partial) {
+      const best = report.partial.history.find((h) => h.epoch === report.partial!.bestEpoch);
+      out.log(
+        `partial: ${report.partial.history.length} epochs, best epoch ${report.partial.bestEpoch}` +
+          (best?.valAccuracy !== undefined ? ` (val accuracy ${(best.valAccuracy * 100).toFixed(1)}%)` : ' (the head-only start)') +
+          `; ${(report.partial.history.reduce((n, h) => n + h.ms, 0) / Math.max(1, report.partial.history.length) / 1000).toFixed(1)} s per epoch`,
+      );
+    }
     let test: EvaluationReport | undefined;
     if (folder.test) {
       test = await evaluateSplit(engine, folder.test, args.strict, out);

@@ -6,7 +6,8 @@ import { EdgetuneError } from '../errors.js';
 import { evaluate, exportCmd, predict, train, type Output } from './commands.js';
 
 const USAGE = `Usage:
-  edgetune train <data> --out <model-dir> [--backbone <id|manifest.json>] [--strategy head]
+  edgetune train <data> --out <model-dir> [--backbone <id|manifest.json>] [--strategy head|partial]
+                 [--unfreeze-blocks N] [--backbone-lr X] [--partial-epochs N] [--prefix-cache-mb N]
                  [--epochs N] [--batch-size N] [--lr X] [--weight-decay X] [--augment K]
                  [--hidden N] [--dropout X] [--label-smoothing X] [--patience N] [--seed N]
                  [--no-refit] [--cache-dir DIR] [--strict] [--json]
@@ -17,12 +18,18 @@ const USAGE = `Usage:
 <data> is an ImageFolder: <data>/<class>/<image> or <data>/{train,val,test}/<class>/<image>.
 Unreadable images are skipped with a warning; --strict makes them an error.
 With a validation set, training picks the epoch count on it, then refits on train + val
-for that many epochs; --no-refit keeps the best-validation checkpoint instead.`;
+for that many epochs; --no-refit keeps the best-validation checkpoint instead.
+--strategy partial then also trains the backbone's last block(s) with the head
+(--backbone-lr defaults to --lr / 10), keeping the best validation checkpoint.`;
 
 const OPTIONS = {
   out: { type: 'string' },
   backbone: { type: 'string' },
   strategy: { type: 'string' },
+  'unfreeze-blocks': { type: 'string' },
+  'backbone-lr': { type: 'string' },
+  'partial-epochs': { type: 'string' },
+  'prefix-cache-mb': { type: 'string' },
   epochs: { type: 'string' },
   'batch-size': { type: 'string' },
   lr: { type: 'string' },
@@ -83,7 +90,10 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'train': {
         if (rest.length !== 1 || !v.out) throw new UsageError('train needs <data> and --out <model-dir>');
-        if (v.strategy && v.strategy !== 'head') throw new UsageError(`--strategy must be 'head', got '${v.strategy}'`);
+        if (v.strategy && v.strategy !== 'head' && v.strategy !== 'partial') {
+          throw new UsageError(`--strategy must be 'head' or 'partial', got '${v.strategy}'`);
+        }
+        const cacheMb = num('prefix-cache-mb', v['prefix-cache-mb']);
         await train(
           {
             data: rest[0]!,
@@ -102,6 +112,11 @@ export async function main(argv: string[]): Promise<number> {
             patience: num('patience', v.patience),
             seed: num('seed', v.seed),
             refit: !v['no-refit'],
+            ...(v.strategy ? { strategy: v.strategy as 'head' | 'partial' } : {}),
+            unfreezeBlocks: num('unfreeze-blocks', v['unfreeze-blocks']),
+            backboneLearningRate: num('backbone-lr', v['backbone-lr']),
+            partialEpochs: num('partial-epochs', v['partial-epochs']),
+            prefixCacheBytes: cacheMb === undefined ? undefined : Math.round(cacheMb * 1024 * 1024),
           },
           out,
         );

@@ -10,8 +10,10 @@ import { toArrayBuffer, type Backbone } from './backbone.js';
 import { sha256Hex } from './fetch.js';
 import { Head } from './head.js';
 import { PREPROCESS_VERSION } from './preprocess.js';
+import { Tail } from './tail.js';
 
-export const FORMAT_VERSION = 1;
+/** Version 2 adds a fine-tuned backbone tail (partial strategy); head-only exports stay version 1. */
+export const FORMAT_VERSION = 2;
 export const EDGETUNE_VERSION = '0.1.0';
 
 export interface ModelMetadata {
@@ -29,6 +31,8 @@ export interface ModelMetadata {
   };
   preprocessing: { version: number; resize: 'bilinear-squash'; alpha: 'flatten-white' };
   head: { hiddenUnits: number; modelUrl: 'model.json' };
+  /** Partial strategy: the fine-tuned backbone tail, float32 weights by graph node name, concatenated in tail.bin. */
+  tail?: { cutNode: string; unfreezeBlocks: number; weightsUrl: 'tail.bin'; weights: { name: string; shape: number[] }[] };
   training?: { config: ResolvedTrainConfig; epochsRun: number; bestEpoch: number; bestValAccuracy?: number };
   metrics?: Record<string, number>;
   merged?: { modelUrl: string; input: string; output: string };
@@ -62,6 +66,7 @@ async function layersToFiles(model: LayersModel, weightsName: string): Promise<{
 export interface ExportInput {
   backbone: Backbone;
   head: Head;
+  tail?: Tail | null;
   labels: string[];
   training?: ModelMetadata['training'];
   metrics?: Record<string, number>;
@@ -80,15 +85,26 @@ export async function exportModel(input: ExportInput): Promise<ModelFiles> {
   } finally {
     model.dispose();
   }
+  let tailMeta: ModelMetadata['tail'];
+  const tailWeights = input.tail ? await Promise.all(input.tail.weights().map(async (w) => ({ name: w.name, shape: w.tensor.shape, data: (await w.tensor.data()) as Float32Array }))) : [];
+  if (input.tail) {
+    files['tail.bin'] = concatFloats(tailWeights.map((w) => w.data));
+    tailMeta = {
+      cutNode: input.tail.plan.cutNode,
+      unfreezeBlocks: input.tail.blocks,
+      weightsUrl: 'tail.bin',
+      weights: tailWeights.map((w) => ({ name: w.name, shape: w.shape })),
+    };
+  }
   let merged: ModelMetadata['merged'];
   if (input.merged) {
-    Object.assign(files, buildMergedGraph(backbone, head));
+    Object.assign(files, buildMergedGraph(backbone, head, new Map(tailWeights.map((w) => [w.name, w]))));
     merged = { modelUrl: 'merged/model.json', input: 'pixels', output: 'edgetune/probabilities' };
   }
   const m = backbone.manifest;
   const meta: ModelMetadata = {
     format: 'edgetune-model',
-    formatVersion: FORMAT_VERSION,
+    formatVersion: tailMeta ? 2 : 1,
     edgetuneVersion: EDGETUNE_VERSION,
     createdAt: new Date().toISOString(),
     labels,
@@ -101,6 +117,7 @@ export async function exportModel(input: ExportInput): Promise<ModelFiles> {
     },
     preprocessing: { version: PREPROCESS_VERSION, resize: 'bilinear-squash', alpha: 'flatten-white' },
     head: { hiddenUnits: head.spec.hiddenUnits, modelUrl: 'model.json' },
+    ...(tailMeta ? { tail: tailMeta } : {}),
     ...(input.training ? { training: input.training } : {}),
     ...(input.metrics ? { metrics: input.metrics } : {}),
     ...(merged ? { merged } : {}),
@@ -109,6 +126,16 @@ export async function exportModel(input: ExportInput): Promise<ModelFiles> {
   for (const [name, bytes] of Object.entries(files)) meta.files[name] = { sha256: await sha256Hex(bytes), bytes: bytes.length };
   files['edgetune.json'] = enc.encode(JSON.stringify(meta, null, 2));
   return files;
+}
+
+function concatFloats(parts: Float32Array[]): Uint8Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return new Uint8Array(out.buffer);
 }
 
 function incompatible(msg: string): never {
@@ -145,9 +172,9 @@ export function parseMetadata(files: ModelFiles, backbone: Backbone): ModelMetad
 }
 
 /** Imports the head from exported files, verifying every file hash listed in edgetune.json. */
-export async function importModel(files: ModelFiles, backbone: Backbone): Promise<{ head: Head; meta: ModelMetadata }> {
+export async function importModel(files: ModelFiles, backbone: Backbone): Promise<{ head: Head; tail: Tail | null; meta: ModelMetadata }> {
   const meta = parseMetadata(files, backbone);
-  for (const name of ['model.json', 'weights.bin']) {
+  for (const name of ['model.json', 'weights.bin', ...(meta.tail ? ['tail.bin'] : [])]) {
     const f = files[name];
     const want = meta.files?.[name];
     if (!f || !want) throw new EdgetuneError('MODEL_LOAD_FAILED', `Model files lack ${name}`);
@@ -174,10 +201,36 @@ export async function importModel(files: ModelFiles, backbone: Backbone): Promis
     const numClasses = weights[weights.length - 1]?.shape[0];
     if (inputSize !== backbone.manifest.embeddingSize) incompatible(`Head expects ${inputSize} features, backbone gives ${backbone.manifest.embeddingSize}`);
     if (numClasses !== meta.labels.length) incompatible(`Head has ${numClasses} outputs for ${meta.labels.length} labels`);
+    const tail = meta.tail ? importTail(meta.tail, files['tail.bin']!, backbone) : null;
     const head = Head.fromWeights({ inputSize, numClasses, hiddenUnits: meta.head?.hiddenUnits ?? 0 }, weights);
-    return { head, meta };
+    return { head, tail, meta };
   } finally {
     model.dispose();
+  }
+}
+
+function importTail(spec: NonNullable<ModelMetadata['tail']>, bytes: Uint8Array, backbone: Backbone): Tail {
+  const tail = Tail.fromBackbone(backbone, spec.unfreezeBlocks);
+  try {
+    if (tail.plan.cutNode !== spec.cutNode) incompatible(`Tail starts at '${spec.cutNode}', the backbone's at '${tail.plan.cutNode}'`);
+    const floats = new Float32Array(toArrayBuffer(bytes));
+    const weights = new Map<string, tf.Tensor>();
+    let o = 0;
+    for (const w of spec.weights) {
+      const n = w.shape.reduce((a, b) => a * b, 1);
+      if (o + n > floats.length) throw new EdgetuneError('MODEL_LOAD_FAILED', 'tail.bin is shorter than its weights list');
+      weights.set(w.name, tf.tensor(floats.subarray(o, o + n), w.shape));
+      o += n;
+    }
+    try {
+      tail.load(weights);
+    } finally {
+      tf.dispose([...weights.values()]);
+    }
+    return tail;
+  } catch (err) {
+    tail.dispose();
+    throw err;
   }
 }
 
@@ -209,7 +262,16 @@ const opNode = (name: string, op: string, input: string[], attr: Record<string, 
  * Appends pixel normalization in front of, and the head behind, a graph backbone:
  * pixels (0..255) -> backbone -> [Mean] -> MatMul/BiasAdd[/Relu] ... -> Softmax.
  */
-function buildMergedGraph(backbone: Backbone, head: Head): ModelFiles {
+/** Bytes a weight occupies in a tfjs weights file (quantized ones at their stored width). */
+function byteLength(spec: tf.io.WeightsManifestEntry): number {
+  const n = spec.shape.reduce((a, b) => a * b, 1);
+  const dtype = spec.quantization?.dtype ?? spec.dtype;
+  const width = dtype === 'uint8' ? 1 : dtype === 'uint16' || dtype === 'float16' ? 2 : 4;
+  if (spec.dtype === 'string') throw new EdgetuneError('INTERNAL', `Cannot re-pack string weight '${spec.name}'`);
+  return n * width;
+}
+
+function buildMergedGraph(backbone: Backbone, head: Head, tailWeights: Map<string, { shape: number[]; data: Float32Array }>): ModelFiles {
   const m = backbone.manifest;
   if (m.format !== 'graph') {
     throw new EdgetuneError('INVALID_ARGUMENT', `A merged export needs a graph backbone; '${m.id}' is a layers model. Export without merged.`);
@@ -263,15 +325,23 @@ function buildMergedGraph(backbone: Backbone, head: Head): ModelFiles {
   }
   nodes.push(opNode(P + 'probabilities', 'Softmax', [x]));
 
-  // Weights: the backbone's bytes as they are (quantized specs kept), then the new float32 ones.
-  const extra = weights.map((w) => new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength));
-  const total = backbone.artifacts.weightData.length + extra.reduce((n, e) => n + e.length, 0);
-  const data = new Uint8Array(total);
-  data.set(backbone.artifacts.weightData);
-  let off = backbone.artifacts.weightData.length;
-  for (const e of extra) {
-    data.set(e, off);
-    off += e.length;
+  // Weights: the backbone's bytes as they are (quantized specs kept) except the
+  // fine-tuned tail's, which are replaced by float32 ones, then the head's.
+  const kept: { spec: tf.io.WeightsManifestEntry; bytes: Uint8Array }[] = [];
+  let off = 0;
+  for (const spec of backbone.artifacts.modelJson.weightsManifest.flatMap((g) => g.weights)) {
+    const n = byteLength(spec);
+    const bytes = backbone.artifacts.weightData.subarray(off, off + n);
+    off += n;
+    if (!tailWeights.has(spec.name)) kept.push({ spec, bytes });
+  }
+  for (const [name, w] of tailWeights) weights.push({ spec: { name, shape: w.shape, dtype: 'float32' }, data: w.data });
+  const parts = [...kept.map((k) => k.bytes), ...weights.map((w) => new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength))];
+  const data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  off = 0;
+  for (const p of parts) {
+    data.set(p, off);
+    off += p.length;
   }
   const sigInput = { 'pixels:0': { name: 'pixels:0', dtype: 'DT_FLOAT', tensorShape: (inputNode.attr as { shape?: { shape?: unknown } })?.shape?.shape } };
   const json = {
@@ -281,7 +351,7 @@ function buildMergedGraph(backbone: Backbone, head: Head): ModelFiles {
     signature: { inputs: sigInput, outputs: { [`${P}probabilities:0`]: { name: `${P}probabilities:0`, dtype: 'DT_FLOAT' } } },
     modelTopology: { ...topo, node: [...nodes, ...rewired] },
     weightsManifest: [
-      { paths: ['weights.bin'], weights: [...backbone.artifacts.modelJson.weightsManifest.flatMap((g) => g.weights), ...weights.map((w) => w.spec)] },
+      { paths: ['weights.bin'], weights: [...kept.map((k) => k.spec), ...weights.map((w) => w.spec)] },
     ],
   };
   return { 'merged/model.json': enc.encode(JSON.stringify(json)), 'merged/weights.bin': data };

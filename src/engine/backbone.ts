@@ -1,7 +1,7 @@
 // Loads a frozen backbone from its manifest, verifying every file's sha256 and
 // size before tfjs sees a byte, then warms it up.
 import * as tf from '@tensorflow/tfjs-core';
-import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
+import { GraphModel as GraphModelClass, loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
 import { loadLayersModel, model as layersModel, type LayersModel } from '@tensorflow/tfjs-layers';
 import { EdgetuneError, asEdgetuneError } from '../errors.js';
 import { BUNDLED_BACKBONES, parseManifest, type BackboneManifest } from './manifest.js';
@@ -21,6 +21,13 @@ export interface Backbone {
   readonly artifacts: BackboneArtifacts;
   /** Normalized input [n, h, w, 3] -> embeddings [n, embeddingSize]. Call inside tf.tidy. */
   embed(input: tf.Tensor4D): tf.Tensor2D;
+  /**
+   * Graph backbones: the activations at `cutNode` and the embeddings, in one pass.
+   * Call inside tf.tidy.
+   */
+  embedWithPrefix(input: tf.Tensor4D, cutNode: string): { prefix: tf.Tensor4D; embedding: tf.Tensor2D };
+  /** Graph backbones: only the activations at `cutNode` (the frozen prefix). Call inside tf.tidy. */
+  prefix(input: tf.Tensor4D, cutNode: string): tf.Tensor4D;
   /** The loaded tfjs model (a GraphModel or the feature sub-model of a LayersModel). */
   readonly model: GraphModel | LayersModel;
   dispose(): void;
@@ -169,10 +176,20 @@ export async function loadBackbone(backbone: string, opts: BackboneLoadOptions =
       const y = pooled(x);
       return y.rank === 2 ? y : (tf.reshape(y, [y.shape[0], -1]) as tf.Tensor2D);
     },
+    embedWithPrefix: (x, cutNode) => {
+      const [prefix, y] = asGraph(model, manifest.id).execute(x, [cutNode, manifest.featureNode]) as tf.Tensor[];
+      return { prefix: prefix as tf.Tensor4D, embedding: (y!.rank === 2 ? y : tf.reshape(y!, [y!.shape[0]!, -1])) as tf.Tensor2D };
+    },
+    prefix: (x, cutNode) => asGraph(model, manifest.id).execute(x, cutNode) as tf.Tensor4D,
     dispose: () => model.dispose(),
   };
   checkShapes(bb);
   return bb;
+}
+
+function asGraph(model: GraphModel | LayersModel, id: string): GraphModel {
+  if (!(model instanceof GraphModelClass)) throw new EdgetuneError('MODEL_INCOMPATIBLE', `'${id}' is not a graph model`);
+  return model;
 }
 
 /** Warm-up that doubles as a shape check: catches a manifest that does not fit its model. */

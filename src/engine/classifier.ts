@@ -5,6 +5,7 @@ import { EdgetuneError } from '../errors.js';
 import type {
   BackendInfo,
   EpochLog,
+  PrefixCacheInfo,
   EvaluationReport,
   FineTuneOptions,
   ModelFiles,
@@ -23,7 +24,9 @@ import { featureStats, Head } from './head.js';
 import { DEFAULT_BACKBONE } from './manifest.js';
 import { FULL_VIEW, augmentBox, validateRawImage, viewsToInput, type Box } from './preprocess.js';
 import { createRng, shuffle } from './random.js';
-import { balancedClassWeights, throwIfAborted, trainHead, yieldToEventLoop, type TrainData } from './train.js';
+import { PrefixCache } from './prefix-cache.js';
+import { Tail } from './tail.js';
+import { balancedClassWeights, throwIfAborted, trainHead, yieldToEventLoop, type TailFeed, type TrainData } from './train.js';
 
 export interface EngineOptions extends BackboneLoadOptions, BackendOptions {
   /** A bundled backbone id or the URL/path of a manifest.json. @default 'mobilenet_v2_140' */
@@ -55,6 +58,10 @@ export const TRAIN_DEFAULTS: ResolvedTrainConfig = {
   strategy: 'head',
   classBalance: 'auto',
   refit: true,
+  unfreezeBlocks: 1,
+  backboneLearningRate: 3e-5,
+  partialEpochs: 12,
+  prefixCacheBytes: 256 * 1024 * 1024,
 };
 
 /** Resolves fineTune options against the defaults, naming the first invalid one. */
@@ -63,6 +70,8 @@ export function resolveTrainConfig(opts: FineTuneOptions = {}): ResolvedTrainCon
   for (const key of Object.keys(TRAIN_DEFAULTS) as (keyof ResolvedTrainConfig)[]) {
     if (opts[key] !== undefined) (cfg as Record<string, unknown>)[key] = opts[key];
   }
+  // The PyTorch recipe's default: the backbone learns 10x slower than the head.
+  if (opts.backboneLearningRate === undefined) cfg.backboneLearningRate = cfg.learningRate / 10;
   const int = (k: keyof ResolvedTrainConfig, min: number, max: number) => {
     const v = cfg[k] as number;
     if (!Number.isInteger(v) || v < min || v > max) throw new EdgetuneError('INVALID_ARGUMENT', `${k} must be an integer in ${min}..${max}, got ${v}`);
@@ -85,7 +94,13 @@ export function resolveTrainConfig(opts: FineTuneOptions = {}): ResolvedTrainCon
   int('patience', 1, 10_000);
   int('seed', 0, 2 ** 31 - 1);
   if (typeof cfg.refit !== 'boolean') throw new EdgetuneError('INVALID_ARGUMENT', `refit must be a boolean, got ${cfg.refit}`);
-  if (cfg.strategy !== 'head') throw new EdgetuneError('INVALID_ARGUMENT', `strategy must be 'head', got '${cfg.strategy}'`);
+  if (cfg.strategy !== 'head' && cfg.strategy !== 'partial') {
+    throw new EdgetuneError('INVALID_ARGUMENT', `strategy must be 'head' or 'partial', got '${cfg.strategy}'`);
+  }
+  int('unfreezeBlocks', 0, 64);
+  num('backboneLearningRate', 0, 10);
+  int('partialEpochs', 1, 10_000);
+  num('prefixCacheBytes', 0, 2 ** 40);
   if (!['auto', 'weights', 'off'].includes(cfg.classBalance)) {
     throw new EdgetuneError('INVALID_ARGUMENT', `classBalance must be 'auto', 'weights' or 'off', got '${cfg.classBalance}'`);
   }
@@ -111,10 +126,40 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   return new Engine(backend, backbone, opts);
 }
 
+/** A short, file-name-safe FNV-1a hash (of a graph node name, for cache keys). */
+function shortHash(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, '0');
+}
+
+/** The result of embedding every view of every example. */
+interface Embedded {
+  /** Embeddings of every view, one row each. */
+  x: tf.Tensor2D;
+  /** Rows of `x` per example; views[i][0] is the plain view. */
+  views: number[][];
+  /** Example and view id of each row. */
+  rowSource: { example: number; view: number }[];
+  /** Prefix-cache key of each row (partial strategy), else empty. */
+  prefixKeys: string[];
+  prefix?: PrefixCacheInfo;
+  /** Views that went through the backbone (embedding or prefix activations not cached). */
+  computed: number;
+  /** Views served entirely from the caches. */
+  hits: number;
+  /** Examples skipped as undecodable, with the reason. */
+  invalid: Map<number, string>;
+}
+
 export class Engine {
   private examples: Example[] = [];
   private head: Head | null = null;
+  /** The fine-tuned backbone tail that goes with `head` (partial strategy), else null. */
+  private tail: Tail | null = null;
   private headLabels: string[] = [];
+  private prefixCache: PrefixCache;
+  private readonly store: EmbeddingStore | undefined;
   private meta: ModelMetadata['training'] | undefined;
   private training = false;
   private disposed = false;
@@ -128,6 +173,8 @@ export class Engine {
     opts: EngineOptions = {},
   ) {
     this.cache = new EmbeddingCache(opts.cacheBudgetBytes, opts.embeddingStore);
+    this.store = opts.embeddingStore;
+    this.prefixCache = new PrefixCache(undefined, this.store);
     this.embedBatch = opts.embedBatchSize ?? 16;
   }
 
@@ -203,39 +250,47 @@ export class Engine {
     const { trainIdx, valIdx } = this.split(labels, cfg);
     const classIndex = new Map(labels.map((l, i) => [l, i]));
     const y = Int32Array.from(this.examples, (e) => classIndex.get(e.label)!);
-
-    // Views: the plain image for every example, plus `augment` crops for training examples.
-    const isTrain = new Set(trainIdx);
-    // With refit, validation examples are trained on too, so they need augmented views as well.
-    const augmented = (i: number) => isTrain.has(i) || cfg.refit;
-    const viewIds = this.examples.map((_, i) => (augmented(i) ? Array.from({ length: cfg.augment + 1 }, (_, v) => v) : [0]));
-    const t0 = performance.now();
-    const { x, views, computed, hits, invalid } = await this.embedAll(this.examples.map((e) => e.source), viewIds, opts);
-    const embedMs = performance.now() - t0;
+    // Partial strategy: rebuild (and check) the tail before any expensive work.
+    const tail = cfg.strategy === 'partial' ? Tail.fromBackbone(this.backbone, cfg.unfreezeBlocks) : null;
     try {
-      const usable = (i: number) => !invalid.has(i);
-      return await this.trainOn(labels, y, x, views, trainIdx.filter(usable), valIdx.filter(usable), cfg, opts, {
-        embedMs,
-        computed,
-        hits,
-        skipped: [...invalid].map(([i, reason]) => ({ name: this.examples[i]!.source.name, reason })),
-      });
-    } finally {
-      x.dispose();
+      // Views: the plain image for every example, plus `augment` crops for training examples.
+      const isTrain = new Set(trainIdx);
+      // With refit, validation examples are trained on too, so they need augmented views as well.
+      const augmented = (i: number) => isTrain.has(i) || (cfg.refit && !tail);
+      const viewIds = this.examples.map((_, i) => (augmented(i) ? Array.from({ length: cfg.augment + 1 }, (_, v) => v) : [0]));
+      const t0 = performance.now();
+      const sources = this.examples.map((e) => e.source);
+      const emb = await this.embedAll(sources, viewIds, opts, tail ? { tail, budgetBytes: cfg.prefixCacheBytes } : undefined);
+      const embedMs = performance.now() - t0;
+      try {
+        const usable = (i: number) => !emb.invalid.has(i);
+        return await this.trainOn(labels, y, emb, trainIdx.filter(usable), valIdx.filter(usable), cfg, opts, tail, {
+          embedMs,
+          computed: emb.computed,
+          hits: emb.hits,
+          skipped: [...emb.invalid].map(([i, reason]) => ({ name: this.examples[i]!.source.name, reason })),
+        });
+      } finally {
+        emb.x.dispose();
+      }
+    } catch (err) {
+      tail?.dispose();
+      throw err;
     }
   }
 
   private async trainOn(
     labels: string[],
     y: Int32Array,
-    x: tf.Tensor2D,
-    views: number[][],
+    emb: Embedded,
     trainIdx: number[],
     valIdx: number[],
     cfg: ResolvedTrainConfig,
     opts: FineTuneOptions,
+    tail: Tail | null,
     embedInfo: { embedMs: number; computed: number; hits: number; skipped: TrainingReport['skipped'] },
   ): Promise<TrainingReport> {
+    const { x, views } = emb;
     const empty = labels.filter((_, c) => !trainIdx.some((i) => y[i] === c));
     if (empty.length) throw new EdgetuneError('TOO_FEW_CLASSES', `No usable training images for: ${empty.join(', ')}`);
 
@@ -244,21 +299,55 @@ export class Engine {
     const balance = cfg.classBalance === 'weights' || (cfg.classBalance === 'auto' && imbalanced);
     const classWeights = balance ? balancedClassWeights(counts) : new Float32Array(labels.length).fill(1);
     const t1 = performance.now();
+    const data: TrainData = { x, labels: y, views, trainIdx, valIdx, numClasses: labels.length, classWeights };
 
     // Stage 1: train on the training split, pick the epoch by validation.
-    const select = await this.trainStage(labels, { x, labels: y, views, trainIdx, valIdx, numClasses: labels.length, classWeights }, cfg, opts, 'select');
+    const select = await this.trainStage(labels, data, cfg, opts, 'select');
     let head = select.head;
     let refitHistory: EpochLog[] | undefined;
+    let partial: TrainingReport['partial'] = null;
+    let keptTail: Tail | null = null;
     try {
-      // Stage 2 (refit): a fresh head on train + val for the selected number of
-      // epochs, as scikit-learn's refit after model selection. Few-shot sets gain most.
-      if (cfg.refit && valIdx.length > 0) {
+      if (tail) {
+        // Stage 2 (partial): the tail and a copy of the head together, from the
+        // head-only result, checkpointed on validation (its start included).
+        const tuned = head.clone();
+        try {
+          const res = await trainHead(
+            tuned,
+            data,
+            { ...cfg, epochs: cfg.partialEpochs },
+            { signal: opts.signal, onEpoch: (log) => opts.onProgress?.({ phase: 'train', ...log, stage: 'partial' }) },
+            this.tailFeed(tail, emb, cfg),
+          );
+          partial = {
+            history: res.history,
+            bestEpoch: res.bestEpoch,
+            ...(select.result.bestValAccuracy !== undefined ? { headOnlyValAccuracy: select.result.bestValAccuracy } : {}),
+            prefix: emb.prefix!,
+          };
+          // The tail is kept only if it beat the head-only start on validation.
+          if (res.bestEpoch > 0 || valIdx.length === 0) {
+            head.dispose();
+            head = tuned;
+            keptTail = tail;
+          } else {
+            tuned.dispose();
+          }
+        } catch (err) {
+          tuned.dispose();
+          throw err;
+        }
+      }
+      if (!keptTail && cfg.refit && valIdx.length > 0) {
+        // Stage 2 (refit): a fresh head on train + val for the selected number of
+        // epochs, as scikit-learn's refit after model selection. Few-shot sets gain most.
         const all = [...trainIdx, ...valIdx].sort((a, b) => a - b);
         const allCounts = labels.map((_, c) => all.filter((i) => y[i] === c).length);
         const weights = balance ? balancedClassWeights(allCounts) : classWeights;
         const refit = await this.trainStage(
           labels,
-          { x, labels: y, views, trainIdx: all, valIdx: [], numClasses: labels.length, classWeights: weights },
+          { ...data, trainIdx: all, valIdx: [], classWeights: weights },
           { ...cfg, epochs: select.result.bestEpoch },
           opts,
           'refit',
@@ -272,16 +361,20 @@ export class Engine {
       head.dispose();
       throw err;
     }
-    // Success: swap the new head in, only now.
+    if (tail && !keptTail) tail.dispose();
+    // Success: swap the new model in, only now.
     const result = select.result;
     this.head?.dispose();
+    this.tail?.dispose();
     this.head = head;
+    this.tail = keptTail;
     this.headLabels = labels;
+    const bestValAccuracy = partial ? Math.max(...partial.history.map((h) => h.valAccuracy ?? -1), result.bestValAccuracy ?? -1) : result.bestValAccuracy;
     this.meta = {
       config: cfg,
       epochsRun: result.history.length,
       bestEpoch: result.bestEpoch,
-      ...(result.bestValAccuracy !== undefined ? { bestValAccuracy: result.bestValAccuracy } : {}),
+      ...(bestValAccuracy !== undefined && bestValAccuracy >= 0 ? { bestValAccuracy } : {}),
     };
     return {
       labels,
@@ -291,9 +384,10 @@ export class Engine {
       stoppedEarly: result.stoppedEarly,
       history: result.history,
       refitHistory: refitHistory ?? null,
+      partial,
       trainCount: trainIdx.length,
       validationCount: valIdx.length,
-      ...(result.bestValAccuracy !== undefined ? { bestValAccuracy: result.bestValAccuracy } : {}),
+      ...(this.meta.bestValAccuracy !== undefined ? { bestValAccuracy: this.meta.bestValAccuracy } : {}),
       embeddingsComputed: embedInfo.computed,
       cacheHits: embedInfo.hits,
       embedMs: embedInfo.embedMs,
@@ -301,6 +395,39 @@ export class Engine {
       skipped: embedInfo.skipped,
       classWeights: balance ? Object.fromEntries(labels.map((l, i) => [l, classWeights[i]!])) : null,
       config: cfg,
+    };
+  }
+
+  /**
+   * Prefix activations for training rows: from the fp16 cache, or recomputed
+   * through the frozen prefix for views that did not fit its budget.
+   */
+  private tailFeed(tail: Tail, emb: Embedded, cfg: ResolvedTrainConfig): TailFeed {
+    const [h, w, c] = tail.prefixShape;
+    const per = h * w * c;
+    return {
+      tail,
+      lrRatio: cfg.backboneLearningRate / cfg.learningRate,
+      batch: async (rows) => {
+        const buf = new Float32Array(rows.length * per);
+        const missing = rows.flatMap((r, j) => (this.prefixCache.read(emb.prefixKeys[r]!, buf, j * per) ? [] : [j]));
+        if (missing.length) {
+          const imgs = await Promise.all(missing.map((j) => this.examples[emb.rowSource[rows[j]!]!.example]!.source.load()));
+          const pre = tf.tidy(() => {
+            const inputs = missing.map((j, k) => {
+              const { example, view } = emb.rowSource[rows[j]!]!;
+              const img = imgs[k]!;
+              const box = view === 0 ? FULL_VIEW : augmentBox(this.examples[example]!.source.hash, view, img.width, img.height);
+              return viewsToInput(img, [box], this.backbone.manifest);
+            });
+            return this.backbone.prefix(inputs.length === 1 ? inputs[0]! : tf.concat(inputs, 0), tail.plan.cutNode);
+          });
+          const data = await pre.data();
+          pre.dispose();
+          missing.forEach((j, k) => buf.set(data.subarray(k * per, (k + 1) * per), j * per));
+        }
+        return tf.tensor4d(buf, [rows.length, h, w, c]);
+      },
     };
   }
 
@@ -352,34 +479,56 @@ export class Engine {
 
   /**
    * Embeds every requested view of every source, through the cache: a view's
-   * backbone pass runs once, whatever the number of epochs or runs.
+   * backbone pass runs once, whatever the number of epochs or runs. With a
+   * tail, the same pass also fills the prefix-activation cache up to its budget.
    */
   private async embedAll(
     sources: ImageSource[],
     viewIds: number[][],
     hooks: Pick<FineTuneOptions, 'onProgress' | 'signal' | 'skipInvalid'> = {},
-  ): Promise<{ x: tf.Tensor2D; views: number[][]; computed: number; hits: number; invalid: Map<number, string> }> {
+    partial?: { tail: Tail; budgetBytes: number },
+  ): Promise<Embedded> {
     const dim = this.backbone.manifest.embeddingSize;
     const keys = sources.map((s, i) => viewIds[i]!.map((v) => embeddingKey(this.backbone, s.hash, v)));
     const flat = keys.flat();
     const found = await this.cache.getMany(flat);
     const rows = new Float32Array(flat.length * dim);
     const views: number[][] = [];
+    const rowSource: { example: number; view: number }[] = [];
     let r = 0;
+    sources.forEach((_, i) => views.push(viewIds[i]!.map((v) => (rowSource.push({ example: i, view: v }), r++))));
+
+    // Prefix activations: keep this run's views, fill up to the budget in row order.
+    const cut = partial?.tail.plan.cutNode;
+    const cutTag = cut ? shortHash(cut) : '';
+    const prefixKeys = cut ? flat.map((k) => `${k}-t${cutTag}`) : [];
+    const wantPrefix = new Set<number>();
+    let prefix: PrefixCacheInfo | undefined;
+    if (partial) {
+      if (this.prefixCache.budgetBytes !== partial.budgetBytes) this.prefixCache = new PrefixCache(partial.budgetBytes, this.store);
+      this.prefixCache.retain(new Set(prefixKeys));
+      const [h, w, c] = partial.tail.prefixShape;
+      await this.prefixCache.preload(prefixKeys.slice(0, this.prefixCache.capacity(h * w * c)));
+      let slots = this.prefixCache.capacity(h * w * c);
+      prefixKeys.forEach((k, row) => {
+        if (slots <= 0) return;
+        slots--;
+        if (!this.prefixCache.has(k)) wantPrefix.add(row);
+      });
+      const cached = Math.min(flat.length, this.prefixCache.capacity(h * w * c));
+      prefix = { cached, recomputed: flat.length - cached, budgetBytes: partial.budgetBytes };
+    }
     const pending: { row: number; key: string; source: number; view: number }[] = [];
-    sources.forEach((_, i) => {
-      views.push(
-        viewIds[i]!.map((v, j) => {
-          const got = found[r];
-          if (got) rows.set(got, r * dim);
-          else pending.push({ row: r, key: keys[i]![j]!, source: i, view: v });
-          return r++;
-        }),
-      );
+    flat.forEach((key, row) => {
+      const got = found[row];
+      if (got) rows.set(got, row * dim);
+      if (!got || wantPrefix.has(row)) pending.push({ row, key, ...rowSource[row]!, source: rowSource[row]!.example });
     });
     const hits = flat.length - pending.length;
+    let computed = 0;
     const total = flat.length;
-    hooks.onProgress?.({ phase: 'embed', done: hits, total, cacheHits: hits });
+    const report = (done: number) => hooks.onProgress?.({ phase: 'embed', done, total, cacheHits: hits, ...(prefix ? { prefix } : {}) });
+    report(hits);
 
     // Group pending views by image so each image is decoded once.
     const byImage = new Map<number, typeof pending>();
@@ -389,21 +538,26 @@ export class Engine {
     let done = hits;
     const flush = async () => {
       if (!batch.length) return;
-      const vecs = await this.embedViews(batch);
+      const out = await this.embedViews(batch, cut);
       const entries: [string, Float32Array][] = [];
+      const per = out.prefix ? out.prefix.length / batchViews : 0;
       let k = 0;
       for (const b of batch) {
         for (const item of b.items) {
-          const v = vecs.subarray(k * dim, ++k * dim);
+          const v = out.embedding.subarray(k * dim, (k + 1) * dim);
           rows.set(v, item.row * dim);
-          entries.push([item.key, v.slice()]);
+          if (!found[item.row]) entries.push([item.key, v.slice()]);
+          if (out.prefix && wantPrefix.has(item.row)) this.prefixCache.put(prefixKeys[item.row]!, out.prefix.subarray(k * per, (k + 1) * per));
+          k++;
         }
       }
       await this.cache.putMany(entries);
-      done += entries.length;
+      await this.prefixCache.persist(batch.flatMap((b) => b.items.filter((it) => wantPrefix.has(it.row)).map((it) => prefixKeys[it.row]!)));
+      computed += k;
+      done += k;
       batch = [];
       batchViews = 0;
-      hooks.onProgress?.({ phase: 'embed', done, total, cacheHits: hits });
+      report(done);
     };
     const invalid = new Map<number, string>();
     for (const [i, items] of byImage) {
@@ -426,19 +580,23 @@ export class Engine {
       if (batchViews >= this.embedBatch) await flush();
     }
     await flush();
-    return { x: tf.tensor2d(rows, [flat.length, dim]), views, computed: done - hits, hits, invalid };
+    return { x: tf.tensor2d(rows, [flat.length, dim]), views, computed, hits, invalid, rowSource, prefixKeys, ...(prefix ? { prefix } : {}) };
   }
 
-  /** One backbone forward pass over all views in `batch`, concatenated in order. */
-  private async embedViews(batch: { img: RawImage; boxes: Box[] }[]): Promise<Float32Array> {
+  /** One backbone forward pass over all views in `batch`, concatenated in order (with prefix activations when `cutNode` is set). */
+  private async embedViews(batch: { img: RawImage; boxes: Box[] }[], cutNode?: string): Promise<{ embedding: Float32Array; prefix?: Float32Array }> {
     const out = tf.tidy(() => {
       const inputs = batch.map((b) => viewsToInput(b.img, b.boxes, this.backbone.manifest));
-      return this.backbone.embed(inputs.length === 1 ? inputs[0]! : tf.concat(inputs, 0));
+      const x = inputs.length === 1 ? inputs[0]! : tf.concat(inputs, 0);
+      if (!cutNode) return [this.backbone.embed(x)];
+      const r = this.backbone.embedWithPrefix(x, cutNode);
+      return [r.embedding, r.prefix];
     });
     try {
-      return (await out.data()) as Float32Array;
+      const [embedding, prefix] = await Promise.all(out.map((t) => t.data() as Promise<Float32Array>));
+      return { embedding: embedding!, ...(prefix ? { prefix } : {}) };
     } finally {
-      out.dispose();
+      tf.dispose(out);
     }
   }
 
@@ -464,7 +622,8 @@ export class Engine {
       );
       const probs = tf.tidy(() => {
         const inputs = imgs.map((img) => viewsToInput(img, [FULL_VIEW], this.backbone.manifest));
-        const emb = this.backbone.embed(inputs.length === 1 ? inputs[0]! : tf.concat(inputs, 0));
+        const x = inputs.length === 1 ? inputs[0]! : tf.concat(inputs, 0);
+        const emb = this.tail ? this.tail.apply(this.backbone.prefix(x, this.tail.plan.cutNode)) : this.backbone.embed(x);
         return tf.softmax(head.logits(emb));
       });
       try {
@@ -520,6 +679,7 @@ export class Engine {
     return exportModel({
       backbone: this.backbone,
       head,
+      tail: this.tail,
       labels: this.headLabels,
       ...(this.meta ? { training: this.meta } : {}),
       ...(opts.metrics ? { metrics: opts.metrics } : {}),
@@ -531,12 +691,21 @@ export class Engine {
   async import(files: ModelFiles): Promise<ModelMetadata> {
     this.alive();
     if (this.training) throw new EdgetuneError('BUSY', 'Cannot load a model while fineTune runs');
-    const { head, meta } = await importModel(files, this.backbone);
+    const { head, tail, meta } = await importModel(files, this.backbone);
     this.head?.dispose();
+    this.tail?.dispose();
     this.head = head;
+    this.tail = tail;
     this.headLabels = meta.labels;
     this.meta = meta.training;
     return meta;
+  }
+
+  /** Empties the embedding and prefix caches, in memory and in the persistent store. */
+  async clearCache(): Promise<void> {
+    this.alive();
+    this.prefixCache.clear();
+    await this.cache.clear();
   }
 
   /** Frees the head, the backbone and the cache. Idempotent. */
@@ -544,7 +713,10 @@ export class Engine {
     if (this.disposed) return;
     this.disposed = true;
     this.head?.dispose();
+    this.tail?.dispose();
     this.head = null;
+    this.tail = null;
+    this.prefixCache.clear();
     this.backbone.dispose();
     this.examples = [];
   }

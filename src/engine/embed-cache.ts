@@ -2,13 +2,30 @@
 // computed once, then reused across epochs, fineTune calls and (with a
 // persistent store) across processes or page reloads.
 import type { Backbone } from './backbone.js';
+import { fromHalf, toHalf } from './prefix-cache.js';
 import { PREPROCESS_VERSION } from './preprocess.js';
 
-/** A persistent key-value store for embeddings (on disk in Node, IndexedDB in the browser). */
+/**
+ * A persistent key-value store of byte strings (on disk in Node, IndexedDB in
+ * the browser). Embeddings and prefix activations are stored in it as fp16.
+ */
 export interface EmbeddingStore {
-  getMany(keys: string[]): Promise<(Float32Array | undefined)[]>;
-  putMany(entries: [string, Float32Array][]): Promise<void>;
+  getMany(keys: string[]): Promise<(Uint8Array | undefined)[]>;
+  putMany(entries: [string, Uint8Array][]): Promise<void>;
   clear(): Promise<void>;
+}
+
+/** fp16 bytes of a float32 vector, for a persistent store. */
+export function encodeHalf(v: Float32Array): Uint8Array {
+  const h = toHalf(v);
+  return new Uint8Array(h.buffer, h.byteOffset, h.byteLength);
+}
+
+/** float32 vector from fp16 bytes (undefined for a torn or odd-sized entry). */
+export function decodeHalf(b: Uint8Array | undefined): Float32Array | undefined {
+  if (!b || b.byteLength % 2 !== 0 || b.byteLength === 0) return undefined;
+  const h = b.byteOffset % 2 === 0 ? new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2) : new Uint16Array(b.slice().buffer);
+  return fromHalf(h) as Float32Array;
 }
 
 /** The cache key of one view of one image for one exact backbone and preprocessing. */
@@ -44,7 +61,7 @@ export class EmbeddingCache {
     if (this.store && missing.length) {
       const found = await this.store.getMany(missing.map((i) => keys[i]!));
       missing.forEach((i, j) => {
-        const v = found[j];
+        const v = decodeHalf(found[j]);
         if (v) {
           out[i] = v;
           this.remember(keys[i]!, v);
@@ -57,7 +74,7 @@ export class EmbeddingCache {
 
   async putMany(entries: [string, Float32Array][]): Promise<void> {
     for (const [k, v] of entries) this.remember(k, v);
-    await this.store?.putMany(entries);
+    await this.store?.putMany(entries.map(([k, v]) => [k, encodeHalf(v)]));
   }
 
   async clear(): Promise<void> {

@@ -7,12 +7,11 @@ import type { EmbeddingStore } from './embed-cache.js';
 export class FileEmbeddingStore implements EmbeddingStore {
   constructor(readonly dir: string) {}
 
-  async getMany(keys: string[]): Promise<(Float32Array | undefined)[]> {
+  async getMany(keys: string[]): Promise<(Uint8Array | undefined)[]> {
     return Promise.all(
       keys.map(async (k) => {
         try {
-          const buf = await readFile(join(this.dir, `${k}.f32`));
-          return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+          return new Uint8Array(await readFile(join(this.dir, `${k}.h16`)));
         } catch {
           return undefined;
         }
@@ -20,13 +19,13 @@ export class FileEmbeddingStore implements EmbeddingStore {
     );
   }
 
-  async putMany(entries: [string, Float32Array][]): Promise<void> {
+  async putMany(entries: [string, Uint8Array][]): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     await Promise.all(
       entries.map(async ([k, v]) => {
-        const path = join(this.dir, `${k}.f32`);
+        const path = join(this.dir, `${k}.h16`);
         const tmp = `${path}.${process.pid}.tmp`;
-        await writeFile(tmp, new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+        await writeFile(tmp, v);
         await rename(tmp, path);
       }),
     );

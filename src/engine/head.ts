@@ -50,6 +50,14 @@ export class Head {
     return head;
   }
 
+  /** An independent copy (weights and standardization). */
+  clone(): Head {
+    const head = new Head(this.spec, tf.keep(this.mean.clone()), tf.keep(this.invStd.clone()));
+    for (const k of this.kernels) head.kernels.push(tf.tidy(() => tf.variable(k.clone())));
+    for (const b of this.biases) head.biases.push(tf.tidy(() => tf.variable(b.clone())));
+    return head;
+  }
+
   /** All trainable variables, kernels first. */
   get variables(): tf.Variable[] {
     return [...this.kernels, ...this.biases];

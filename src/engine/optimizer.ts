@@ -13,6 +13,8 @@ export class AdamW {
     /** Variables that get weight decay (kernels, not biases), as indices into `vars`. */
     private readonly decayed: Set<number>,
     private readonly weightDecay: number,
+    /** Per-variable learning-rate multipliers (e.g. 0.1 for unfrozen backbone layers). @default 1 */
+    private readonly lrScale: number[] = [],
     private readonly beta1 = 0.9,
     private readonly beta2 = 0.999,
     private readonly epsilon = 1e-8,
@@ -36,7 +38,7 @@ export class AdamW {
         this.v[i]!.assign(v);
         let update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), this.epsilon));
         if (this.decayed.has(i) && this.weightDecay > 0) update = tf.add(update, tf.mul(w, this.weightDecay));
-        w.assign(tf.sub(w, tf.mul(update, lr)));
+        w.assign(tf.sub(w, tf.mul(update, lr * (this.lrScale[i] ?? 1))));
       });
     });
   }

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { EdgetuneError } from '../errors.js';
 import type { EpochLog, ResolvedTrainConfig } from '../types.js';
 import { Head } from './head.js';
+import type { Tail } from './tail.js';
 import { AdamW } from './optimizer.js';
 import { createRng, shuffle } from './random.js';
 
@@ -33,6 +34,17 @@ export interface TrainHooks {
   onEpoch?: (log: EpochLog) => void | Promise<void>;
   signal?: AbortSignal;
 }
+
+/** The partial strategy: features come from a trainable tail over cached prefix activations. */
+export interface TailFeed {
+  tail: Tail;
+  /** Prefix activations for rows of the view table (the caller of trainHead owns nothing returned). */
+  batch(rows: number[]): Promise<tf.Tensor4D>;
+  /** Learning rate of the tail relative to the head's. */
+  lrRatio: number;
+}
+
+const VAL_CHUNK = 64;
 
 /**
  * Yields to the event loop (a macrotask, not a microtask), so that messages such
@@ -65,20 +77,61 @@ function lossAndCorrect(logits: tf.Tensor2D, y: tf.Tensor1D, w: tf.Tensor1D, num
  *
  * @throws EdgetuneError ABORTED when `hooks.signal` fires (the caller discards the head).
  */
-export async function trainHead(head: Head, data: TrainData, cfg: ResolvedTrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+export async function trainHead(
+  head: Head,
+  data: TrainData,
+  cfg: ResolvedTrainConfig,
+  hooks: TrainHooks = {},
+  feed?: TailFeed,
+): Promise<TrainResult> {
   const rng = createRng(cfg.seed);
-  const vars = head.variables;
-  const opt = new AdamW(vars, new Set(head.kernels.map((_, i) => i)), cfg.weightDecay);
+  const headVars = head.variables;
+  const tailVars = feed?.tail.variables ?? [];
+  const vars = [...headVars, ...tailVars];
+  const decayed = new Set([...head.kernels.map((_, i) => i), ...[...(feed?.tail.kernelIdx ?? [])].map((i) => headVars.length + i)]);
+  const opt = new AdamW(vars, decayed, cfg.weightDecay, [...headVars.map(() => 1), ...tailVars.map(() => feed?.lrRatio ?? 1)]);
+  const snapshot = () => [...head.snapshot(), ...(feed?.tail.snapshot() ?? [])];
+  const restore = (w: tf.Tensor[]) => {
+    head.restore(w.slice(0, headVars.length));
+    feed?.tail.restore(w.slice(headVars.length));
+  };
   const yAll = tf.tensor1d(data.labels, 'int32');
   const cw = tf.tensor1d(data.classWeights);
-  const valRows = tf.tensor1d(data.valIdx.map((i) => data.views[i]![0]!), 'int32');
+  const valRowIds = data.valIdx.map((i) => data.views[i]![0]!);
   const valY = tf.tensor1d(data.valIdx.map((i) => data.labels[i]!), 'int32');
   const history: EpochLog[] = [];
   let best: { epoch: number; acc: number; loss: number; weights: tf.Tensor[] } | null = null;
+  /** Validation loss and accuracy; through the tail in chunks when there is one. */
+  const validate = async (): Promise<{ loss: number; acc: number }> => {
+    const logits: tf.Tensor2D[] = [];
+    try {
+      for (let s = 0; s < valRowIds.length; s += feed ? VAL_CHUNK : valRowIds.length) {
+        const rows = valRowIds.slice(s, s + (feed ? VAL_CHUNK : valRowIds.length));
+        const pre = feed ? await feed.batch(rows) : undefined;
+        logits.push(tf.tidy(() => head.logits(pre ? feed!.tail.apply(pre) : tf.gather(data.x, rows))));
+        pre?.dispose();
+      }
+      const v = tf.tidy(() => {
+        const r = lossAndCorrect(tf.concat(logits, 0), valY, tf.ones([valRowIds.length]) as tf.Tensor1D, data.numClasses, 0);
+        return tf.stack([r.loss, r.correct]);
+      });
+      const [vl, vc] = await v.data();
+      v.dispose();
+      return { loss: vl!, acc: vc! / valRowIds.length };
+    } finally {
+      tf.dispose(logits);
+    }
+  };
   let stoppedEarly = false;
   let dropoutSeed = cfg.seed * 7919;
 
   try {
+    // Fine-tuning a trained head (partial strategy): its starting point is a
+    // candidate too, so the result is never worse on validation than head-only.
+    if (feed && valRowIds.length > 0) {
+      const v = await validate();
+      best = { epoch: 0, acc: v.acc, loss: v.loss, weights: snapshot() };
+    }
     for (let epoch = 1; epoch <= cfg.epochs; epoch++) {
       const t0 = performance.now();
       const lr = cfg.learningRate * cfg.lrGamma ** Math.floor((epoch - 1) / cfg.lrStepEpochs);
@@ -90,31 +143,45 @@ export async function trainHead(head: Head, data: TrainData, cfg: ResolvedTrainC
       });
       let lossSum = tf.scalar(0);
       let correctSum = tf.scalar(0);
-      for (let s = 0; s < rows.length; s += cfg.batchSize) {
-        throwIfAborted(hooks.signal);
-        const n = Math.min(cfg.batchSize, rows.length - s);
-        const { lossN, correct } = tf.tidy(() => {
-          const idx = tf.tensor1d(rows.slice(s, s + n), 'int32');
-          const xb = tf.gather(data.x, idx);
-          const yb = tf.gather(yAll, tf.tensor1d(order.slice(s, s + n), 'int32'));
-          const wb = tf.gather(cw, yb);
-          let correct: tf.Scalar = tf.scalar(0);
-          const seed = dropoutSeed++;
-          const { value, grads } = tf.variableGrads(() => {
-            const r = lossAndCorrect(head.logits(xb, cfg.dropout, seed), yb, wb, data.numClasses, cfg.labelSmoothing);
-            correct = tf.keep(r.correct);
-            return r.loss;
-          }, vars);
-          opt.apply(vars.map((v) => grads[v.name]!), lr);
-          return { lossN: tf.mul(value, n) as tf.Scalar, correct };
-        });
-        const [l2, c2] = [tf.add(lossSum, lossN) as tf.Scalar, tf.add(correctSum, correct) as tf.Scalar];
-        tf.dispose([lossSum, correctSum, lossN, correct]);
-        [lossSum, correctSum] = [l2, c2];
+      let lossTotal: number;
+      let correctTotal: number;
+      try {
+        for (let s = 0; s < rows.length; s += cfg.batchSize) {
+          throwIfAborted(hooks.signal);
+          const n = Math.min(cfg.batchSize, rows.length - s);
+          const pre = feed ? await feed.batch(rows.slice(s, s + n)) : undefined;
+          let step: { lossN: tf.Scalar; correct: tf.Scalar };
+          try {
+            step = tf.tidy(() => {
+              const features = () => (pre ? feed!.tail.apply(pre) : tf.gather(data.x, tf.tensor1d(rows.slice(s, s + n), 'int32')));
+              // Without a tail the features are constants: compute them outside the tape.
+              const fixed = pre ? undefined : features();
+              const yb = tf.gather(yAll, tf.tensor1d(order.slice(s, s + n), 'int32'));
+              const wb = tf.gather(cw, yb);
+              let correct: tf.Scalar = tf.scalar(0);
+              const seed = dropoutSeed++;
+              const { value, grads } = tf.variableGrads(() => {
+                const r = lossAndCorrect(head.logits(fixed ?? features(), cfg.dropout, seed), yb, wb, data.numClasses, cfg.labelSmoothing);
+                correct = tf.keep(r.correct);
+                return r.loss;
+              }, vars);
+              opt.apply(vars.map((v) => grads[v.name]!), lr);
+              return { lossN: tf.mul(value, n) as tf.Scalar, correct };
+            });
+          } finally {
+            pre?.dispose();
+          }
+          const [l2, c2] = [tf.add(lossSum, step.lossN) as tf.Scalar, tf.add(correctSum, step.correct) as tf.Scalar];
+          tf.dispose([lossSum, correctSum, step.lossN, step.correct]);
+          [lossSum, correctSum] = [l2, c2];
+          // A tail step is long: let abort requests and progress messages through.
+          if (feed) await yieldToEventLoop();
+        }
+        // One read per epoch: on WebGPU every read is a GPU round trip.
+        [lossTotal, correctTotal] = [(await lossSum.data())[0]!, (await correctSum.data())[0]!];
+      } finally {
+        tf.dispose([lossSum, correctSum]);
       }
-      // One read per epoch: on WebGPU every read is a GPU round trip.
-      const [lossTotal, correctTotal] = [(await lossSum.data())[0]!, (await correctSum.data())[0]!];
-      tf.dispose([lossSum, correctSum]);
       const log: EpochLog = {
         epoch,
         epochs: cfg.epochs,
@@ -124,14 +191,9 @@ export async function trainHead(head: Head, data: TrainData, cfg: ResolvedTrainC
         ms: 0,
       };
       if (data.valIdx.length > 0) {
-        const v = tf.tidy(() => {
-          const r = lossAndCorrect(head.logits(tf.gather(data.x, valRows)), valY, tf.ones([data.valIdx.length]) as tf.Tensor1D, data.numClasses, 0);
-          return tf.stack([r.loss, r.correct]);
-        });
-        const [vl, vc] = await v.data();
-        v.dispose();
-        log.valLoss = vl!;
-        log.valAccuracy = vc! / data.valIdx.length;
+        const v = await validate();
+        log.valLoss = v.loss;
+        log.valAccuracy = v.acc;
       }
       log.ms = performance.now() - t0;
       history.push(log);
@@ -139,7 +201,7 @@ export async function trainHead(head: Head, data: TrainData, cfg: ResolvedTrainC
       const score = { acc: log.valAccuracy ?? log.accuracy, loss: log.valLoss ?? log.loss };
       if (!best || score.acc > best.acc || (score.acc === best.acc && score.loss < best.loss)) {
         if (best) tf.dispose(best.weights);
-        best = { epoch, ...score, weights: head.snapshot() };
+        best = { epoch, ...score, weights: snapshot() };
       }
       await hooks.onEpoch?.(log);
       await yieldToEventLoop();
@@ -149,7 +211,7 @@ export async function trainHead(head: Head, data: TrainData, cfg: ResolvedTrainC
       }
     }
     throwIfAborted(hooks.signal);
-    if (data.valIdx.length > 0 && best) head.restore(best.weights);
+    if (data.valIdx.length > 0 && best) restore(best.weights);
     else if (best) best.epoch = history.length;
     return {
       history,
@@ -159,7 +221,7 @@ export async function trainHead(head: Head, data: TrainData, cfg: ResolvedTrainC
     };
   } finally {
     if (best) tf.dispose(best.weights);
-    tf.dispose([yAll, cw, valRows, valY]);
+    tf.dispose([yAll, cw, valY]);
     opt.dispose();
   }
 }

@@ -19,6 +19,8 @@ export interface WorkerInit {
   modelBaseUrl?: string;
   wasmPaths?: string;
   allowedOrigins?: string[];
+  /** Persistent embedding cache budget in IndexedDB (bytes); 0 = memory only. */
+  persistentCacheBytes?: number;
 }
 
 export interface WorkerInfo {
@@ -42,5 +44,7 @@ export interface WorkerApi {
   /** Loads indexeddb://<name> or an exported folder's URL. */
   load(url: string): Promise<{ labels: string[] }>;
   labels(): Promise<string[]>;
+  /** Empties the embedding caches (memory and IndexedDB). */
+  clearCache(): Promise<void>;
   dispose(): Promise<void>;
 }

@@ -6,6 +6,7 @@ import { installErrorTransfer } from '../error-transfer.js';
 import { createEngine, type Engine } from '../engine/classifier.js';
 import { pixelSource } from '../engine/examples.js';
 import type { WorkerApi, WorkerImage } from './api.js';
+import { IdbEmbeddingStore } from './embed-store-idb.js';
 import { decodeWorkerImage } from './images.js';
 import { isIndexedDbUrl, loadFromIndexedDb, loadFromUrl, saveToIndexedDb } from './persist.js';
 
@@ -35,6 +36,10 @@ const api: WorkerApi = {
       ...(opts.modelBaseUrl ? { modelBaseUrl: new URL(opts.modelBaseUrl, self.location.href) } : {}),
       ...(opts.wasmPaths ? { wasmPaths: opts.wasmPaths } : {}),
       ...(opts.allowedOrigins ? { allowedOrigins: opts.allowedOrigins } : {}),
+      // Embeddings persist in IndexedDB: a reload retrains without backbone passes.
+      ...(opts.persistentCacheBytes !== 0 && typeof indexedDB !== 'undefined'
+        ? { embeddingStore: new IdbEmbeddingStore(opts.persistentCacheBytes ?? undefined) }
+        : {}),
     });
     const m = engine.backbone.manifest;
     return { backend: engine.backend, backbone: { id: m.id, inputSize: m.inputSize, embeddingSize: m.embeddingSize } };
@@ -87,6 +92,9 @@ const api: WorkerApi = {
   },
   async labels() {
     return current().labels;
+  },
+  async clearCache() {
+    await current().clearCache();
   },
   async dispose() {
     controller?.abort();

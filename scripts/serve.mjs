@@ -1,6 +1,7 @@
-// A static server for the e2e suite: serves the repository on 127.0.0.1 (a
-// secure origin, so navigator.gpu exists) with COOP/COEP (cross-origin isolation
-// for WASM threads) and records every request path.
+// A static server for the demo and the e2e suite: serves a folder on 127.0.0.1
+// (a secure origin, so navigator.gpu exists) with COOP/COEP (cross-origin
+// isolation for WASM threads), correct MIME types, and records every request.
+// Node's http module is enough: no dev-server magic the build does not need.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -14,11 +15,17 @@ const TYPES = {
   '.wasm': 'application/wasm',
   '.bin': 'application/octet-stream',
   '.map': 'application/json',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.webmanifest': 'application/manifest+json',
+  '.y4m': 'application/octet-stream',
 };
 
 /**
  * @param {string} root folder to serve
- * @param {{ isolated?: boolean, extra?: Record<string, string> }} opts extra: URL path -> folder
+ * @param {{ isolated?: boolean, extra?: Record<string, string>, port?: number, index?: string }} opts
+ *   extra: URL path prefix -> folder; index: file served for '/'-ending paths
  * @returns {Promise<{ url: string, requests: string[], close(): Promise<void> }>}
  */
 export async function serve(root, opts = {}) {
@@ -31,6 +38,7 @@ export async function serve(root, opts = {}) {
     for (const [prefix, dir] of Object.entries(opts.extra ?? {})) {
       if (path.startsWith(prefix)) [base, rel] = [dir, path.slice(prefix.length)];
     }
+    if (opts.index && rel.endsWith('/')) rel += opts.index;
     const file = normalize(join(base, rel));
     const headers = { 'Cache-Control': 'no-store', 'Cross-Origin-Resource-Policy': 'same-origin' };
     if (opts.isolated !== false) {
@@ -45,7 +53,10 @@ export async function serve(root, opts = {}) {
     res.writeHead(200, { ...headers, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': info.size });
     createReadStream(file).pipe(res);
   });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', resolve);
+  });
   const { port } = server.address();
   return {
     url: `http://127.0.0.1:${port}`,

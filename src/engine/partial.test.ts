@@ -1,0 +1,171 @@
+// The partial strategy on the real default backbone: the rebuilt tail matches
+// the graph, trains on WASM, exports (with a merged model) and reloads.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
+import { createEngine, type Engine } from './classifier.js';
+import { pixelSource } from './examples.js';
+import { fromHalf, toHalf } from './prefix-cache.js';
+import { planTail, Tail } from './tail.js';
+import { isEdgetuneError } from '../errors.js';
+import { syntheticImage, syntheticSet, SYNTHETIC_CLASSES } from '../testing/synthetic.js';
+
+const CLASSES = SYNTHETIC_CLASSES.slice(0, 3);
+// No validation split: the tail is always kept, so the tests exercise it.
+const PARTIAL = { strategy: 'partial', epochs: 6, partialEpochs: 2, augment: 1, seed: 3, validationSplit: 0, batchSize: 8 } as const;
+
+describe('fp16 storage of prefix activations', () => {
+  it('round-trips within half precision, including zero, negatives, tiny and huge values', () => {
+    const x = Float32Array.from([0, 1, -1, 0.1, 3.14159, 6, 1e-5, -2e-7, 65504, 1e6, -0]);
+    const y = fromHalf(toHalf(x));
+    x.forEach((v, i) => {
+      if (Math.abs(v) > 65504) assert.equal(y[i], Infinity);
+      else if (Math.abs(v) < 6e-8) assert.equal(Math.abs(y[i]!), 0);
+      else assert.ok(Math.abs(y[i]! - v) <= Math.abs(v) * 1e-3 + 6e-8, `${v} -> ${y[i]}`);
+    });
+  });
+});
+
+describe('Partial strategy on the default backbone (generated images)', () => {
+  let engine: Engine;
+  const test = syntheticSet(3, 3, 51);
+
+  before(async () => {
+    engine = await createEngine({ backends: ['wasm', 'cpu'] });
+    for (const label of CLASSES) {
+      const imgs = await Promise.all(Array.from({ length: 6 }, (_, i) => pixelSource(syntheticImage(label, 500 + i), `${label}${i}`)));
+      engine.addExamples(label, imgs);
+    }
+  });
+  after(() => engine.dispose());
+
+  it('rebuilds tails whose output matches the graph feature vector within 1e-3 on random inputs', () => {
+    for (const blocks of [0, 1, 2]) {
+      const tail = Tail.fromBackbone(engine.backbone, blocks);
+      try {
+        const diff = tf.tidy(() => {
+          const x = tf.randomUniform([3, 224, 224, 3], 0, 1, 'float32', 100 + blocks) as tf.Tensor4D;
+          const { prefix, embedding } = engine.backbone.embedWithPrefix(x, tail.plan.cutNode);
+          return tf.max(tf.abs(tf.sub(tail.apply(prefix), embedding))).dataSync()[0]!;
+        });
+        assert.ok(diff < 1e-3, `blocks=${blocks}: max abs diff ${diff}`);
+        // The default cut is the input of MobileNetV2's last bottleneck block: 7x7x224 at 224 px.
+        if (blocks === 1) assert.deepEqual(tail.prefixShape, [7, 7, 224]);
+      } finally {
+        tail.dispose();
+      }
+    }
+  });
+
+  it('refuses more blocks than the graph has, with MODEL_INCOMPATIBLE', () => {
+    assert.throws(() => Tail.fromBackbone(engine.backbone, 40), (e) => isEdgetuneError(e, 'MODEL_INCOMPATIBLE') && /blocks/.test(e.message));
+    const nodes = [
+      { name: 'in', op: 'Placeholder' },
+      { name: 'k', op: 'Const' },
+      { name: 'conv', op: 'Conv2D', input: ['in', 'k'] },
+      { name: 'out', op: 'Softmax', input: ['conv'] },
+    ];
+    assert.throws(() => planTail(nodes, 'out', 0, new Map([['k', [3, 3, 3, 8]]])), (e) => isEdgetuneError(e, 'MODEL_INCOMPATIBLE'));
+  });
+
+  it('trains the tail and the head, and reports the prefix cache', async () => {
+    const stages: string[] = [];
+    const report = await engine.fineTune({ ...PARTIAL, onProgress: (p) => p.phase === 'train' && stages.push(p.stage!) });
+    assert.equal(report.strategy, 'partial');
+    assert.ok(report.partial, 'a partial section in the report');
+    assert.equal(report.partial.history.length, 2);
+    assert.deepEqual(report.partial.prefix, { cached: 36, recomputed: 0, budgetBytes: 256 * 1024 * 1024 });
+    assert.ok(stages.includes('select') && stages.includes('partial'));
+    const ev = await engine.evaluate(test.map((s) => ({ label: s.label, image: s.image })));
+    assert.ok(ev.accuracy >= 0.8, `accuracy ${ev.accuracy}`);
+  });
+
+  it('recomputes prefix activations that exceed the budget, with the same result as the cache (fp16 tolerance)', async () => {
+    await engine.fineTune(PARTIAL);
+    const cached = await engine.predict([test[0]!.image]);
+    const report = await engine.fineTune({ ...PARTIAL, prefixCacheBytes: 10 * 7 * 7 * 224 * 2 });
+    assert.deepEqual(report.partial!.prefix, { cached: 10, recomputed: 26, budgetBytes: 10 * 7 * 7 * 224 * 2 });
+    const recomputed = await engine.predict([test[0]!.image]);
+    for (const p of cached[0]!) {
+      const q = recomputed[0]!.find((r) => r.label === p.label)!;
+      assert.ok(Math.abs(p.probability - q.probability) < 0.02, `${p.label}: ${p.probability} vs ${q.probability}`);
+    }
+  });
+
+  it('changes the backbone tail, and export/import reproduces its predictions (format version 2)', async () => {
+    await engine.fineTune(PARTIAL);
+    const files = await engine.export({ merged: true });
+    const meta = JSON.parse(new TextDecoder().decode(files['edgetune.json']));
+    assert.equal(meta.formatVersion, 2);
+    assert.match(meta.tail.cutNode, /expanded_conv_15\/add$/);
+    assert.ok(files['tail.bin']!.length > 4_000_000, 'the tail weights are in the export');
+    // Training moved the tail away from the graph's own weights.
+    const first = meta.tail.weights[0];
+    const n = first.shape.reduce((a: number, b: number) => a * b, 1);
+    const trained = new Float32Array(files['tail.bin']!.slice(0, n * 4).buffer);
+    const original = await (engine.backbone.model as GraphModel).weights[first.name]![0]!.data();
+    assert.ok(trained.some((v, i) => Math.abs(v - original[i]!) > 1e-6), 'the exported tail differs from the frozen graph');
+    const want = await engine.predict(test.map((s) => s.image));
+
+    const other = await createEngine({ useCurrentBackend: true });
+    try {
+      await other.import(files);
+      const got = await other.predict(test.map((s) => s.image));
+      got.forEach((g, i) => g.forEach((p, j) => assert.ok(Math.abs(p.probability - want[i]![j]!.probability) < 1e-4)));
+    } finally {
+      other.dispose();
+    }
+
+    // The merged model has the fine-tuned tail's weights in place of the graph's.
+    const json = JSON.parse(new TextDecoder().decode(files['merged/model.json']));
+    const graph = await loadGraphModel(
+      tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData: files['merged/weights.bin']!.slice().buffer }),
+    );
+    const img = test[1]!.image;
+    const probs = tf.tidy(() => {
+      const x = tf.image.resizeBilinear(tf.tensor3d(img.data, [img.height, img.width, 3], 'float32'), [224, 224], false, true);
+      return graph.execute(tf.expandDims(x), 'edgetune/probabilities') as tf.Tensor;
+    });
+    const merged = await probs.data();
+    probs.dispose();
+    graph.dispose();
+    for (const p of want[1]!) assert.ok(Math.abs(merged[CLASSES.indexOf(p.label as never)]! - p.probability) < 1e-4);
+  });
+
+  it('does not leak tensors across repeated partial fineTune, predict and export/import', async () => {
+    await engine.fineTune(PARTIAL);
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 2; i++) {
+      await engine.fineTune(PARTIAL);
+      await engine.predict([test[0]!.image]);
+      await engine.import(await engine.export());
+    }
+    assert.equal(tf.memory().numTensors, before);
+  });
+
+  it('keeps the previous model (tail included) when a partial fineTune is aborted', async () => {
+    await engine.fineTune(PARTIAL);
+    const want = await engine.predict([test[2]!.image]);
+    const ac = new AbortController();
+    const run = engine.fineTune({
+      ...PARTIAL,
+      seed: 9,
+      signal: ac.signal,
+      onProgress: (p) => p.phase === 'train' && p.stage === 'partial' && ac.abort(),
+    });
+    await assert.rejects(run, (e) => isEdgetuneError(e, 'ABORTED'));
+    assert.deepEqual(await engine.predict([test[2]!.image]), want);
+  });
+
+  it('refuses the partial strategy on a layers backbone with a clear MODEL_INCOMPATIBLE', async () => {
+    const layers = await createEngine({ useCurrentBackend: true, backbone: 'mobilenet_v2' });
+    try {
+      layers.addExamples('a', [await pixelSource(syntheticImage('disc', 1), 'a')]);
+      layers.addExamples('b', [await pixelSource(syntheticImage('stripes', 1), 'b')]);
+      await assert.rejects(layers.fineTune({ strategy: 'partial' }), (e) => isEdgetuneError(e, 'MODEL_INCOMPATIBLE') && /layers model/.test(e.message));
+    } finally {
+      layers.dispose();
+    }
+  });
+});

@@ -1,0 +1,153 @@
+// Cache of the frozen prefix's activations for the 'partial' strategy, stored
+// as fp16 within a byte budget: with it an epoch costs only the trainable tail.
+
+/** float32 -> IEEE half (round to nearest even), as bits. */
+export function toHalf(src: Float32Array): Uint16Array {
+  const out = new Uint16Array(src.length);
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  for (let i = 0; i < src.length; i++) {
+    f[0] = src[i]!;
+    const x = u[0]!;
+    const sign = (x >>> 16) & 0x8000;
+    const exp = (x >>> 23) & 0xff;
+    let mant = x & 0x7fffff;
+    if (exp === 0xff) {
+      out[i] = sign | 0x7c00 | (mant ? 0x200 : 0);
+      continue;
+    }
+    let e = exp - 127 + 15;
+    if (e >= 0x1f) {
+      out[i] = sign | 0x7c00; // overflow -> inf
+    } else if (e <= 0) {
+      if (e < -10) {
+        out[i] = sign; // underflow -> 0
+        continue;
+      }
+      mant |= 0x800000;
+      const shift = 14 - e;
+      const half = 1 << (shift - 1);
+      let m = mant >> shift;
+      const rest = mant & ((1 << shift) - 1);
+      if (rest > half || (rest === half && m & 1)) m++;
+      out[i] = sign | m;
+    } else {
+      let m = mant >> 13;
+      const rest = mant & 0x1fff;
+      if (rest > 0x1000 || (rest === 0x1000 && m & 1)) {
+        m++;
+        if (m === 0x400) {
+          m = 0;
+          e++;
+        }
+      }
+      out[i] = e >= 0x1f ? sign | 0x7c00 : sign | (e << 10) | m;
+    }
+  }
+  return out;
+}
+
+let table: Float32Array | undefined;
+/** IEEE half bits -> float32, through a 64K-entry table built once. */
+export function fromHalf(src: Uint16Array, out: Float32Array<ArrayBufferLike> = new Float32Array(src.length)): Float32Array<ArrayBufferLike> {
+  if (!table) {
+    table = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) {
+      const s = h & 0x8000 ? -1 : 1;
+      const e = (h >> 10) & 0x1f;
+      const m = h & 0x3ff;
+      table[h] = e === 0 ? s * m * 2 ** -24 : e === 0x1f ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
+    }
+  }
+  for (let i = 0; i < src.length; i++) out[i] = table[src[i]!]!;
+  return out;
+}
+
+/**
+ * Prefix activations by view key, fp16, up to `budgetBytes`. Entries are never
+ * evicted during a run (an epoch touches them all; LRU would thrash): views that
+ * do not fit are recomputed from the image each epoch instead.
+ */
+export class PrefixCache {
+  private readonly mem = new Map<string, Uint16Array>();
+  private bytes = 0;
+
+  constructor(
+    readonly budgetBytes = 256 * 1024 * 1024,
+    /** Persistent backing (the embedding store): activations survive restarts and reloads. */
+    private readonly store?: { getMany(keys: string[]): Promise<(Uint8Array | undefined)[]>; putMany(e: [string, Uint8Array][]): Promise<void> },
+  ) {}
+
+  /** Loads the given keys from the persistent store into memory, within the budget; returns how many were found. */
+  async preload(keys: string[]): Promise<number> {
+    const want = keys.filter((k) => !this.mem.has(k));
+    if (!this.store || !want.length) return 0;
+    let found = 0;
+    for (let i = 0; i < want.length; i += 256) {
+      const chunk = want.slice(i, i + 256);
+      const got = await this.store.getMany(chunk);
+      got.forEach((b, j) => {
+        if (!b || b.byteLength % 2 || this.bytes + b.byteLength > this.budgetBytes) return;
+        this.mem.set(chunk[j]!, new Uint16Array(b.slice().buffer));
+        this.bytes += b.byteLength;
+        found++;
+      });
+    }
+    return found;
+  }
+
+  /** Writes entries already in memory through to the persistent store. */
+  async persist(keys: string[]): Promise<void> {
+    if (!this.store) return;
+    const entries = keys.flatMap((k): [string, Uint8Array][] => {
+      const h = this.mem.get(k);
+      return h ? [[k, new Uint8Array(h.buffer, h.byteOffset, h.byteLength)]] : [];
+    });
+    if (entries.length) await this.store.putMany(entries);
+  }
+
+  /** How many views of `floats` values fit in the budget, counting what is stored already. */
+  capacity(floats: number): number {
+    return Math.floor(this.budgetBytes / (floats * 2));
+  }
+
+  has(key: string): boolean {
+    return this.mem.has(key);
+  }
+
+  /** Stores a view; false (and nothing stored) when over budget. */
+  put(key: string, v: Float32Array): boolean {
+    if (this.mem.has(key)) return true;
+    if (this.bytes + v.length * 2 > this.budgetBytes) return false;
+    this.mem.set(key, toHalf(v));
+    this.bytes += v.length * 2;
+    return true;
+  }
+
+  /** Writes the view into `out` at `offset`; false when absent. */
+  read(key: string, out: Float32Array, offset: number): boolean {
+    const h = this.mem.get(key);
+    if (!h) return false;
+    fromHalf(h, out.subarray(offset, offset + h.length));
+    return true;
+  }
+
+  /** Drops every entry not in `keep` (the views of the current run). */
+  retain(keep: Set<string>): void {
+    for (const [k, v] of this.mem) {
+      if (!keep.has(k)) {
+        this.mem.delete(k);
+        this.bytes -= v.byteLength;
+      }
+    }
+  }
+
+  clear(): void {
+    this.mem.clear();
+    this.bytes = 0;
+  }
+
+  get sizeBytes(): number {
+    return this.bytes;
+  }
+}

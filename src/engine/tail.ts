@@ -1,0 +1,301 @@
+// The trainable tail of a frozen graph backbone, for the 'partial' strategy.
+//
+// A tfjs GraphModel has no trainable variables, so the last blocks are rebuilt
+// as tfjs ops initialized from the graph's own (BatchNorm-folded) weights. The
+// ops are chosen to have gradients on every backend: tfjs-backend-wasm 4.22 has
+// no Conv2DBackpropFilter nor depthwise backprop kernels, so 1x1 convolutions
+// run as matMul and depthwise ones as a sum of shifted slices.
+import * as tf from '@tensorflow/tfjs-core';
+import type { GraphModel } from '@tensorflow/tfjs-converter';
+import { EdgetuneError } from '../errors.js';
+import type { Backbone } from './backbone.js';
+
+interface GraphNode {
+  name: string;
+  op: string;
+  input?: string[];
+  attr?: Record<string, { s?: string; i?: string; list?: { s?: string[]; i?: string[] } }>;
+}
+
+type Act = 'none' | 'relu' | 'relu6';
+
+/** One op of the rebuilt tail, reading the outputs of earlier ops by node name. */
+export type TailOp =
+  | { kind: 'conv1x1'; name: string; input: string; kernel: string; bias: string; act: Act }
+  | { kind: 'depthwise'; name: string; input: string; kernel: string; bias: string; act: Act }
+  | { kind: 'add'; name: string; inputs: [string, string] }
+  | { kind: 'meanpool'; name: string; input: string }
+  | { kind: 'identity'; name: string; input: string };
+
+export interface TailPlan {
+  /** The frozen prefix's output node: its activations are what the tail (and the cache) sees. */
+  cutNode: string;
+  ops: TailOp[];
+  /** Weight (Const) node names the tail trains, kernels and biases. */
+  weightNodes: string[];
+}
+
+const NO_GRAD = 'partial strategy';
+const decode = (s?: string) => (s ? atob(s) : '');
+const ints = (n: GraphNode, k: string) => (n.attr?.[k]?.list?.i ?? []).map(Number);
+
+function incompatible(msg: string): never {
+  throw new EdgetuneError('MODEL_INCOMPATIBLE', `Cannot use the ${NO_GRAD} with this backbone: ${msg}`);
+}
+
+/** Strips the output index (':1') and control marker ('^') from an input reference. */
+const ref = (s: string) => s.replace(/^\^/, '').replace(/:\d+$/, '');
+
+/**
+ * Plans the tail of a graph model: the last `blocks` bottleneck blocks plus
+ * everything after them up to `featureNode`. A cut point is a tensor that every
+ * later path goes through (no residual skips over it) and that feeds an
+ * expanding 1x1 convolution: in MobileNetV2 these are the blocks' inputs, and
+ * `blocks = 0` leaves only the final 1x1 convolution trainable.
+ *
+ * @throws EdgetuneError MODEL_INCOMPATIBLE when an op in the tail cannot be rebuilt.
+ */
+export function planTail(nodes: GraphNode[], featureNode: string, blocks: number, shapes: Map<string, number[]>): TailPlan {
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  const isConst = (name: string) => byName.get(name)?.op === 'Const';
+  // Ancestors of the feature node, in the file's (topological) order.
+  const needed = new Set<string>();
+  const stack = [featureNode];
+  while (stack.length) {
+    const n = byName.get(stack.pop()!);
+    if (!n || needed.has(n.name)) continue;
+    needed.add(n.name);
+    for (const i of n.input ?? []) stack.push(ref(i));
+  }
+  if (!needed.has(featureNode)) incompatible(`feature node '${featureNode}' is not in the graph`);
+  const order = nodes.filter((n) => needed.has(n.name) && n.op !== 'Const');
+  const pos = new Map(order.map((n, i) => [n.name, i]));
+  // lastUse[i]: the latest position that reads node i's output.
+  const lastUse = order.map(() => -1);
+  order.forEach((n, j) => n.input?.forEach((i) => pos.has(ref(i)) && (lastUse[pos.get(ref(i))!] = Math.max(lastUse[pos.get(ref(i))!]!, j))));
+  // Articulation points: nothing produced before node i is read after it.
+  const cuts: number[] = [];
+  let reach = -1;
+  order.forEach((n, i) => {
+    if (reach <= i) {
+      const consumer = order.find((c) => c.input?.some((x) => ref(x) === n.name));
+      const k = consumer?.op === '_FusedConv2D' ? shapes.get(ref(consumer.input![1]!)) : undefined;
+      // An expanding 1x1 conv: [1, 1, cin, cout] with cout > cin.
+      if (k && k[0] === 1 && k[1] === 1 && k[3]! > k[2]!) cuts.push(i);
+    }
+    reach = Math.max(reach, lastUse[i]!);
+  });
+  if (cuts.length <= blocks) incompatible(`it has ${cuts.length - 1} blocks before its last 1x1 convolution, ${blocks} requested`);
+  const cut = cuts[cuts.length - 1 - blocks]!;
+  const cutNode = order[cut]!.name;
+  const ops: TailOp[] = [];
+  const weightNodes: string[] = [];
+  const known = new Set([cutNode]);
+  const dataInputs = (n: GraphNode) => (n.input ?? []).filter((i) => !i.startsWith('^')).map(ref);
+  for (const n of order.slice(cut + 1)) {
+    const [x, k, b] = dataInputs(n);
+    const needKnown = (...names: (string | undefined)[]) =>
+      names.forEach((nm) => nm && !known.has(nm) && incompatible(`'${n.name}' reads '${nm}', which is not computed by the tail`));
+    if (n.op === '_FusedConv2D' || n.op === 'FusedDepthwiseConv2dNative') {
+      needKnown(x);
+      const fused = (n.attr?.fused_ops?.list?.s ?? []).map(decode);
+      if (fused[0] !== 'BiasAdd' || fused.length > 2 || !k || !b || !isConst(k) || !isConst(b)) incompatible(`'${n.name}' fuses [${fused}]`);
+      const act: Act = fused[1] === 'Relu6' ? 'relu6' : fused[1] === 'Relu' ? 'relu' : fused[1] ? incompatible(`activation ${fused[1]}`) : 'none';
+      const ks = shapes.get(k);
+      if (n.op === '_FusedConv2D' && (ks?.[0] !== 1 || ks?.[1] !== 1)) incompatible(`'${n.name}' is not a 1x1 convolution`);
+      if (ints(n, 'strides').some((s) => s !== 1) || ints(n, 'dilations').some((d) => d !== 1)) incompatible(`'${n.name}' is strided or dilated`);
+      if (decode(n.attr?.padding?.s) !== 'SAME' && n.op === 'FusedDepthwiseConv2dNative') incompatible(`'${n.name}' does not use SAME padding`);
+      weightNodes.push(k, b);
+      if (n.op === '_FusedConv2D') ops.push({ kind: 'conv1x1', name: n.name, input: x!, kernel: k, bias: b, act });
+      else ops.push({ kind: 'depthwise', name: n.name, input: x!, kernel: k, bias: b, act });
+    } else if (n.op === 'AddV2' || n.op === 'Add') {
+      const [a, c] = dataInputs(n);
+      needKnown(a, c);
+      ops.push({ kind: 'add', name: n.name, inputs: [a!, c!] });
+    } else if (n.op === 'AvgPool' || n.op === 'Mean') {
+      needKnown(x);
+      ops.push({ kind: 'meanpool', name: n.name, input: x! });
+    } else if (n.op === 'Squeeze' || n.op === 'Identity') {
+      needKnown(x);
+      ops.push({ kind: 'identity', name: n.name, input: x! });
+    } else {
+      incompatible(`op ${n.op} ('${n.name}') is not supported in a trainable tail`);
+    }
+    known.add(n.name);
+  }
+  return { cutNode, ops, weightNodes };
+}
+
+/**
+ * The rebuilt tail with its own trainable copy of the graph's weights.
+ * `apply` maps prefix activations [n, h, w, c] to the backbone's feature vector.
+ */
+export class Tail {
+  readonly variables: tf.Variable[];
+  /** Indices of kernels in `variables` (weight decay applies to these, not to biases). */
+  readonly kernelIdx: Set<number>;
+  private readonly byNode: Map<string, tf.Variable>;
+
+  private constructor(
+    readonly plan: TailPlan,
+    /** Bottleneck blocks unfrozen besides the final conv. */
+    readonly blocks: number,
+    weights: Map<string, tf.Tensor>,
+  ) {
+    // A variable shares the graph's weight data until its first assign: no copy.
+    this.byNode = new Map(plan.weightNodes.map((n) => [n, tf.variable(weights.get(n)!, true)]));
+    this.variables = [...this.byNode.values()];
+    this.kernelIdx = new Set(plan.weightNodes.flatMap((n, i) => (i % 2 === 0 ? [i] : [])));
+  }
+
+  /** Builds the tail of `backbone` (a graph backbone) from its loaded weights. */
+  /** Shape [h, w, c] of one view's prefix activations (set by `fromBackbone`'s check). */
+  prefixShape: [number, number, number] = [0, 0, 0];
+
+  static fromBackbone(backbone: Backbone, blocks: number): Tail {
+    if (backbone.manifest.format !== 'graph') {
+      incompatible(`'${backbone.manifest.id}' is a layers model; the partial strategy rebuilds graph backbones`);
+    }
+    const topo = backbone.artifacts.modelJson.modelTopology as { node: GraphNode[] };
+    const shapes = new Map(backbone.artifacts.modelJson.weightsManifest.flatMap((g) => g.weights).map((w) => [w.name, w.shape]));
+    const plan = planTail(topo.node, backbone.manifest.featureNode, blocks, shapes);
+    const graphWeights = (backbone.model as GraphModel).weights;
+    const weights = new Map<string, tf.Tensor>();
+    for (const n of plan.weightNodes) {
+      const t = graphWeights[n]?.[0];
+      if (!t) incompatible(`weight '${n}' is missing from the loaded graph`);
+      weights.set(n, t);
+    }
+    const tail = new Tail(plan, blocks, weights);
+    try {
+      tail.check(backbone);
+    } catch (err) {
+      tail.dispose();
+      throw err;
+    }
+    return tail;
+  }
+
+  /**
+   * Runs the graph and the rebuilt tail on the same random input: they must agree
+   * (max abs difference 1e-3), else the rebuild misread the graph.
+   */
+  private check(backbone: Backbone): void {
+    const [h, w] = backbone.manifest.inputSize;
+    const { diff, shape } = tf.tidy(() => {
+      const { mean, std } = backbone.manifest.normalization;
+      const x = tf.div(tf.sub(tf.randomUniform([2, h, w, 3], 0, 1, 'float32', 7), mean), std) as tf.Tensor4D;
+      const { prefix, embedding } = backbone.embedWithPrefix(x, this.plan.cutNode);
+      return { diff: tf.max(tf.abs(tf.sub(this.apply(prefix), embedding))).dataSync()[0]!, shape: prefix.shape.slice(1) };
+    });
+    if (!(diff <= 1e-3)) incompatible(`the rebuilt tail differs from the graph by ${diff} (max abs) on a random input`);
+    this.prefixShape = shape as [number, number, number];
+  }
+
+  /** Feature vectors [n, d] from prefix activations [n, h, w, c]. Call inside tf.tidy. */
+  apply(prefix: tf.Tensor4D): tf.Tensor2D {
+    const out = new Map<string, tf.Tensor>([[this.plan.cutNode, prefix]]);
+    let last: tf.Tensor = prefix;
+    for (const op of this.plan.ops) {
+      const get = (n: string) => out.get(n)!;
+      switch (op.kind) {
+        case 'conv1x1':
+          last = activate(conv1x1(get(op.input) as tf.Tensor4D, this.byNode.get(op.kernel)!, this.byNode.get(op.bias)!), op.act);
+          break;
+        case 'depthwise':
+          last = activate(depthwise(get(op.input) as tf.Tensor4D, this.byNode.get(op.kernel)!, this.byNode.get(op.bias)!), op.act);
+          break;
+        case 'add':
+          last = tf.add(get(op.inputs[0]), get(op.inputs[1]));
+          break;
+        case 'meanpool':
+          last = tf.mean(get(op.input), [1, 2]);
+          break;
+        case 'identity':
+          last = get(op.input);
+          break;
+      }
+      out.set(op.name, last);
+    }
+    return (last.rank === 2 ? last : tf.reshape(last, [last.shape[0]!, -1])) as tf.Tensor2D;
+  }
+
+  /** Current weights by graph node name (for export and for the merged model). */
+  weights(): { name: string; tensor: tf.Tensor }[] {
+    return [...this.byNode].map(([name, tensor]) => ({ name, tensor }));
+  }
+
+  /** Overwrites weights by node name (import); shapes must match. */
+  load(weights: Map<string, tf.Tensor>): void {
+    for (const [name, v] of this.byNode) {
+      const w = weights.get(name);
+      if (!w) throw new EdgetuneError('MODEL_LOAD_FAILED', `Tail weight '${name}' is missing from the model files`);
+      if (w.shape.join() !== v.shape.join()) {
+        throw new EdgetuneError('MODEL_INCOMPATIBLE', `Tail weight '${name}' has shape [${w.shape}], the backbone's is [${v.shape}]`);
+      }
+    }
+    for (const [name, v] of this.byNode) v.assign(weights.get(name)!);
+  }
+
+  snapshot(): tf.Tensor[] {
+    return this.variables.map((v) => tf.keep(v.clone()));
+  }
+
+  restore(weights: tf.Tensor[]): void {
+    this.variables.forEach((v, i) => v.assign(weights[i]!));
+  }
+
+  dispose(): void {
+    tf.dispose(this.variables);
+  }
+}
+
+function activate(x: tf.Tensor, act: Act): tf.Tensor {
+  return act === 'relu6' ? tf.clipByValue(x, 0, 6) : act === 'relu' ? tf.relu(x) : x;
+}
+
+/**
+ * matMul whose gradient transposes explicitly: tfjs-backend-wasm's matMul with
+ * transposeA/transposeB (what the stock gradient uses) measured ~13x slower
+ * than transpose + plain matMul on a [1568, 448] x [448, 1792] product.
+ */
+const matMulT = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([a, b]);
+  return {
+    value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
+      tf.matMul(dy as tf.Tensor2D, tf.transpose(saved[1]!) as tf.Tensor2D),
+      tf.matMul(tf.transpose(saved[0]!) as tf.Tensor2D, dy as tf.Tensor2D),
+    ],
+  };
+}) as never) as unknown as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
+
+/** A 1x1 convolution as one matMul over all pixels. */
+function conv1x1(x: tf.Tensor4D, kernel: tf.Tensor, bias: tf.Tensor): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const k = kernel.shape[3]!;
+  const y = tf.add(matMulT(tf.reshape(x, [n * h * w, c]), tf.reshape(kernel, [c, k])), bias);
+  return tf.reshape(y, [n, h, w, k]);
+}
+
+/** A stride-1 SAME depthwise convolution as a sum of shifted, per-channel-scaled slices. */
+function depthwise(x: tf.Tensor4D, kernel: tf.Tensor, bias: tf.Tensor): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const [kh, kw] = [kernel.shape[0]!, kernel.shape[1]!];
+  const [pt, pl] = [Math.floor((kh - 1) / 2), Math.floor((kw - 1) / 2)];
+  const padded = tf.pad(x, [
+    [0, 0],
+    [pt, kh - 1 - pt],
+    [pl, kw - 1 - pl],
+    [0, 0],
+  ]);
+  const taps = tf.reshape(kernel, [kh * kw, c]);
+  let acc: tf.Tensor = tf.zeros([n, h, w, c]);
+  for (let dy = 0; dy < kh; dy++) {
+    for (let dx = 0; dx < kw; dx++) {
+      const tap = tf.reshape(tf.slice(taps, [dy * kw + dx, 0], [1, c]), [c]);
+      acc = tf.add(acc, tf.mul(tf.slice(padded, [0, dy, dx, 0], [n, h, w, c]), tap));
+    }
+  }
+  return tf.add(acc, bias) as tf.Tensor4D;
+}
