@@ -381,7 +381,7 @@ async function train(): Promise<void> {
       `Trained ${report.labels.length} classes on ${report.trainCount} examples in ${((report.embedMs + report.trainMs) / 1000).toFixed(1)} s` +
       (report.bestValAccuracy !== undefined ? `; validation accuracy ${(report.bestValAccuracy * 100).toFixed(0)}%` : '') +
       `. Saved on this device.`;
-    document.body.dataset.trainedAt = String(Date.now());
+    setStatus(camera.running ? 'Trained: live prediction is on.' : 'Trained: start the camera or drop an image to try it.');
   } catch (err) {
     if (err instanceof EdgetuneError && err.code === 'ABORTED') ui.trainStatus.textContent = 'Stopped; the previous model is unchanged.';
     else throw err;
