@@ -32,7 +32,7 @@ describe('createClassifier in Chromium (worker)', () => {
       assert.deepEqual(other.map((x) => x[0].label), r.before.map((x) => x[0].label));
       other.flat().forEach((p, i) => assert.ok(Math.abs(p.probability - r.before.flat()[i].probability) < 1e-5));
     }
-    assert.deepEqual(r.exportedFiles, ['edgetune.json', 'model.json', 'weights.bin']);
+    assert.deepEqual(r.exportedFiles, ['edgetune.json', 'model.json', 'prototypes.bin', 'weights.bin']);
     assert.ok(r.trainLongTasks.every((d) => d < 50), `main-thread long tasks during fineTune: ${r.trainLongTasks}`);
   };
 

@@ -3,7 +3,7 @@
 import { proxy, transfer, wrap, type Remote } from 'comlink';
 import { EdgetuneError } from './errors.js';
 import { installErrorTransfer } from './error-transfer.js';
-import type { BackendInfo, BackendName, EvaluationReport, FineTuneOptions, ModelFiles, Prediction, TrainingReport } from './types.js';
+import type { BackendInfo, BackendName, EvaluationReport, FineTuneOptions, ModelFiles, Prediction, PredictOptions, TrainingReport } from './types.js';
 import type { WorkerApi, WorkerImage } from './worker/api.js';
 
 /** Anything a page has as an image. */
@@ -42,8 +42,9 @@ export interface Classifier {
   addExamples(label: string, images: ImageInput[], opts?: { split?: 'train' | 'val' }): Promise<Record<string, { train: number; val: number }>>;
   removeClass(label: string): Promise<number>;
   fineTune(opts?: FineTuneOptions): Promise<TrainingReport>;
-  predict(image: ImageInput, opts?: { topK?: number }): Promise<Prediction[]>;
-  predictBatch(images: ImageInput[], opts?: { topK?: number }): Promise<Prediction[][]>;
+  /** Top-k classes, most probable first; before training, answers from class prototypes (`basis: 'prototypes'`). */
+  predict(image: ImageInput, opts?: PredictOptions): Promise<Prediction[]>;
+  predictBatch(images: ImageInput[], opts?: PredictOptions): Promise<Prediction[][]>;
   evaluate(samples: { label: string; image: ImageInput }[]): Promise<EvaluationReport>;
   /** The model as files: edgetune.json, model.json, weights.bin (and merged/ with `merged`). */
   export(opts?: { merged?: boolean }): Promise<ModelFiles>;
@@ -163,12 +164,12 @@ export async function createClassifier(options: ClassifierOptions = {}): Promise
     predict: (image, opts = {}) =>
       call(async () => {
         const [imgs, t] = await toWorkerImages([image], 'predict');
-        return (await remote.predict(transfer(imgs, t), opts.topK))[0]!;
+        return (await remote.predict(transfer(imgs, t), opts))[0]!;
       }),
     predictBatch: (images, opts = {}) =>
       call(async () => {
         const [imgs, t] = await toWorkerImages(images, 'predict');
-        return remote.predict(transfer(imgs, t), opts.topK);
+        return remote.predict(transfer(imgs, t), opts);
       }),
     evaluate: (samples) =>
       call(async () => {

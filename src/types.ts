@@ -80,6 +80,12 @@ export interface FineTuneOptions {
    */
   refit?: boolean;
   /**
+   * Start from the current model's head when there is one (its classes keep
+   * their weights, new classes start at zero): adding a class converges faster.
+   * @default true
+   */
+  warmStart?: boolean;
+  /**
    * Skip examples whose image cannot be decoded (reported as 'skip' progress
    * events and in the report) instead of failing with INVALID_IMAGE.
    * @default false
@@ -145,6 +151,10 @@ export interface TrainingReport {
    * so the head strategy's model (with its refit) was kept.
    */
   partial: { history: EpochLog[]; bestEpoch: number; headOnlyValAccuracy?: number; prefix: PrefixCacheInfo } | null;
+  /** Whether the head started from the previous model's weights (same classes kept, new ones added). */
+  warmStarted: boolean;
+  /** Open-set rejection: per-class similarity thresholds calibrated for `rejectUnknown`, and on how many examples. */
+  openSet: { thresholds: Record<string, number>; calibratedOn: number } | null;
   /** Examples skipped because their image could not be used (with skipInvalid). */
   skipped: { name: string; reason: string }[];
   /** Loss weight per class when class balancing was applied, else null. */
@@ -158,6 +168,22 @@ export type ResolvedTrainConfig = Required<Omit<FineTuneOptions, 'onProgress' | 
 export interface Prediction {
   label: string;
   probability: number;
+  /**
+   * 'prototypes' when no head is trained yet and the answer comes from the
+   * nearest class mean in embedding space (instant feedback); absent otherwise.
+   */
+  basis?: 'prototypes';
+}
+
+export interface PredictOptions {
+  /** How many classes to return, most probable first. @default all */
+  topK?: number;
+  /**
+   * Put `{ label: UNKNOWN_LABEL }` ('<unknown>', exported by every entry) first when the input's cosine similarity to
+   * every class prototype is below the threshold calibrated on the validation
+   * split (so ~2% of known validation images would be rejected). @default false
+   */
+  rejectUnknown?: boolean;
 }
 
 export interface ClassMetrics {
@@ -175,6 +201,8 @@ export interface EvaluationReport {
   perClass: ClassMetrics[];
   /** confusion[trueIndex][predictedIndex] = count. */
   confusion: number[][];
+  /** Expected calibration error of the top-1 probability (15 bins); absent for prototype answers. */
+  ece?: number;
 }
 
 /** A model as a set of named files (the same layout as the CLI's model directory). */

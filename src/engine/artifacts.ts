@@ -10,6 +10,7 @@ import { toArrayBuffer, type Backbone } from './backbone.js';
 import { sha256Hex } from './fetch.js';
 import { Head } from './head.js';
 import { PREPROCESS_VERSION } from './preprocess.js';
+import { OpenSet } from './open-set.js';
 import { Tail } from './tail.js';
 
 /** Version 2 adds a fine-tuned backbone tail (partial strategy); head-only exports stay version 1. */
@@ -33,6 +34,8 @@ export interface ModelMetadata {
   head: { hiddenUnits: number; modelUrl: 'model.json' };
   /** Partial strategy: the fine-tuned backbone tail, float32 weights by graph node name, concatenated in tail.bin. */
   tail?: { cutNode: string; unfreezeBlocks: number; weightsUrl: 'tail.bin'; weights: { name: string; shape: number[] }[] };
+  /** Open-set rejection: class prototypes (float32 [classes, features] in prototypes.bin) and the calibrated cosine threshold. */
+  openSet?: { thresholds: number[]; calibratedOn: number; prototypesUrl: 'prototypes.bin' };
   training?: { config: ResolvedTrainConfig; epochsRun: number; bestEpoch: number; bestValAccuracy?: number };
   metrics?: Record<string, number>;
   merged?: { modelUrl: string; input: string; output: string };
@@ -67,6 +70,7 @@ export interface ExportInput {
   backbone: Backbone;
   head: Head;
   tail?: Tail | null;
+  openSet?: OpenSet | null;
   labels: string[];
   training?: ModelMetadata['training'];
   metrics?: Record<string, number>;
@@ -96,6 +100,7 @@ export async function exportModel(input: ExportInput): Promise<ModelFiles> {
       weights: tailWeights.map((w) => ({ name: w.name, shape: w.shape })),
     };
   }
+  if (input.openSet) files['prototypes.bin'] = new Uint8Array((await input.openSet.prototypes.data()).slice().buffer);
   let merged: ModelMetadata['merged'];
   if (input.merged) {
     Object.assign(files, buildMergedGraph(backbone, head, new Map(tailWeights.map((w) => [w.name, w]))));
@@ -118,6 +123,7 @@ export async function exportModel(input: ExportInput): Promise<ModelFiles> {
     preprocessing: { version: PREPROCESS_VERSION, resize: 'bilinear-squash', alpha: 'flatten-white' },
     head: { hiddenUnits: head.spec.hiddenUnits, modelUrl: 'model.json' },
     ...(tailMeta ? { tail: tailMeta } : {}),
+    ...(input.openSet ? { openSet: { thresholds: input.openSet.thresholds, calibratedOn: input.openSet.calibratedOn, prototypesUrl: 'prototypes.bin' as const } } : {}),
     ...(input.training ? { training: input.training } : {}),
     ...(input.metrics ? { metrics: input.metrics } : {}),
     ...(merged ? { merged } : {}),
@@ -172,9 +178,12 @@ export function parseMetadata(files: ModelFiles, backbone: Backbone): ModelMetad
 }
 
 /** Imports the head from exported files, verifying every file hash listed in edgetune.json. */
-export async function importModel(files: ModelFiles, backbone: Backbone): Promise<{ head: Head; tail: Tail | null; meta: ModelMetadata }> {
+export async function importModel(
+  files: ModelFiles,
+  backbone: Backbone,
+): Promise<{ head: Head; tail: Tail | null; openSet: OpenSet | null; meta: ModelMetadata }> {
   const meta = parseMetadata(files, backbone);
-  for (const name of ['model.json', 'weights.bin', ...(meta.tail ? ['tail.bin'] : [])]) {
+  for (const name of ['model.json', 'weights.bin', ...(meta.tail ? ['tail.bin'] : []), ...(meta.openSet ? ['prototypes.bin'] : [])]) {
     const f = files[name];
     const want = meta.files?.[name];
     if (!f || !want) throw new EdgetuneError('MODEL_LOAD_FAILED', `Model files lack ${name}`);
@@ -201,9 +210,15 @@ export async function importModel(files: ModelFiles, backbone: Backbone): Promis
     const numClasses = weights[weights.length - 1]?.shape[0];
     if (inputSize !== backbone.manifest.embeddingSize) incompatible(`Head expects ${inputSize} features, backbone gives ${backbone.manifest.embeddingSize}`);
     if (numClasses !== meta.labels.length) incompatible(`Head has ${numClasses} outputs for ${meta.labels.length} labels`);
+    const protos = meta.openSet ? new Float32Array(toArrayBuffer(files['prototypes.bin']!)) : null;
+    const th = meta.openSet?.thresholds;
+    if (protos && (protos.length !== numClasses * inputSize || !Array.isArray(th) || th.length !== numClasses || !th.every(Number.isFinite))) {
+      throw new EdgetuneError('MODEL_LOAD_FAILED', `prototypes.bin has ${protos.length} values, expected ${numClasses} x ${inputSize}`);
+    }
     const tail = meta.tail ? importTail(meta.tail, files['tail.bin']!, backbone) : null;
     const head = Head.fromWeights({ inputSize, numClasses, hiddenUnits: meta.head?.hiddenUnits ?? 0 }, weights);
-    return { head, tail, meta };
+    const openSet = protos ? OpenSet.fromValues(protos, numClasses, th!, meta.openSet!.calibratedOn) : null;
+    return { head, tail, openSet, meta };
   } finally {
     model.dispose();
   }

@@ -1,6 +1,7 @@
 // The engine's stateful classifier: examples in, trained head out. No DOM and
 // no Comlink: the browser worker, the CLI and Node users all drive this class.
 import * as tf from '@tensorflow/tfjs-core';
+import { UNKNOWN_LABEL } from '../constants.js';
 import { EdgetuneError } from '../errors.js';
 import type {
   BackendInfo,
@@ -10,6 +11,7 @@ import type {
   FineTuneOptions,
   ModelFiles,
   Prediction,
+  PredictOptions,
   RawImage,
   ResolvedTrainConfig,
   TrainingReport,
@@ -18,7 +20,8 @@ import { exportModel, importModel, type ModelMetadata } from './artifacts.js';
 import { loadBackbone, type Backbone, type BackboneLoadOptions } from './backbone.js';
 import { selectBackend, type BackendOptions } from './backend.js';
 import { EmbeddingCache, embeddingKey, type EmbeddingStore } from './embed-cache.js';
-import { metrics } from './evaluate.js';
+import { expectedCalibrationError, metrics } from './evaluate.js';
+import { OpenSet, PROTOTYPE_TEMPERATURE } from './open-set.js';
 import { checkLabel, type Example, type ImageSource } from './examples.js';
 import { featureStats, Head } from './head.js';
 import { DEFAULT_BACKBONE } from './manifest.js';
@@ -62,6 +65,7 @@ export const TRAIN_DEFAULTS: ResolvedTrainConfig = {
   backboneLearningRate: 3e-5,
   partialEpochs: 12,
   prefixCacheBytes: 256 * 1024 * 1024,
+  warmStart: true,
 };
 
 /** Resolves fineTune options against the defaults, naming the first invalid one. */
@@ -93,7 +97,9 @@ export function resolveTrainConfig(opts: FineTuneOptions = {}): ResolvedTrainCon
   num('validationSplit', 0, 0.5);
   int('patience', 1, 10_000);
   int('seed', 0, 2 ** 31 - 1);
-  if (typeof cfg.refit !== 'boolean') throw new EdgetuneError('INVALID_ARGUMENT', `refit must be a boolean, got ${cfg.refit}`);
+  for (const k of ['refit', 'warmStart'] as const) {
+    if (typeof cfg[k] !== 'boolean') throw new EdgetuneError('INVALID_ARGUMENT', `${k} must be a boolean, got ${cfg[k]}`);
+  }
   if (cfg.strategy !== 'head' && cfg.strategy !== 'partial') {
     throw new EdgetuneError('INVALID_ARGUMENT', `strategy must be 'head' or 'partial', got '${cfg.strategy}'`);
   }
@@ -158,6 +164,11 @@ export class Engine {
   /** The fine-tuned backbone tail that goes with `head` (partial strategy), else null. */
   private tail: Tail | null = null;
   private headLabels: string[] = [];
+  /** Class prototypes and the calibrated rejection threshold of the current model. */
+  private openSet: OpenSet | null = null;
+  /** Bumped on every change to the examples: keys the instant-feedback prototypes. */
+  private examplesVersion = 0;
+  private instant: { version: number; labels: string[]; openSet: OpenSet } | null = null;
   private prefixCache: PrefixCache;
   private readonly store: EmbeddingStore | undefined;
   private meta: ModelMetadata['training'] | undefined;
@@ -199,6 +210,7 @@ export class Engine {
       throw new EdgetuneError('INVALID_ARGUMENT', `addExamples('${name}') needs at least one image`);
     }
     for (const source of sources) this.examples.push({ label: name, source, ...(opts.split ? { split: opts.split } : {}) });
+    this.examplesVersion++;
     return this.counts();
   }
 
@@ -207,11 +219,13 @@ export class Engine {
     this.alive();
     const before = this.examples.length;
     this.examples = this.examples.filter((e) => e.label !== label);
+    this.examplesVersion++;
     return before - this.examples.length;
   }
 
   clearExamples(): void {
     this.examples = [];
+    this.examplesVersion++;
   }
 
   counts(): ExampleCounts {
@@ -302,6 +316,7 @@ export class Engine {
     const data: TrainData = { x, labels: y, views, trainIdx, valIdx, numClasses: labels.length, classWeights };
 
     // Stage 1: train on the training split, pick the epoch by validation.
+    const warmStarted = this.warmStartFrom(labels, cfg);
     const select = await this.trainStage(labels, data, cfg, opts, 'select');
     let head = select.head;
     let refitHistory: EpochLog[] | undefined;
@@ -362,6 +377,15 @@ export class Engine {
       throw err;
     }
     if (tail && !keptTail) tail.dispose();
+    let openSet: OpenSet;
+    try {
+      openSet = await OpenSet.fit(labels.length, y, trainIdx, valIdx, (rows) => this.featuresOfRows(rows, emb, keptTail, cfg), views);
+      throwIfAborted(opts.signal);
+    } catch (err) {
+      head.dispose();
+      keptTail?.dispose();
+      throw err;
+    }
     // Success: swap the new model in, only now.
     const result = select.result;
     this.head?.dispose();
@@ -369,6 +393,8 @@ export class Engine {
     this.head = head;
     this.tail = keptTail;
     this.headLabels = labels;
+    this.openSet?.dispose();
+    this.openSet = openSet;
     const bestValAccuracy = partial ? Math.max(...partial.history.map((h) => h.valAccuracy ?? -1), result.bestValAccuracy ?? -1) : result.bestValAccuracy;
     this.meta = {
       config: cfg,
@@ -385,6 +411,8 @@ export class Engine {
       history: result.history,
       refitHistory: refitHistory ?? null,
       partial,
+      warmStarted,
+      openSet: { thresholds: Object.fromEntries(labels.map((l, c) => [l, openSet.thresholds[c]!])), calibratedOn: openSet.calibratedOn },
       trainCount: trainIdx.length,
       validationCount: valIdx.length,
       ...(this.meta.bestValAccuracy !== undefined ? { bestValAccuracy: this.meta.bestValAccuracy } : {}),
@@ -396,6 +424,23 @@ export class Engine {
       classWeights: balance ? Object.fromEntries(labels.map((l, i) => [l, classWeights[i]!])) : null,
       config: cfg,
     };
+  }
+
+  /** Features (what the head sees) of rows of the view table: cached embeddings, or the tail over prefix activations. */
+  private async featuresOfRows(rows: number[], emb: Embedded, tail: Tail | null, cfg: ResolvedTrainConfig): Promise<tf.Tensor2D> {
+    if (!tail) return tf.gather(emb.x, rows);
+    const feed = this.tailFeed(tail, emb, cfg);
+    const parts: tf.Tensor2D[] = [];
+    try {
+      for (let s = 0; s < rows.length; s += 64) {
+        const pre = await feed.batch(rows.slice(s, s + 64));
+        parts.push(tf.tidy(() => tail.apply(pre)));
+        pre.dispose();
+      }
+      return tf.concat(parts, 0);
+    } finally {
+      tf.dispose(parts);
+    }
   }
 
   /**
@@ -433,13 +478,14 @@ export class Engine {
 
   /** One head training run; the returned head is the caller's to keep or dispose. */
   private async trainStage(labels: string[], data: TrainData, cfg: ResolvedTrainConfig, opts: FineTuneOptions, stage: EpochLog['stage']) {
-    // The head takes ownership of the statistics tensors.
-    const stats = tf.tidy(() => featureStats(tf.gather(data.x, data.trainIdx.map((i) => data.views[i]![0]!))));
-    const head = Head.create(
-      { inputSize: this.backbone.manifest.embeddingSize, numClasses: labels.length, hiddenUnits: cfg.hiddenUnits },
-      stats,
-      cfg.seed,
-    );
+    const head = this.warmStartFrom(labels, cfg)
+      ? Head.warmFrom(this.head!, this.headLabels, labels, await this.classMeans(labels.filter((l) => !this.headLabels.includes(l)), labels, data))
+      : Head.create(
+          { inputSize: this.backbone.manifest.embeddingSize, numClasses: labels.length, hiddenUnits: cfg.hiddenUnits },
+          // The head takes ownership of the statistics tensors.
+          tf.tidy(() => featureStats(tf.gather(data.x, data.trainIdx.map((i) => data.views[i]![0]!)))),
+          cfg.seed,
+        );
     try {
       const result = await trainHead(head, data, cfg, {
         signal: opts.signal,
@@ -450,6 +496,34 @@ export class Engine {
       head.dispose();
       throw err;
     }
+  }
+
+  /** Mean plain-view embedding of each of `wanted` classes over the training split (for imprinting). */
+  private async classMeans(wanted: string[], labels: string[], data: TrainData): Promise<Map<string, Float32Array>> {
+    const out = new Map<string, Float32Array>();
+    for (const l of wanted) {
+      const c = labels.indexOf(l);
+      const rows = data.trainIdx.filter((i) => data.labels[i] === c).map((i) => data.views[i]![0]!);
+      if (!rows.length) continue;
+      const m = tf.tidy(() => tf.mean(tf.gather(data.x, rows), 0));
+      out.set(l, (await m.data()) as Float32Array);
+      m.dispose();
+    }
+    return out;
+  }
+
+  /**
+   * Whether the next head starts from the current one: it must exist, work on
+   * frozen embeddings (no fine-tuned tail), have the same shape and share a class.
+   */
+  private warmStartFrom(labels: string[], cfg: ResolvedTrainConfig): boolean {
+    return (
+      cfg.warmStart &&
+      this.head !== null &&
+      this.tail === null &&
+      this.head.spec.hiddenUnits === cfg.hiddenUnits &&
+      labels.some((l) => this.headLabels.includes(l))
+    );
   }
 
   /** Validation indices: examples pinned to 'val', else a seeded stratified split. */
@@ -606,11 +680,20 @@ export class Engine {
     return this.head;
   }
 
-  /** Class probabilities [n, classes] for the plain view of each source (not cached: predictions are one-off). */
-  private async probabilities(sources: (ImageSource | RawImage)[]): Promise<Float32Array> {
-    const head = this.trained();
-    const k = this.headLabels.length;
-    const out = new Float32Array(sources.length * k);
+  /**
+   * Class probabilities [n, classes] for the plain view of each source, and the
+   * best cosine similarity to a class prototype (not cached: predictions are one-off).
+   * Without a trained head, answers come from the examples' prototypes.
+   */
+  private async probabilities(
+    sources: (ImageSource | RawImage)[],
+  ): Promise<{ labels: string[]; probs: Float32Array; bestSim: Float32Array; bestClass: Int32Array; basis?: 'prototypes' }> {
+    this.alive();
+    const model = this.head ? { head: this.head, tail: this.tail, openSet: this.openSet, labels: this.headLabels } : await this.instantModel();
+    const k = model.labels.length;
+    const probs = new Float32Array(sources.length * k);
+    const bestSim = new Float32Array(sources.length);
+    const bestClass = new Int32Array(sources.length);
     for (let s = 0; s < sources.length; s += this.embedBatch) {
       const chunk = sources.slice(s, s + this.embedBatch);
       const imgs = await Promise.all(
@@ -620,41 +703,72 @@ export class Engine {
           return img;
         }),
       );
-      const probs = tf.tidy(() => {
+      const [p, sim, cls] = tf.tidy(() => {
         const inputs = imgs.map((img) => viewsToInput(img, [FULL_VIEW], this.backbone.manifest));
         const x = inputs.length === 1 ? inputs[0]! : tf.concat(inputs, 0);
-        const emb = this.tail ? this.tail.apply(this.backbone.prefix(x, this.tail.plan.cutNode)) : this.backbone.embed(x);
-        return tf.softmax(head.logits(emb));
+        const emb = model.tail ? model.tail.apply(this.backbone.prefix(x, model.tail.plan.cutNode)) : this.backbone.embed(x);
+        const sims = model.openSet?.similarities(emb);
+        const p = model.head ? tf.softmax(model.head.logits(emb)) : tf.softmax(tf.mul(sims!, PROTOTYPE_TEMPERATURE));
+        return [p, sims ? tf.max(sims, 1) : tf.fill([imgs.length], 1), sims ? tf.argMax(sims, 1) : tf.zeros([imgs.length], 'int32')];
       });
       try {
-        out.set(await probs.data(), s * k);
+        probs.set(await p!.data(), s * k);
+        bestSim.set(await sim!.data(), s);
+        bestClass.set(await cls!.data(), s);
       } finally {
-        probs.dispose();
+        tf.dispose([p!, sim!, cls!]);
       }
     }
-    return out;
+    return { labels: model.labels, probs, bestSim, bestClass, ...(model.head ? {} : { basis: 'prototypes' as const }) };
+  }
+
+  /** Instant feedback before training: prototypes of the current examples' plain views (cached embeddings). */
+  private async instantModel(): Promise<{ head: null; tail: null; openSet: OpenSet; labels: string[] }> {
+    if (this.instant?.version !== this.examplesVersion) {
+      const labels = [...new Set(this.examples.map((e) => e.label))];
+      if (!labels.length) throw new EdgetuneError('NOT_TRAINED', 'No model and no examples yet: add examples or load a model first');
+      const version = this.examplesVersion;
+      const y = Int32Array.from(this.examples, (e) => labels.indexOf(e.label));
+      const emb = await this.embedAll(this.examples.map((e) => e.source), this.examples.map(() => [0]));
+      try {
+        const all = this.examples.map((_, i) => i).filter((i) => !emb.invalid.has(i));
+        const openSet = await OpenSet.fit(labels.length, y, all, [], async (rows) => tf.gather(emb.x, rows), emb.views);
+        this.instant?.openSet.dispose();
+        this.instant = { version, labels, openSet };
+      } finally {
+        emb.x.dispose();
+      }
+    }
+    return { head: null, tail: null, openSet: this.instant!.openSet, labels: this.instant!.labels };
   }
 
   /**
-   * Top-k predictions for each image, most probable first.
+   * Top-k predictions for each image, most probable first. Before any training,
+   * answers come from class prototypes (`basis: 'prototypes'`).
    * @example
    *   await engine.predict([img], { topK: 2 }) // [[{ label: 'cat', probability: 0.93 }, { label: 'dog', probability: 0.05 }]]
    */
-  async predict(images: (ImageSource | RawImage)[], opts: { topK?: number } = {}): Promise<Prediction[][]> {
-    this.trained();
-    const k = this.headLabels.length;
-    const topK = opts.topK ?? k;
-    if (!Number.isInteger(topK) || topK < 1) throw new EdgetuneError('INVALID_ARGUMENT', `topK must be a positive integer, got ${opts.topK}`);
-    const probs = await this.probabilities(images);
-    return images.map((_, i) =>
-      this.headLabels
-        .map((label, c) => ({ label, probability: probs[i * k + c]! }))
+  async predict(images: (ImageSource | RawImage)[], opts: PredictOptions = {}): Promise<Prediction[][]> {
+    this.alive();
+    const topK = opts.topK ?? Infinity;
+    if (opts.topK !== undefined && (!Number.isInteger(topK) || topK < 1)) {
+      throw new EdgetuneError('INVALID_ARGUMENT', `topK must be a positive integer, got ${opts.topK}`);
+    }
+    const { labels, probs, bestSim, bestClass, basis } = await this.probabilities(images);
+    const k = labels.length;
+    const thresholds = (this.head ? this.openSet : this.instant?.openSet)?.thresholds;
+    return images.map((_, i) => {
+      const ranked: Prediction[] = labels
+        .map((label, c) => ({ label, probability: probs[i * k + c]!, ...(basis ? { basis } : {}) }))
         .sort((a, b) => b.probability - a.probability)
-        .slice(0, topK),
-    );
+        .slice(0, topK);
+      // Far from its best class (below that class's calibrated similarity): unknown.
+      if (opts.rejectUnknown && thresholds && bestSim[i]! < thresholds[bestClass[i]!]!) ranked.unshift({ label: UNKNOWN_LABEL, probability: 1 - ranked[0]!.probability });
+      return ranked;
+    });
   }
 
-  /** Accuracy, per-class metrics and confusion matrix on labelled images (labels must be known classes). */
+  /** Accuracy, per-class metrics, confusion matrix and calibration (ECE) on labelled images (labels must be known classes). */
   async evaluate(samples: { label: string; image: ImageSource | RawImage }[]): Promise<EvaluationReport> {
     this.trained();
     if (!samples.length) throw new EdgetuneError('INVALID_ARGUMENT', 'evaluate needs at least one labelled image');
@@ -663,14 +777,16 @@ export class Engine {
     if (unknown.length) {
       throw new EdgetuneError('INVALID_LABEL', `Labels not in the model: ${unknown.join(', ')} (model labels: ${this.headLabels.join(', ')})`);
     }
-    const probs = await this.probabilities(samples.map((s) => s.image));
+    const { probs } = await this.probabilities(samples.map((s) => s.image));
     const k = this.headLabels.length;
+    const truth = samples.map((s) => index.get(s.label)!);
     const predicted = samples.map((_, i) => {
       let best = 0;
       for (let c = 1; c < k; c++) if (probs[i * k + c]! > probs[i * k + best]!) best = c;
       return best;
     });
-    return metrics(this.headLabels, samples.map((s) => index.get(s.label)!), predicted);
+    const confidence = predicted.map((c, i) => probs[i * k + c]!);
+    return { ...metrics(this.headLabels, truth, predicted), ece: expectedCalibrationError(confidence, predicted.map((c, i) => c === truth[i])) };
   }
 
   /** The model as files (see artifacts.ts); `merged` adds a standalone backbone+head tfjs model. */
@@ -680,6 +796,7 @@ export class Engine {
       backbone: this.backbone,
       head,
       tail: this.tail,
+      openSet: this.openSet,
       labels: this.headLabels,
       ...(this.meta ? { training: this.meta } : {}),
       ...(opts.metrics ? { metrics: opts.metrics } : {}),
@@ -691,11 +808,13 @@ export class Engine {
   async import(files: ModelFiles): Promise<ModelMetadata> {
     this.alive();
     if (this.training) throw new EdgetuneError('BUSY', 'Cannot load a model while fineTune runs');
-    const { head, tail, meta } = await importModel(files, this.backbone);
+    const { head, tail, openSet, meta } = await importModel(files, this.backbone);
     this.head?.dispose();
     this.tail?.dispose();
+    this.openSet?.dispose();
     this.head = head;
     this.tail = tail;
+    this.openSet = openSet;
     this.headLabels = meta.labels;
     this.meta = meta.training;
     return meta;
@@ -714,8 +833,12 @@ export class Engine {
     this.disposed = true;
     this.head?.dispose();
     this.tail?.dispose();
+    this.openSet?.dispose();
+    this.instant?.openSet.dispose();
     this.head = null;
     this.tail = null;
+    this.openSet = null;
+    this.instant = null;
     this.prefixCache.clear();
     this.backbone.dispose();
     this.examples = [];

@@ -2,6 +2,27 @@
 import type { EvaluationReport } from '../types.js';
 
 /**
+ * Expected calibration error: |accuracy - confidence| averaged over `bins`
+ * equal-width confidence bins, weighted by their share of samples.
+ */
+export function expectedCalibrationError(confidence: ArrayLike<number>, correct: ArrayLike<boolean>, bins = 15): number {
+  const n = confidence.length;
+  if (!n) return 0;
+  const sumConf = new Float64Array(bins);
+  const sumAcc = new Float64Array(bins);
+  const count = new Float64Array(bins);
+  for (let i = 0; i < n; i++) {
+    const b = Math.min(bins - 1, Math.floor(confidence[i]! * bins));
+    sumConf[b] = sumConf[b]! + confidence[i]!;
+    sumAcc[b] = sumAcc[b]! + (correct[i] ? 1 : 0);
+    count[b] = count[b]! + 1;
+  }
+  let ece = 0;
+  for (let b = 0; b < bins; b++) if (count[b]) ece += Math.abs(sumAcc[b]! - sumConf[b]!) / n;
+  return ece;
+}
+
+/**
  * @param truth class index per sample
  * @param predicted predicted class index per sample
  * @example

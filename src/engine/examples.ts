@@ -1,5 +1,6 @@
 // Training examples: a label, a content hash (the cache key) and a way to get
 // the pixels back, so file-backed datasets need not stay decoded in memory.
+import { UNKNOWN_LABEL } from '../constants.js';
 import { EdgetuneError } from '../errors.js';
 import type { RawImage } from '../types.js';
 import { sha256Hex } from './fetch.js';
@@ -34,6 +35,7 @@ export function checkLabel(label: unknown): string {
   }
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(trimmed)) throw new EdgetuneError('INVALID_LABEL', 'Label must not contain control characters');
+  if (trimmed === UNKNOWN_LABEL) throw new EdgetuneError('INVALID_LABEL', `'${UNKNOWN_LABEL}' is reserved for rejected inputs`);
   return trimmed;
 }
 

@@ -50,6 +50,57 @@ export class Head {
     return head;
   }
 
+  /**
+   * A head for `labels` that starts from `prev` (trained on `prevLabels`): its
+   * standardization and hidden layers are copied, output columns of shared
+   * classes keep their weights. A new class with a mean embedding in `imprint`
+   * (linear heads) starts from it, "imprinted" (Qi et al. 2018): its standardized
+   * direction scaled to the existing columns' norm; otherwise at zero.
+   */
+  static warmFrom(prev: Head, prevLabels: string[], labels: string[], imprint: Map<string, Float32Array> = new Map()): Head {
+    const spec = { ...prev.spec, numClasses: labels.length };
+    const head = new Head(spec, tf.keep(prev.mean.clone()), tf.keep(prev.invStd.clone()));
+    const last = prev.kernels.length - 1;
+    const cols = labels.map((l) => prevLabels.indexOf(l));
+    prev.kernels.forEach((k, i) => {
+      const b = prev.biases[i]!;
+      if (i < last) {
+        head.kernels.push(tf.tidy(() => tf.variable(k.clone())));
+        head.biases.push(tf.tidy(() => tf.variable(b.clone())));
+        return;
+      }
+      const [rows, kOld] = [k.shape[0]!, k.shape[1]!];
+      const [kd, bd] = [k.dataSync(), b.dataSync()];
+      const kn = new Float32Array(rows * labels.length);
+      const bn = new Float32Array(labels.length);
+      let normSum = 0;
+      for (let j = 0; j < kOld; j++) {
+        let n2 = 0;
+        for (let r = 0; r < rows; r++) n2 += kd[r * kOld + j]! ** 2;
+        normSum += Math.sqrt(n2);
+      }
+      const [mu, inv] = [prev.mean.dataSync(), prev.invStd.dataSync()];
+      let biasMean = 0;
+      for (let j = 0; j < kOld; j++) biasMean += bd[j]! / kOld;
+      cols.forEach((j, c) => {
+        const m = imprint.get(labels[c]!);
+        if (j < 0 && m && prev.kernels.length === 1 && m.length === rows) {
+          const z = Float32Array.from(m, (v, r) => (v - mu[r]!) * inv[r]!);
+          const scale = normSum / kOld / (Math.hypot(...z) || 1);
+          for (let r = 0; r < rows; r++) kn[r * labels.length + c] = z[r]! * scale;
+          bn[c] = biasMean;
+          return;
+        }
+        if (j < 0) return;
+        for (let r = 0; r < rows; r++) kn[r * labels.length + c] = kd[r * kOld + j]!;
+        bn[c] = bd[j]!;
+      });
+      head.kernels.push(tf.tidy(() => tf.variable(tf.tensor2d(kn, [rows, labels.length]))));
+      head.biases.push(tf.tidy(() => tf.variable(tf.tensor1d(bn))));
+    });
+    return head;
+  }
+
   /** An independent copy (weights and standardization). */
   clone(): Head {
     const head = new Head(this.spec, tf.keep(this.mean.clone()), tf.keep(this.invStd.clone()));

@@ -10,4 +10,7 @@ export { metrics } from './evaluate.js';
 export { augmentBox, PREPROCESS_VERSION } from './preprocess.js';
 export type { FetchPolicy, FileFetcher } from './fetch.js';
 export { EdgetuneError, isEdgetuneError, type EdgetuneErrorCode } from '../errors.js';
+export { UNKNOWN_LABEL } from '../constants.js';
+export { expectedCalibrationError } from './evaluate.js';
+export { Tail, planTail, type TailPlan } from './tail.js';
 export type * from '../types.js';

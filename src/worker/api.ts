@@ -7,6 +7,7 @@ import type {
   FineTuneOptions,
   ModelFiles,
   Prediction,
+  PredictOptions,
   TrainingReport,
 } from '../types.js';
 
@@ -35,7 +36,7 @@ export interface WorkerApi {
   fineTune(opts: Omit<FineTuneOptions, 'signal' | 'onProgress'>, onProgress?: FineTuneOptions['onProgress']): Promise<TrainingReport>;
   /** Aborts the running fineTune (AbortSignal does not cross postMessage). */
   abort(): void;
-  predict(images: WorkerImage[], topK?: number): Promise<Prediction[][]>;
+  predict(images: WorkerImage[], opts?: PredictOptions): Promise<Prediction[][]>;
   evaluate(samples: { label: string; image: WorkerImage }[]): Promise<EvaluationReport>;
   exportModel(merged?: boolean): Promise<ModelFiles>;
   importModel(files: ModelFiles): Promise<{ labels: string[] }>;

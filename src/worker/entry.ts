@@ -63,9 +63,9 @@ const api: WorkerApi = {
   abort() {
     controller?.abort();
   },
-  async predict(images, topK) {
+  async predict(images, opts) {
     const e = current();
-    return e.predict(await sources(images, 'predict'), topK !== undefined ? { topK } : {});
+    return e.predict(await sources(images, 'predict'), opts ?? {});
   },
   async evaluate(samples) {
     const e = current();
