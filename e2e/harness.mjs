@@ -23,7 +23,7 @@ export const PROFILES = {
 
 export async function buildPage() {
   await esbuild.build({
-    entryPoints: { 'engine-page': join(ROOT, 'e2e/page/engine-page.ts'), 'sdk-page': join(ROOT, 'e2e/page/sdk-page.ts') },
+    entryPoints: { 'engine-page': join(ROOT, 'e2e/page/engine-page.ts'), 'sdk-page': join(ROOT, 'e2e/page/sdk-page.ts'), 'reliability-page': join(ROOT, 'e2e/page/reliability-page.ts') },
     outdir: BUILD,
     bundle: true,
     splitting: true,

@@ -4,7 +4,7 @@ import { proxy, transfer, wrap, type Remote } from 'comlink';
 import { EdgetuneError } from './errors.js';
 import { installErrorTransfer } from './error-transfer.js';
 import type { BackendInfo, BackendName, EvaluationReport, FineTuneOptions, ModelFiles, Prediction, PredictOptions, TrainingReport } from './types.js';
-import type { WorkerApi, WorkerImage } from './worker/api.js';
+import type { WorkerApi, WorkerImage, WorkerStats } from './worker/api.js';
 
 /** Anything a page has as an image. */
 export type ImageInput =
@@ -56,6 +56,14 @@ export interface Classifier {
   load(url: string): Promise<{ labels: string[] }>;
   /** Empties the embedding caches (memory and IndexedDB); models are untouched. */
   clearCache(): Promise<void>;
+  /** Tensors and bytes held by tfjs in the worker, and the embedding cache's size: for leak checks and dashboards. */
+  stats(): Promise<WorkerStats>;
+  /**
+   * Replaces the worker with a fresh one (after WORKER_CRASHED, or to free memory)
+   * and reloads the last model saved or loaded through `save`/`load`. Examples
+   * live in the worker and must be added again.
+   */
+  restart(): Promise<{ labels: string[] }>;
   /** Terminates the worker; idempotent; later calls reject with DISPOSED. */
   dispose(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -99,58 +107,36 @@ async function toWorkerImages(images: ImageInput[], what: string): Promise<[Work
  */
 export async function createClassifier(options: ClassifierOptions = {}): Promise<Classifier> {
   installErrorTransfer();
-  const worker = new Worker(options.workerUrl ?? defaultUrl('./worker.js'), { type: 'module', name: 'edgetune' });
-  const remote: Remote<WorkerApi> = wrap<WorkerApi>(worker);
   let disposed = false;
-  // A crashed worker rejects every pending and later call with WORKER_CRASHED.
-  let crash: EdgetuneError | null = null;
-  const crashed = new Promise<never>((_, reject) => {
-    const fail = (why: string) => {
-      crash ??= new EdgetuneError('WORKER_CRASHED', `The edgetune worker stopped: ${why}. Create a new classifier and load the last saved model.`);
-      reject(crash);
-    };
-    worker.addEventListener('error', (e) => fail(e.message || 'script error (is workerUrl correct?)'));
-    worker.addEventListener('messageerror', () => fail('a message could not be deserialized'));
-  });
-  crashed.catch(() => undefined);
+  let session = await spawn(options);
+  /** The last model saved or loaded through IndexedDB/URL: what restart() reloads. */
+  let lastSaved: string | null = null;
 
-  async function call<T>(fn: () => Promise<T>): Promise<T> {
+  async function call<T>(fn: (remote: Remote<WorkerApi>) => Promise<T>): Promise<T> {
     if (disposed) throw new EdgetuneError('DISPOSED', 'This classifier was disposed; create a new one');
-    if (crash) throw crash;
-    return Promise.race([fn(), crashed]);
+    const s = session;
+    if (s.crash()) throw s.crash();
+    return Promise.race([fn(s.remote), s.crashed]);
   }
-
-  const info = await call(() =>
-    remote.init({
-      ...(options.backbone ? { backbone: options.backbone } : {}),
-      ...(options.backends ? { backends: options.backends } : {}),
-      modelBaseUrl: options.modelBaseUrl ?? defaultUrl('../models/'),
-      wasmPaths: options.wasmPaths ?? defaultUrl('./wasm/'),
-      ...(options.allowedOrigins ? { allowedOrigins: options.allowedOrigins } : {}),
-      ...(options.persistentCacheBytes !== undefined ? { persistentCacheBytes: options.persistentCacheBytes } : {}),
-    }),
-  ).catch((err) => {
-    worker.terminate();
-    throw err;
-  });
 
   const dispose = async () => {
     if (disposed) return;
     disposed = true;
-    await Promise.race([remote.dispose(), new Promise((r) => setTimeout(r, 1000))]).catch(() => undefined);
-    worker.terminate();
+    await session.close();
   };
 
   return {
-    backend: info.backend,
+    get backend() {
+      return session.info.backend;
+    },
     addExamples: (label, images, opts = {}) =>
-      call(async () => {
+      call(async (remote) => {
         const [imgs, t] = await toWorkerImages(images, `addExamples('${label}')`);
         return remote.addExamples(label, transfer(imgs, t), opts.split);
       }),
-    removeClass: (label) => call(() => remote.removeClass(label)),
+    removeClass: (label) => call((remote) => remote.removeClass(label)),
     fineTune: (opts = {}) =>
-      call(async () => {
+      call(async (remote) => {
         const { signal, onProgress, ...rest } = opts;
         if (signal?.aborted) throw new EdgetuneError('ABORTED', 'fineTune was aborted before it started');
         const onAbort = () => void remote.abort();
@@ -162,23 +148,23 @@ export async function createClassifier(options: ClassifierOptions = {}): Promise
         }
       }),
     predict: (image, opts = {}) =>
-      call(async () => {
+      call(async (remote) => {
         const [imgs, t] = await toWorkerImages([image], 'predict');
         return (await remote.predict(transfer(imgs, t), opts))[0]!;
       }),
     predictBatch: (images, opts = {}) =>
-      call(async () => {
+      call(async (remote) => {
         const [imgs, t] = await toWorkerImages(images, 'predict');
         return remote.predict(transfer(imgs, t), opts);
       }),
     evaluate: (samples) =>
-      call(async () => {
+      call(async (remote) => {
         const [imgs, t] = await toWorkerImages(samples.map((s) => s.image), 'evaluate');
         return remote.evaluate(transfer(samples.map((s, i) => ({ label: s.label, image: imgs[i]! })), t));
       }),
-    export: (opts = {}) => call(() => remote.exportModel(opts.merged)),
+    export: (opts = {}) => call((remote) => remote.exportModel(opts.merged)),
     import: (files) =>
-      call(async () => {
+      call(async (remote) => {
         if (!Array.isArray(files)) return remote.importModel(files);
         // Files from a picker: key them by their path inside the picked folder (merged/model.json, ...).
         const entries = await Promise.all(
@@ -189,10 +175,75 @@ export async function createClassifier(options: ClassifierOptions = {}): Promise
         );
         return remote.importModel(Object.fromEntries(entries));
       }),
-    save: (url) => call(() => remote.save(url)),
-    load: (url) => call(() => remote.load(url)),
-    clearCache: () => call(() => remote.clearCache()),
+    save: (url) =>
+      call(async (remote) => {
+        await remote.save(url);
+        lastSaved = url;
+      }),
+    load: (url) =>
+      call(async (remote) => {
+        const r = await remote.load(url);
+        lastSaved = url;
+        return r;
+      }),
+    stats: () => call((remote) => remote.stats()),
+    // Test hook (not part of the typed API): makes the worker die as a crash would.
+    [Symbol.for('edgetune.crashForTesting')]: () => call(async (remote) => remote.crashForTesting()),
+    restart: async () => {
+      if (disposed) throw new EdgetuneError('DISPOSED', 'This classifier was disposed; create a new one');
+      await session.close();
+      session = await spawn(options);
+      if (!lastSaved) return { labels: [] };
+      return call((remote) => remote.load(lastSaved!));
+    },
+    clearCache: () => call((remote) => remote.clearCache()),
     dispose,
     [Symbol.asyncDispose]: dispose,
   };
+}
+
+/** One worker with its Comlink endpoint, initialized; `crashed` rejects with WORKER_CRASHED when it dies. */
+interface Session {
+  remote: Remote<WorkerApi>;
+  info: Awaited<ReturnType<WorkerApi['init']>>;
+  crashed: Promise<never>;
+  crash(): EdgetuneError | null;
+  close(): Promise<void>;
+}
+
+async function spawn(options: ClassifierOptions): Promise<Session> {
+  const worker = new Worker(options.workerUrl ?? defaultUrl('./worker.js'), { type: 'module', name: 'edgetune' });
+  const remote: Remote<WorkerApi> = wrap<WorkerApi>(worker);
+  // A crashed worker rejects every pending and later call with WORKER_CRASHED.
+  let crash: EdgetuneError | null = null;
+  const crashed = new Promise<never>((_, reject) => {
+    const fail = (why: string) => {
+      crash ??= new EdgetuneError('WORKER_CRASHED', `The edgetune worker stopped: ${why}. Call restart() to reload the last saved model.`);
+      reject(crash);
+    };
+    worker.addEventListener('error', (e) => fail(e.message || 'script error (is workerUrl correct?)'));
+    worker.addEventListener('messageerror', () => fail('a message could not be deserialized'));
+  });
+  crashed.catch(() => undefined);
+  const close = async () => {
+    if (!crash) await Promise.race([remote.dispose(), new Promise((r) => setTimeout(r, 1000))]).catch(() => undefined);
+    worker.terminate();
+  };
+  try {
+    const info = await Promise.race([
+      remote.init({
+        ...(options.backbone ? { backbone: options.backbone } : {}),
+        ...(options.backends ? { backends: options.backends } : {}),
+        modelBaseUrl: options.modelBaseUrl ?? defaultUrl('../models/'),
+        wasmPaths: options.wasmPaths ?? defaultUrl('./wasm/'),
+        ...(options.allowedOrigins ? { allowedOrigins: options.allowedOrigins } : {}),
+        ...(options.persistentCacheBytes !== undefined ? { persistentCacheBytes: options.persistentCacheBytes } : {}),
+      }),
+      crashed,
+    ]);
+    return { remote, info, crashed, crash: () => crash, close };
+  } catch (err) {
+    worker.terminate();
+    throw err;
+  }
 }

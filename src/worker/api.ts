@@ -29,6 +29,13 @@ export interface WorkerInfo {
   backbone: { id: string; inputSize: [number, number]; embeddingSize: number };
 }
 
+export interface WorkerStats {
+  backend: string;
+  numTensors: number;
+  numBytes: number;
+  cache: { entries: number; bytes: number; hits: number; misses: number };
+}
+
 export interface WorkerApi {
   init(opts: WorkerInit): Promise<WorkerInfo>;
   addExamples(label: string, images: WorkerImage[], split?: 'train' | 'val'): Promise<Record<string, { train: number; val: number }>>;
@@ -47,5 +54,8 @@ export interface WorkerApi {
   labels(): Promise<string[]>;
   /** Empties the embedding caches (memory and IndexedDB). */
   clearCache(): Promise<void>;
+  stats(): Promise<WorkerStats>;
+  /** Test hook: throws an uncaught error in the worker (what a crash looks like to the page). */
+  crashForTesting(): void;
   dispose(): Promise<void>;
 }

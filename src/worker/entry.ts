@@ -1,6 +1,7 @@
 // The worker entry: the one module with side effects (Comlink.expose). The
 // engine, tfjs and the chosen backend live here, never on the main thread.
 import { expose } from 'comlink';
+import * as tf from '@tensorflow/tfjs-core';
 import { EdgetuneError } from '../errors.js';
 import { installErrorTransfer } from '../error-transfer.js';
 import { createEngine, type Engine } from '../engine/classifier.js';
@@ -95,6 +96,16 @@ const api: WorkerApi = {
   },
   async clearCache() {
     await current().clearCache();
+  },
+  async stats() {
+    const e = current();
+    const m = tf.memory();
+    return { backend: e.backend.name, numTensors: m.numTensors, numBytes: m.numBytes, cache: e.cache.stats() };
+  },
+  crashForTesting() {
+    setTimeout(() => {
+      throw new Error('simulated worker crash');
+    });
   },
   async dispose() {
     controller?.abort();

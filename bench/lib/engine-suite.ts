@@ -1,0 +1,168 @@
+// Engine measurements shared by the Node and the browser (in-page) runs: the
+// backbone floor, fineTune against it, the naive per-epoch baseline, cached
+// re-training, the partial strategy, and tensor counts over many cycles.
+import * as tf from '@tensorflow/tfjs-core';
+import { layers, sequential } from '@tensorflow/tfjs-layers';
+import type { Engine } from '../../src/engine/classifier.js';
+import { pixelSource, type ImageSource } from '../../src/engine/examples.js';
+import { FULL_VIEW, viewsToInput } from '../../src/engine/preprocess.js';
+import { syntheticImage, SYNTHETIC_CLASSES } from '../../src/testing/synthetic.js';
+import type { RawImage } from '../../src/types.js';
+import { measure, round } from './stats.mjs';
+
+export const EPOCHS = 20;
+
+export interface SuiteOptions {
+  quick: boolean;
+  /** Dataset sizes for fineTune (the first is the one compared with the naive baseline). */
+  sizes: number[];
+  naiveSize: number;
+  partialSize: number;
+  cycles: number;
+  /** Samples memory (Node: RSS) while fineTune runs. */
+  sampleMemory?: () => number;
+  log: (msg: string) => void;
+}
+
+/** `n` generated images over four classes (distinct seeds: every image is new to the cache). */
+export function images(n: number, seed = 1): { label: string; img: RawImage }[] {
+  return Array.from({ length: n }, (_, i) => {
+    const label = SYNTHETIC_CLASSES[i % SYNTHETIC_CLASSES.length]!;
+    return { label, img: syntheticImage(label, seed * 100_000 + i) };
+  });
+}
+
+async function addAll(engine: Engine, set: { label: string; img: RawImage }[]): Promise<void> {
+  const by = new Map<string, ImageSource[]>();
+  for (const { label, img } of set) (by.get(label) ?? by.set(label, []).get(label)!).push(await pixelSource(img));
+  for (const [label, srcs] of by) engine.addExamples(label, srcs);
+}
+
+/** Forward time per image of the frozen backbone alone, per batch size. */
+export async function floor(engine: Engine, batches: number[], repeats: number) {
+  const [h, w] = engine.backbone.manifest.inputSize;
+  const out: Record<string, number> = {};
+  for (const b of batches) {
+    const x = tf.randomUniform([b, h, w, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
+    const m = await measure(async () => {
+      const y = tf.tidy(() => engine.backbone.embed(x));
+      await y.data();
+      y.dispose();
+    }, { warmup: 1, repeats });
+    x.dispose();
+    out[b] = m.median / b;
+  }
+  const best = Math.min(...Object.values(out));
+  return { perImageMsByBatch: Object.fromEntries(Object.entries(out).map(([k, v]) => [k, round(v)])), batch1Ms: round(out[1] ?? best), bestMs: round(best) };
+}
+
+/**
+ * The naive baseline of the tfjs transfer-learning tutorials: a frozen backbone
+ * in front of a dense head, trained on the raw images, so every epoch runs
+ * every image through the backbone again (what model.fit on a combined model does).
+ */
+export async function naive(engine: Engine, set: { label: string; img: RawImage }[], epochs: number, batchSize = 32): Promise<number> {
+  const labels = [...new Set(set.map((s) => s.label))];
+  const head = sequential({ layers: [layers.dense({ units: labels.length, activation: 'softmax', inputShape: [engine.backbone.manifest.embeddingSize] })] });
+  head.compile({ optimizer: tf.train.adam(3e-4), loss: 'categoricalCrossentropy' });
+  const t0 = performance.now();
+  for (let e = 0; e < epochs; e++) {
+    for (let s = 0; s < set.length; s += batchSize) {
+      const batch = set.slice(s, s + batchSize);
+      const [x, y] = tf.tidy(() => [
+        engine.backbone.embed(tf.concat(batch.map((b) => viewsToInput(b.img, [FULL_VIEW], engine.backbone.manifest)))),
+        tf.oneHot(tf.tensor1d(batch.map((b) => labels.indexOf(b.label)), 'int32'), labels.length),
+      ]);
+      await head.trainOnBatch(x!, y!);
+      tf.dispose([x!, y!]);
+    }
+  }
+  const ms = performance.now() - t0;
+  head.dispose();
+  return ms;
+}
+
+export async function runEngineSuite(engine: Engine, o: SuiteOptions) {
+  const result: Record<string, unknown> = {};
+  o.log('floor');
+  const fl = await floor(engine, o.quick ? [1, 16] : [1, 4, 8, 16, 32], o.quick ? 3 : 5);
+  result.floor = fl;
+
+  // fineTune, head strategy, cold cache, no augmentation: every image passes once.
+  const fineTune: Record<string, unknown> = {};
+  let retrain: Record<string, number> | undefined;
+  let peakTensorBytes = 0;
+  let peakRss = 0;
+  for (const n of o.sizes) {
+    o.log(`fineTune n=${n}`);
+    engine.clearExamples();
+    await engine.clearCache();
+    await addAll(engine, images(n, n));
+    const t0 = performance.now();
+    const report = await engine.fineTune({
+      epochs: EPOCHS,
+      augment: 0,
+      patience: EPOCHS,
+      onProgress: () => {
+        peakTensorBytes = Math.max(peakTensorBytes, tf.memory().numBytes);
+        if (o.sampleMemory) peakRss = Math.max(peakRss, o.sampleMemory());
+      },
+    });
+    const ms = performance.now() - t0;
+    fineTune[n] = {
+      ms: round(ms, 0),
+      embedMs: round(report.embedMs, 0),
+      trainMs: round(report.trainMs, 0),
+      backbonePasses: report.embeddingsComputed,
+      ratioToFloor: round(ms / (n * fl.bestMs), 3),
+    };
+    if (n === o.sizes[0]) {
+      // Re-training after 10 more images: only those pass through the backbone.
+      o.log('retrain +10');
+      await addAll(engine, images(10, 999));
+      const t1 = performance.now();
+      const again = await engine.fineTune({ epochs: EPOCHS, augment: 0, patience: EPOCHS });
+      const rms = performance.now() - t1;
+      retrain = { firstMs: round(ms, 0), retrainMs: round(rms, 0), speedup: round(ms / rms, 2), backbonePasses: again.embeddingsComputed };
+    }
+  }
+  result.fineTune = fineTune;
+  result.retrain = retrain;
+  result.memory = { peakTensorBytes, ...(o.sampleMemory ? { peakRssBytes: peakRss } : {}), n: o.sizes[o.sizes.length - 1] };
+
+  o.log(`naive n=${o.naiveSize}`);
+  const naiveMs = await naive(engine, images(o.naiveSize, o.naiveSize), EPOCHS);
+  const ours = (fineTune[o.naiveSize] as { ms: number } | undefined)?.ms;
+  result.naive = { n: o.naiveSize, epochs: EPOCHS, ms: round(naiveMs, 0), overEdgetune: ours ? round(naiveMs / ours, 2) : null };
+
+  o.log(`partial n=${o.partialSize}`);
+  engine.clearExamples();
+  await addAll(engine, images(o.partialSize, 7));
+  const partialEpochs = o.quick ? 2 : 4;
+  const head = await engine.fineTune({ epochs: EPOCHS, augment: 0, patience: EPOCHS, refit: false, validationSplit: 0.15 });
+  const p = await engine.fineTune({ strategy: 'partial', epochs: EPOCHS, augment: 0, patience: EPOCHS, partialEpochs, validationSplit: 0.15 });
+  const ph = p.partial!.history;
+  const headEpochMs = head.history.reduce((a, h) => a + h.ms, 0) / head.history.length;
+  result.partial = {
+    n: o.partialSize,
+    prefixPassMs: round(p.embedMs, 0),
+    firstEpochMs: round(ph[0]!.ms, 0),
+    laterEpochMs: round(ph.slice(1).reduce((a, h) => a + h.ms, 0) / Math.max(1, ph.length - 1), 0),
+    headEpochMs: round(headEpochMs, 1),
+    prefixCache: p.partial!.prefix,
+  };
+
+  o.log(`tensor counts over ${o.cycles} fineTune+predict cycles`);
+  engine.clearExamples();
+  await addAll(engine, images(40, 3));
+  const probe = images(1, 4)[0]!.img;
+  await engine.fineTune({ epochs: 2, augment: 0 });
+  await engine.predict([probe]);
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < o.cycles; i++) {
+    await engine.fineTune({ epochs: 2, augment: 0 });
+    await engine.predict([probe]);
+  }
+  result.tensors = { cycles: o.cycles, before, after: tf.memory().numTensors };
+  return result;
+}

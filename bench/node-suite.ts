@@ -1,0 +1,18 @@
+// Node profile: the engine on WASM (SIMD, one thread), as the CLI runs it.
+// Prints one JSON object on stdout; progress on stderr.
+import { createEngine } from '../src/engine/classifier.js';
+import { runEngineSuite } from './lib/engine-suite.js';
+
+const quick = process.argv.includes('--quick');
+const engine = await createEngine({ backends: ['wasm'] });
+const result = await runEngineSuite(engine, {
+  quick,
+  sizes: quick ? [50] : [200, 1000],
+  naiveSize: quick ? 50 : 200,
+  partialSize: quick ? 50 : 1000,
+  cycles: quick ? 10 : 100,
+  sampleMemory: () => process.memoryUsage().rss,
+  log: (m) => process.stderr.write(`[bench node] ${m}\n`),
+});
+engine.dispose();
+process.stdout.write(JSON.stringify({ profile: 'node-wasm', backend: engine.backend, ...result }) + '\n');

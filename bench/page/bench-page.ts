@@ -1,0 +1,100 @@
+// Runs in headless Chromium: the shipped SDK (/dist/index.js, worker + WASM)
+// for predict latency, cold start and main-thread health, and the engine in the
+// page (same backend) for the backbone floor and the naive baseline.
+// @ts-expect-error resolved by the browser at run time
+import { createClassifier } from '/dist/index.js';
+import { createEngine } from '../../src/engine/classifier.js';
+import type { BackendName, RawImage } from '../../src/types.js';
+import { floor, images, naive, EPOCHS } from '../lib/engine-suite.js';
+import { measure, quantile, round } from '../lib/stats.mjs';
+
+function toImageData(img: RawImage): ImageData {
+  const rgba = new Uint8ClampedArray(img.width * img.height * 4);
+  for (let i = 0; i < img.width * img.height; i++) {
+    rgba.set(img.data.subarray(i * 3, i * 3 + 3), i * 4);
+    rgba[i * 4 + 3] = 255;
+  }
+  return new ImageData(rgba, img.width, img.height);
+}
+
+interface PageOptions {
+  backends: BackendName[];
+  quick: boolean;
+  /** Only the backbone floor (for the threads and WebGPU comparisons). */
+  floorOnly?: boolean;
+  n: number;
+  naiveN: number;
+}
+
+async function runBench(o: PageOptions) {
+  const longTasks: number[] = [];
+  new PerformanceObserver((l) => l.getEntries().forEach((e) => longTasks.push(e.duration))).observe({ type: 'longtask' });
+  const engine = await createEngine({ backends: o.backends, modelBaseUrl: '/models/', wasmPaths: '/dist/wasm/' });
+  const out: Record<string, unknown> = { backend: engine.backend, crossOriginIsolated: globalThis.crossOriginIsolated };
+  out.floor = await floor(engine, o.quick || o.floorOnly ? [1, 16] : [1, 8, 16], o.floorOnly && o.backends[0] === 'webgpu' ? 1 : 3);
+  if (o.floorOnly) {
+    engine.dispose();
+    return out;
+  }
+  const set = images(o.n, o.n);
+  out.naive = { n: o.naiveN, epochs: EPOCHS, ms: round(await naive(engine, images(o.naiveN, o.naiveN), EPOCHS), 0) };
+  engine.dispose();
+
+  // The SDK in its worker: cold fineTune (no cache), then re-training after 10 more images.
+  const clf = await createClassifier({ backends: o.backends, persistentCacheBytes: 0 });
+  await clf.clearCache();
+  const byLabel = new Map<string, ImageData[]>();
+  for (const s of set) (byLabel.get(s.label) ?? byLabel.set(s.label, []).get(s.label)!).push(toImageData(s.img));
+  for (const [label, imgs] of byLabel) await clf.addExamples(label, imgs);
+  longTasks.length = 0;
+  let t0 = performance.now();
+  const report = await clf.fineTune({ epochs: EPOCHS, augment: 0, patience: EPOCHS });
+  const fineTuneMs = performance.now() - t0;
+  const trainLongTasks = [...longTasks];
+  const extra = images(10, 999);
+  for (const s of extra) await clf.addExamples(s.label, [toImageData(s.img)]);
+  t0 = performance.now();
+  const again = await clf.fineTune({ epochs: EPOCHS, augment: 0, patience: EPOCHS });
+  const retrainMs = performance.now() - t0;
+
+  // predict through the worker round trip, batch 1, against the bare forward pass.
+  const probe = toImageData(images(1, 5)[0]!.img);
+  longTasks.length = 0;
+  const lat = await measure(() => clf.predict(probe), { warmup: 5, repeats: o.quick ? 20 : 60 });
+  const predictLongTasks = [...longTasks];
+  const batch16 = images(16, 6).map((s) => toImageData(s.img));
+  const thr = await measure(() => clf.predictBatch(batch16), { warmup: 1, repeats: o.quick ? 3 : 5 });
+  const files = await clf.export();
+  await clf.dispose();
+
+  // Cold start: a new classifier (worker, backend, backbone load and warm-up), a model import, the first prediction.
+  const cold = await measure(
+    async () => {
+      const c = await createClassifier({ backends: o.backends, persistentCacheBytes: 0 });
+      await c.import(files);
+      await c.predict(probe);
+      await c.dispose();
+    },
+    { warmup: 0, repeats: o.quick ? 2 : 3 },
+  );
+  const floorMs = (out.floor as { batch1Ms: number; bestMs: number });
+  Object.assign(out, {
+    fineTune: { n: o.n, ms: round(fineTuneMs, 0), embedMs: round(report.embedMs, 0), trainMs: round(report.trainMs, 0), ratioToFloor: round(fineTuneMs / (o.n * floorMs.bestMs), 3) },
+    retrain: { ms: round(retrainMs, 0), speedup: round(fineTuneMs / retrainMs, 2), backbonePasses: again.embeddingsComputed },
+    predict: {
+      p50Ms: round(lat.median),
+      p95Ms: round(lat.p95),
+      overForward: round(lat.median / floorMs.batch1Ms, 3),
+      batch16ImagesPerS: round((16 * 1000) / thr.median, 1),
+    },
+    coldStartMs: round(cold.median, 0),
+    longTasks: {
+      fineTune: { count: trainLongTasks.length, maxMs: round(Math.max(0, ...trainLongTasks), 0) },
+      predictLoop: { count: predictLongTasks.length, maxMs: round(Math.max(0, ...predictLongTasks), 0), p95Ms: round(quantile(predictLongTasks, 0.95) || 0, 0) },
+    },
+  });
+  return out;
+}
+
+(globalThis as unknown as { runBench: typeof runBench }).runBench = runBench;
+document.title = 'ready';

@@ -1,0 +1,138 @@
+// Runs in the page: bad inputs, concurrency, soak, worker crash + restart,
+// persistence and the reload-then-retrain cache, through the shipped SDK.
+// @ts-expect-error resolved by the browser at run time
+import { createClassifier, EdgetuneError } from '/dist/index.js';
+import { syntheticImage } from '../../src/testing/synthetic.js';
+import type { RawImage } from '../../src/types.js';
+
+function toImageData(img: RawImage): ImageData {
+  const rgba = new Uint8ClampedArray(img.width * img.height * 4);
+  for (let i = 0; i < img.width * img.height; i++) {
+    rgba.set(img.data.subarray(i * 3, i * 3 + 3), i * 4);
+    rgba[i * 4 + 3] = 255;
+  }
+  return new ImageData(rgba, img.width, img.height);
+}
+
+async function codeOf(p: Promise<unknown> | (() => Promise<unknown>)): Promise<string> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+    return 'resolved';
+  } catch (e) {
+    return e instanceof EdgetuneError ? e.code : `not an EdgetuneError: ${String(e)}`;
+  }
+}
+
+/** Records in an IndexedDB database's object stores (the SDK's 'edgetune' model store). */
+async function countRecords(db: string): Promise<Record<string, number>> {
+  const open = await new Promise<IDBDatabase>((res, rej) => Object.assign(indexedDB.open(db), { onsuccess(this: IDBRequest<IDBDatabase>) { res(this.result); }, onerror: rej }));
+  const out: Record<string, number> = {};
+  for (const name of [...open.objectStoreNames]) {
+    out[name] = await new Promise<number>((res) => {
+      const r = open.transaction(name).objectStore(name).count();
+      r.onsuccess = () => res(r.result);
+    });
+  }
+  open.close();
+  return out;
+}
+
+interface Options {
+  backbone: string;
+  predicts: number;
+  cycles: number;
+}
+
+async function runReliability(o: Options) {
+  const opts = { backends: ['wasm'], backbone: o.backbone };
+  const clf = await createClassifier(opts);
+  const classes = ['disc', 'stripes', 'checker'] as const;
+  const images = (label: (typeof classes)[number], seed: number, n = 4) => Array.from({ length: n }, (_, i) => toImageData(syntheticImage(label, seed + i)));
+  const probe = toImageData(syntheticImage('disc', 9_999));
+
+  // Bad inputs: each a typed error, none kills the worker.
+  const closed = await createImageBitmap(probe);
+  closed.close();
+  const video = document.createElement('video');
+  const svg = new Blob(['<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'], { type: 'image/svg+xml' });
+  const bad: Record<string, string> = {
+    zeroByteBlob: await codeOf(clf.addExamples('x', [new Blob([])])),
+    textAsJpeg: await codeOf(clf.addExamples('x', [new Blob(['hello'], { type: 'image/jpeg' })])),
+    truncatedPng: await codeOf(clf.addExamples('x', [new Blob([new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13])], { type: 'image/png' })])),
+    svgBlob: await codeOf(clf.addExamples('x', [svg])),
+    closedBitmap: await codeOf(clf.addExamples('x', [closed])),
+    videoWithoutFrame: await codeOf(clf.addExamples('x', [video])),
+    notAnArray: await codeOf(clf.addExamples('x', probe as never)),
+    emptyLabel: await codeOf(clf.addExamples('', [probe])),
+    longLabel: await codeOf(clf.addExamples('x'.repeat(101), [probe])),
+    reservedLabel: await codeOf(clf.addExamples('<unknown>', [probe])),
+    noExamples: await codeOf(clf.fineTune()),
+    badOption: await codeOf(clf.fineTune({ epochs: -1 })),
+    badTopK: await codeOf(clf.predict(probe, { topK: 0 })),
+  };
+  // Awkward but valid: an all-zero frame, labels with '/' and unicode, a duplicated label (same class).
+  const zero = new ImageData(64, 64);
+  const odd = { slash: 'cats/dogs', unicode: 'ñandú 🐦' };
+  await clf.addExamples(odd.slash, [zero, ...images('checker', 40, 3)]);
+  await clf.addExamples(odd.unicode, images('stripes', 50, 4));
+  const dup = await clf.addExamples(odd.unicode, images('stripes', 60, 1));
+  const report = await clf.fineTune({ epochs: 4, augment: 0 });
+  const zeroPrediction = (await clf.predict(zero))[0].label;
+
+  // Concurrency: a second fineTune while one runs is rejected with BUSY; the first completes.
+  const first = clf.fineTune({ epochs: 30, augment: 0 });
+  const busy = await codeOf(clf.fineTune({ epochs: 1 }));
+  await first;
+
+  // Soak: predictions and fineTune + save cycles return to the tensor baseline; one model record in IndexedDB.
+  await clf.save('indexeddb://soak');
+  await clf.predict(probe);
+  const base = await clf.stats();
+  for (let i = 0; i < o.predicts; i++) await clf.predict(probe);
+  const afterPredicts = await clf.stats();
+  for (let i = 0; i < o.cycles; i++) {
+    await clf.fineTune({ epochs: 2, augment: 0, seed: i });
+    await clf.save('indexeddb://soak');
+  }
+  await clf.predict(probe);
+  const afterCycles = await clf.stats();
+  const records = await countRecords('edgetune');
+
+  // Crash: pending and later calls reject with WORKER_CRASHED; restart() reloads the last save.
+  const saved = await clf.predict(probe);
+  const pending = clf.fineTune({ epochs: 500, augment: 0 });
+  await clf[Symbol.for('edgetune.crashForTesting')]();
+  const crashCodes = { pending: await codeOf(pending), later: await codeOf(clf.predict(probe)) };
+  const restarted = await clf.restart();
+  const afterRestart = await clf.predict(probe);
+
+  // Reload-then-retrain: a new worker with the same examples computes no backbone pass (IndexedDB cache).
+  await clf.dispose();
+  const again = await createClassifier(opts);
+  await again.addExamples(odd.slash, [zero, ...images('checker', 40, 3)]);
+  await again.addExamples(odd.unicode, [...images('stripes', 50, 4), ...images('stripes', 60, 1)]);
+  const retrain = await again.fineTune({ epochs: 4, augment: 0 });
+  const files = await again.export();
+  await again.dispose();
+  const meta = new TextDecoder().decode(files['edgetune.json']);
+  return {
+    bad,
+    labels: report.labels,
+    dupCount: dup[odd.unicode],
+    zeroPrediction,
+    busy,
+    soak: { base, afterPredicts, afterCycles, records },
+    crashCodes,
+    restarted,
+    savedTop: saved[0].label,
+    afterRestartTop: afterRestart[0].label,
+    sameAfterRestart: Math.abs(saved[0].probability - afterRestart[0].probability) < 1e-5,
+    retrain: { computed: retrain.embeddingsComputed, hits: retrain.cacheHits },
+    exportedFiles: Object.keys(files).sort(),
+    metaBytes: meta.length,
+    metaKeys: Object.keys(JSON.parse(meta)).sort(),
+  };
+}
+
+(globalThis as unknown as { runReliability: typeof runReliability }).runReliability = runReliability;
+document.title = 'ready';
