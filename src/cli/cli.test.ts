@@ -106,6 +106,31 @@ describe('edgetune CLI', () => {
     assert.ok(existsSync(join(outDir, 'merged', 'weights.bin')));
   });
 
+  it('continues from a trained model with --from: a new class is added, the old ones warm-started', async () => {
+    const more = join(dir, 'data3');
+    await makeDataset(more, 3);
+    const out3 = join(dir, 'model3');
+    const r = await cli('train', more, '--out', out3, '--from', model, '--epochs', '6', '--augment', '0', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const res = JSON.parse(r.stdout);
+    assert.deepEqual(res.report.labels, ['disc', 'stripes', 'checker']);
+    assert.equal(res.report.warmStarted, true);
+    assert.match(r.stderr, /continuing from/);
+  });
+
+  it('trains the partial strategy from the command line and exports the tail', async () => {
+    const out = join(dir, 'model-partial');
+    const r = await cli('train', data, '--out', out, '--strategy', 'partial', '--partial-epochs', '1', '--epochs', '4', '--augment', '0', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const res = JSON.parse(r.stdout);
+    assert.equal(res.report.strategy, 'partial');
+    assert.equal(res.report.partial.history.length, 1);
+    // The tail ships only when it beat the head-only model on validation.
+    const meta = JSON.parse(await readFile(join(out, 'edgetune.json'), 'utf8'));
+    assert.equal(existsSync(join(out, 'tail.bin')), res.report.partial.bestEpoch > 0);
+    assert.equal(meta.formatVersion, res.report.partial.bestEpoch > 0 ? 2 : 1);
+  });
+
   describe('bad input: one-line error, non-zero exit, no output directory', () => {
     const cases: [string, (root: string) => Promise<void>, RegExp][] = [
       ['a missing data folder', async () => {}, /INVALID_DATASET: .*no such directory/],

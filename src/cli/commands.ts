@@ -58,6 +58,8 @@ export interface TrainArgs extends FineTuneOptions {
   out: string;
   backbone?: string;
   cacheDir?: string;
+  /** A model directory to continue from: its head is the warm start (classes kept, new ones added). */
+  from?: string;
   strict: boolean;
 }
 
@@ -78,6 +80,10 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
   process.once('SIGINT', onSigint);
   try {
     out.log(`backend ${engine.backend.name} ${JSON.stringify(engine.backend.details)}; backbone ${engine.backbone.manifest.id}`);
+    if (args.from) {
+      const meta = await engine.import(await readModelDir(resolve(args.from)));
+      out.log(`continuing from ${args.from} (classes: ${meta.labels.join(', ')})`);
+    }
     for (const { label, sources } of await sourcesOf(folder.train, args.strict, out)) if (sources.length) engine.addExamples(label, sources);
     if (folder.val) {
       for (const { label, sources } of await sourcesOf(folder.val, args.strict, out)) if (sources.length) engine.addExamples(label, sources, { split: 'val' });

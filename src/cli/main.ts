@@ -10,7 +10,7 @@ const USAGE = `Usage:
                  [--unfreeze-blocks N] [--backbone-lr X] [--partial-epochs N] [--prefix-cache-mb N]
                  [--epochs N] [--batch-size N] [--lr X] [--weight-decay X] [--augment K]
                  [--hidden N] [--dropout X] [--label-smoothing X] [--patience N] [--seed N]
-                 [--no-refit] [--cache-dir DIR] [--strict] [--json]
+                 [--no-refit] [--from <model-dir>] [--cache-dir DIR] [--strict] [--json]
   edgetune eval <model-dir> <data> [--json] [--strict]
   edgetune predict <model-dir> <image-or-dir>... [--top-k K] [--csv out.csv] [--json] [--strict]
   edgetune export <model-dir> --out <dir> [--merged] [--json]
@@ -20,7 +20,8 @@ Unreadable images are skipped with a warning; --strict makes them an error.
 With a validation set, training picks the epoch count on it, then refits on train + val
 for that many epochs; --no-refit keeps the best-validation checkpoint instead.
 --strategy partial then also trains the backbone's last block(s) with the head
-(--backbone-lr defaults to --lr / 10), keeping the best validation checkpoint.`;
+(--backbone-lr defaults to --lr / 10), keeping the best validation checkpoint.
+--from <model-dir> continues from a trained model: its classes keep their weights, new ones are added.`;
 
 const OPTIONS = {
   out: { type: 'string' },
@@ -41,6 +42,7 @@ const OPTIONS = {
   patience: { type: 'string' },
   seed: { type: 'string' },
   'cache-dir': { type: 'string' },
+  from: { type: 'string' },
   'top-k': { type: 'string' },
   csv: { type: 'string' },
   merged: { type: 'boolean', default: false },
@@ -101,6 +103,7 @@ export async function main(argv: string[]): Promise<number> {
             strict: v.strict,
             ...(v.backbone ? { backbone: v.backbone } : {}),
             ...(v['cache-dir'] ? { cacheDir: v['cache-dir'] } : {}),
+            ...(v.from ? { from: v.from } : {}),
             epochs: num('epochs', v.epochs),
             batchSize: num('batch-size', v['batch-size']),
             learningRate: num('lr', v.lr),
