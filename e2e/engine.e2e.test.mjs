@@ -50,4 +50,31 @@ describe('engine in Chromium', () => {
     assert.ok(maxDiff < 1e-3, `max |wasm - webgpu| = ${maxDiff}`);
     checkPrivacy([...wasm.urls, ...gpu.urls]);
   });
+
+  it('[cpu] runs when forced, and agrees with WASM', async () => {
+    const wasm = await scenario('wasm', { backends: ['wasm'], backbone: tiny, perClass: 4, epochs: 5, augment: 0 });
+    const cpu = await scenario('wasm', { backends: ['cpu'], backbone: tiny, perClass: 4, epochs: 5, augment: 0 });
+    console.log(`# [cpu] backend ${JSON.stringify(cpu.result.backend)}`);
+    assert.equal(cpu.result.backend.name, 'cpu');
+    const maxDiff = Math.max(...wasm.result.embeddings.map((v, i) => Math.abs(v - cpu.result.embeddings[i])));
+    assert.ok(maxDiff < 1e-3, `max |wasm - cpu| = ${maxDiff}`);
+    checkPrivacy([...wasm.urls, ...cpu.urls]);
+  });
+
+  it('[gpu] uses a hardware WebGPU adapter where the machine has one', async (t) => {
+    const run = await scenario('gpu', { backends: ['webgpu'], backbone: tiny, perClass: 4, epochs: 5, augment: 0 }).catch((e) => e);
+    if (run instanceof Error && /requestAdapter\(\) returned null|navigator\.gpu/.test(run.message)) {
+      t.skip('no GPU adapter on this machine (CI has none)');
+      return;
+    }
+    if (run instanceof Error) throw run;
+    if (run.result.backend.details.software) {
+      t.skip(`only a software adapter here (${run.result.backend.details.adapter}); the [webgpu] tests cover it`);
+      return;
+    }
+    console.log(`# [gpu] backend ${JSON.stringify(run.result.backend)}`);
+    assert.equal(run.result.backend.name, 'webgpu');
+    assertSamePredictions(run.result.after, run.result.before);
+    checkPrivacy(run.urls);
+  });
 });

@@ -19,6 +19,8 @@ export const PROFILES = {
   webgpu: ['--enable-unsafe-webgpu'],
   // No flag: requestAdapter() returns null, the natural WASM fallback.
   wasm: [],
+  // A real GPU (the GPU machine): Vulkan through ANGLE. Tests on it skip unless a hardware adapter appears.
+  gpu: ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=vulkan', '--ignore-gpu-blocklist', '--enable-gpu'],
 };
 
 export async function buildPage() {

@@ -51,4 +51,23 @@ describe('SDK reliability in Chromium (WASM)', () => {
     assert.ok(r.metaBytes < 20_000, `edgetune.json is metadata only (${r.metaBytes} bytes)`);
     assertOnlyOwnRequests(urls, server.url);
   });
+
+  it('[webgpu] falls back to WASM when the device is lost, keeping the trained model and examples', async (t) => {
+    const run = await runInPage(server.url, 'webgpu', '/e2e/page/reliability.html', 'runDeviceLoss', { backbone: tiny }).catch((e) => e);
+    if (run instanceof Error && /requestAdapter\(\) returned null/.test(run.message)) {
+      t.skip('this Chromium offers no WebGPU adapter even with --enable-unsafe-webgpu');
+      return;
+    }
+    if (run instanceof Error) throw run;
+    const r = run.result;
+    console.log(`# [webgpu] before ${r.before.name}; after device loss ${r.after.name}: ${r.after.reasons.webgpu}`);
+    assert.equal(r.before.name, 'webgpu');
+    assert.equal(r.after.name, 'wasm');
+    assert.match(r.after.reasons.webgpu, /device was lost/);
+    assert.equal(r.backendProperty.name, 'wasm', 'clf.backend follows the fallback');
+    assert.deepEqual(r.p2.map((p) => p.label), r.p1.map((p) => p.label));
+    r.p1.forEach((p, i) => assert.ok(Math.abs(p.probability - r.p2[i].probability) < 1e-3, `${p.probability} vs ${r.p2[i].probability}`));
+    assert.deepEqual(r.retrainedLabels, ['disc', 'stripes']);
+    assertOnlyOwnRequests(run.urls, server.url);
+  });
 });

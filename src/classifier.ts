@@ -56,7 +56,10 @@ export interface Classifier {
   load(url: string): Promise<{ labels: string[] }>;
   /** Empties the embedding caches (memory and IndexedDB); models are untouched. */
   clearCache(): Promise<void>;
-  /** Tensors and bytes held by tfjs in the worker, and the embedding cache's size: for leak checks and dashboards. */
+  /**
+   * Tensors and bytes held by tfjs in the worker, the embedding cache's size, and
+   * the backend in use now (after a lost WebGPU device: the fallback, and why).
+   */
   stats(): Promise<WorkerStats>;
   /**
    * Replaces the worker with a fresh one (after WORKER_CRASHED, or to free memory)
@@ -186,9 +189,16 @@ export async function createClassifier(options: ClassifierOptions = {}): Promise
         lastSaved = url;
         return r;
       }),
-    stats: () => call((remote) => remote.stats()),
-    // Test hook (not part of the typed API): makes the worker die as a crash would.
+    stats: () =>
+      call(async (remote) => {
+        const st = await remote.stats();
+        // After a lost WebGPU device the worker runs on the fallback: keep `backend` current.
+        session.info.backend = st.backend;
+        return st;
+      }),
+    // Test hooks (not part of the typed API): a crashed worker, a lost WebGPU device.
     [Symbol.for('edgetune.crashForTesting')]: () => call(async (remote) => remote.crashForTesting()),
+    [Symbol.for('edgetune.loseDeviceForTesting')]: () => call(async (remote) => remote.loseDeviceForTesting()),
     restart: async () => {
       if (disposed) throw new EdgetuneError('DISPOSED', 'This classifier was disposed; create a new one');
       await session.close();

@@ -134,5 +134,29 @@ async function runReliability(o: Options) {
   };
 }
 
+/** WebGPU device lost after training: the worker moves to WASM with the same model and examples. */
+async function runDeviceLoss(o: { backbone: string }) {
+  const clf = await createClassifier({ backends: ['webgpu', 'wasm'], backbone: o.backbone });
+  const before = clf.backend;
+  for (const label of ['disc', 'stripes'] as const) {
+    await clf.addExamples(label, Array.from({ length: 4 }, (_, i) => toImageData(syntheticImage(label, 20 + i))));
+  }
+  await clf.fineTune({ epochs: 4, augment: 0 });
+  const probe = toImageData(syntheticImage('stripes', 777));
+  const p1 = await clf.predict(probe);
+  await clf[Symbol.for('edgetune.loseDeviceForTesting')]();
+  let after = (await clf.stats()).backend;
+  for (let i = 0; i < 100 && after.name === 'webgpu'; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    after = (await clf.stats()).backend;
+  }
+  const p2 = await clf.predict(probe);
+  // Examples moved too: training again works on the fallback.
+  const again = await clf.fineTune({ epochs: 2, augment: 0 });
+  await clf.dispose();
+  return { before, after, backendProperty: clf.backend, p1, p2, retrainedLabels: again.labels };
+}
+
 (globalThis as unknown as { runReliability: typeof runReliability }).runReliability = runReliability;
+(globalThis as unknown as { runDeviceLoss: typeof runDeviceLoss }).runDeviceLoss = runDeviceLoss;
 document.title = 'ready';

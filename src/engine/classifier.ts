@@ -223,6 +223,18 @@ export class Engine {
     return before - this.examples.length;
   }
 
+  /** The examples as added (sources keep their decoded pixels): for moving them to a new engine. */
+  get exampleList(): readonly Example[] {
+    return [...this.examples];
+  }
+
+  /** Adds examples taken from another engine's `exampleList` (e.g. after a backend change). */
+  adoptExamples(list: readonly Example[]): void {
+    this.alive();
+    this.examples.push(...list);
+    this.examplesVersion++;
+  }
+
   clearExamples(): void {
     this.examples = [];
     this.examplesVersion++;

@@ -30,7 +30,8 @@ export interface WorkerInfo {
 }
 
 export interface WorkerStats {
-  backend: string;
+  /** The backend in use now: after a lost WebGPU device, the fallback, with the reason under `reasons.webgpu`. */
+  backend: BackendInfo;
   numTensors: number;
   numBytes: number;
   cache: { entries: number; bytes: number; hits: number; misses: number };
@@ -57,5 +58,7 @@ export interface WorkerApi {
   stats(): Promise<WorkerStats>;
   /** Test hook: throws an uncaught error in the worker (what a crash looks like to the page). */
   crashForTesting(): void;
+  /** Test hook: destroys the WebGPU device (what a lost device looks like). */
+  loseDeviceForTesting(): void;
   dispose(): Promise<void>;
 }

@@ -4,7 +4,8 @@ import { expose } from 'comlink';
 import * as tf from '@tensorflow/tfjs-core';
 import { EdgetuneError } from '../errors.js';
 import { installErrorTransfer } from '../error-transfer.js';
-import { createEngine, type Engine } from '../engine/classifier.js';
+import { createEngine, type Engine, type EngineOptions } from '../engine/classifier.js';
+import type { ModelFiles } from '../types.js';
 import { pixelSource } from '../engine/examples.js';
 import type { WorkerApi, WorkerImage } from './api.js';
 import { IdbEmbeddingStore } from './embed-store-idb.js';
@@ -14,12 +15,55 @@ import { isIndexedDbUrl, loadFromIndexedDb, loadFromUrl, saveToIndexedDb } from 
 installErrorTransfer();
 
 let engine: Engine | null = null;
+let engineOptions: EngineOptions = {};
 let allowedOrigins: string[] = [];
 let controller: AbortController | null = null;
+/** On WebGPU: the last trained or loaded model, in CPU memory, to survive a lost device. */
+let lastGood: ModelFiles | null = null;
+let recovering: Promise<void> | null = null;
 
-function current(): Engine {
+/** The engine, once any backend recovery in progress has finished. */
+async function current(): Promise<Engine> {
+  if (recovering) await recovering;
   if (!engine) throw new EdgetuneError('DISPOSED', 'The classifier is not initialized or was disposed');
   return engine;
+}
+
+/** Keeps a CPU-side copy of the model while on WebGPU, whose device can be lost. */
+async function remember(e: Engine, files?: ModelFiles): Promise<void> {
+  if (e.backend.name === 'webgpu') lastGood = files ?? (await e.export());
+}
+
+/**
+ * A WebGPU device can be lost after start (driver reset, GPU process crash,
+ * tab in the background on mobile). Rebuild the engine on the next backend in
+ * the preference order, with the same examples and the last good model.
+ */
+function watchDeviceLoss(e: Engine): void {
+  if (e.backend.name !== 'webgpu') return;
+  const device = (tf.backend() as unknown as { device?: { lost?: Promise<{ message?: string; reason?: string }> } }).device;
+  void device?.lost?.then((info) => {
+    if (engine !== e) return;
+    const reason = info?.message || info?.reason || 'unknown reason';
+    recovering = (async () => {
+      controller?.abort();
+      engine = null;
+      const examples = e.exampleList;
+      try {
+        e.dispose();
+      } catch {
+        // Freeing tensors on a lost device may fail; the device is gone either way.
+      }
+      tf.removeBackend('webgpu');
+      const rest = (engineOptions.backends ?? ['webgpu', 'wasm', 'cpu']).filter((b) => b !== 'webgpu');
+      const next = await createEngine({ ...engineOptions, backends: rest.length ? rest : ['wasm', 'cpu'] });
+      next.backend.reasons.webgpu = `the WebGPU device was lost after start (${reason}); moved to ${next.backend.name}`;
+      next.adoptExamples(examples);
+      if (lastGood) await next.import(lastGood);
+      lastGood = null;
+      engine = next;
+    })().finally(() => (recovering = null));
+  });
 }
 
 async function sources(images: WorkerImage[], what: string) {
@@ -31,7 +75,7 @@ const api: WorkerApi = {
   async init(opts) {
     if (engine) throw new EdgetuneError('INVALID_ARGUMENT', 'init was already called');
     allowedOrigins = opts.allowedOrigins ?? [];
-    engine = await createEngine({
+    engineOptions = {
       ...(opts.backbone ? { backbone: opts.backbone } : {}),
       ...(opts.backends ? { backends: opts.backends } : {}),
       ...(opts.modelBaseUrl ? { modelBaseUrl: new URL(opts.modelBaseUrl, self.location.href) } : {}),
@@ -41,22 +85,26 @@ const api: WorkerApi = {
       ...(opts.persistentCacheBytes !== 0 && typeof indexedDB !== 'undefined'
         ? { embeddingStore: new IdbEmbeddingStore(opts.persistentCacheBytes ?? undefined) }
         : {}),
-    });
+    };
+    engine = await createEngine(engineOptions);
+    watchDeviceLoss(engine);
     const m = engine.backbone.manifest;
     return { backend: engine.backend, backbone: { id: m.id, inputSize: m.inputSize, embeddingSize: m.embeddingSize } };
   },
   async addExamples(label, images, split) {
-    const e = current();
+    const e = await current();
     return e.addExamples(label, await sources(images, `addExamples('${label}')`), split ? { split } : {});
   },
   async removeClass(label) {
-    return current().removeClass(label);
+    return (await current()).removeClass(label);
   },
   async fineTune(opts, onProgress) {
-    const e = current();
+    const e = await current();
     controller = new AbortController();
     try {
-      return await e.fineTune({ ...opts, signal: controller.signal, ...(onProgress ? { onProgress: (p) => void onProgress(p) } : {}) });
+      const report = await e.fineTune({ ...opts, signal: controller.signal, ...(onProgress ? { onProgress: (p) => void onProgress(p) } : {}) });
+      await remember(e);
+      return report;
     } finally {
       controller = null;
     }
@@ -65,42 +113,48 @@ const api: WorkerApi = {
     controller?.abort();
   },
   async predict(images, opts) {
-    const e = current();
+    const e = await current();
     return e.predict(await sources(images, 'predict'), opts ?? {});
   },
   async evaluate(samples) {
-    const e = current();
+    const e = await current();
     const decoded = await sources(samples.map((s) => s.image), 'evaluate');
     return e.evaluate(samples.map((s, i) => ({ label: s.label, image: decoded[i]! })));
   },
   async exportModel(merged) {
-    return current().export({ merged: merged ?? false });
+    return (await current()).export({ merged: merged ?? false });
   },
   async importModel(files) {
-    const meta = await current().import(files);
+    const e = await current();
+    const meta = await e.import(files);
+    await remember(e, files);
     return { labels: meta.labels };
   },
   async save(url) {
-    const e = current();
+    const e = await current();
     if (!isIndexedDbUrl(url)) throw new EdgetuneError('INVALID_ARGUMENT', `save() takes indexeddb://<name>, got '${url}'; use export() for files`);
     await saveToIndexedDb(url, await e.export());
   },
   async load(url) {
-    const e = current();
+    const e = await current();
     const files = isIndexedDbUrl(url) ? await loadFromIndexedDb(url) : await loadFromUrl(url, allowedOrigins);
     const meta = await e.import(files);
+    await remember(e, files);
     return { labels: meta.labels };
   },
   async labels() {
-    return current().labels;
+    return (await current()).labels;
   },
   async clearCache() {
-    await current().clearCache();
+    await (await current()).clearCache();
   },
   async stats() {
-    const e = current();
+    const e = await current();
     const m = tf.memory();
-    return { backend: e.backend.name, numTensors: m.numTensors, numBytes: m.numBytes, cache: e.cache.stats() };
+    return { backend: e.backend, numTensors: m.numTensors, numBytes: m.numBytes, cache: e.cache.stats() };
+  },
+  loseDeviceForTesting() {
+    (tf.backend() as unknown as { device?: { destroy(): void } }).device?.destroy();
   },
   crashForTesting() {
     setTimeout(() => {
