@@ -147,7 +147,14 @@ export async function trainHead(
     }
     for (let epoch = 1; epoch <= cfg.epochs; epoch++) {
       const t0 = performance.now();
-      const lr = cfg.learningRate * cfg.lrGamma ** Math.floor((epoch - 1) / cfg.lrStepEpochs);
+      // Head: StepLR. With a tail (fine-tuning pretrained layers): one epoch of
+      // linear warm-up, then cosine decay, so the first Adam steps do not wreck them.
+      const stepsPerEpoch = Math.ceil(data.trainIdx.length / cfg.batchSize);
+      const lrAt = (step: number) =>
+        feed
+          ? cfg.learningRate * Math.min(1, (step + 1) / stepsPerEpoch) * 0.5 * (1 + Math.cos((Math.PI * step) / (cfg.epochs * stepsPerEpoch)))
+          : cfg.learningRate * cfg.lrGamma ** Math.floor((epoch - 1) / cfg.lrStepEpochs);
+      const lr = lrAt((epoch - 1) * stepsPerEpoch);
       const order = shuffle([...data.trainIdx], rng);
       // Each epoch sees one view per image: a random augmented one, or the plain one.
       const rows = order.map((i) => {
@@ -178,7 +185,7 @@ export async function trainHead(
                 correct = tf.keep(r.correct);
                 return r.loss;
               }, vars);
-              opt.apply(vars.map((v) => grads[v.name]!), lr);
+              opt.apply(vars.map((v) => grads[v.name]!), lrAt((epoch - 1) * stepsPerEpoch + s / cfg.batchSize));
               return { lossN: tf.mul(value, n) as tf.Scalar, correct };
             });
           } finally {
