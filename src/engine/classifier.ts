@@ -282,7 +282,8 @@ export class Engine {
       // Views: the plain image for every example, plus `augment` crops for training examples.
       const isTrain = new Set(trainIdx);
       // With refit, validation examples are trained on too, so they need augmented views as well.
-      const augmented = (i: number) => isTrain.has(i) || (cfg.refit && !tail);
+      // (Also with a tail: when the tail is not kept, the result must be exactly the head strategy's.)
+      const augmented = (i: number) => isTrain.has(i) || cfg.refit;
       const viewIds = this.examples.map((_, i) => (augmented(i) ? Array.from({ length: cfg.augment + 1 }, (_, v) => v) : [0]));
       const t0 = performance.now();
       const sources = this.examples.map((e) => e.source);
@@ -339,13 +340,17 @@ export class Engine {
         // Stage 2 (partial): the tail and a copy of the head together, from the
         // head-only result, checkpointed on validation (its start included).
         const tuned = head.clone();
+        // The head continues at the rate it converged at (its StepLR value at the
+        // selected epoch): restarting it at the initial rate knocks it off its optimum.
+        const headLr = cfg.learningRate * cfg.lrGamma ** Math.floor((Math.max(1, select.result.bestEpoch) - 1) / cfg.lrStepEpochs);
+        const stageCfg = { ...cfg, epochs: cfg.partialEpochs, learningRate: headLr };
         try {
           const res = await trainHead(
             tuned,
             data,
-            { ...cfg, epochs: cfg.partialEpochs },
+            stageCfg,
             { signal: opts.signal, onEpoch: (log) => opts.onProgress?.({ phase: 'train', ...log, stage: 'partial' }) },
-            this.tailFeed(tail, emb, cfg),
+            this.tailFeed(tail, emb, stageCfg),
           );
           partial = {
             history: res.history,
