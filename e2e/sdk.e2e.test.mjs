@@ -44,6 +44,18 @@ describe('createClassifier in Chromium (worker)', () => {
     assertOnlyOwnRequests(urls, server.url);
   });
 
+  it('[wasm] runs a short partial fine-tune (last block unfrozen) in the worker', async () => {
+    const { result: r, urls } = await runInPage(server.url, 'wasm', '/e2e/page/sdk.html', 'runPartial', { backends: ['wasm'] });
+    console.log(`# [wasm] partial: backend ${r.backend.name}, stages ${r.stages}, prefix cache ${JSON.stringify(r.prefix)}, accuracy ${r.accuracy}`);
+    assert.equal(r.backend.name, 'wasm');
+    assert.deepEqual(r.stages, ['select', 'partial']);
+    assert.equal(r.partialEpochs, 2);
+    assert.deepEqual(r.prefix, { cached: 12, recomputed: 0, budgetBytes: 256 * 1024 * 1024 });
+    assert.ok(r.accuracy >= 0.66, `accuracy ${r.accuracy}`);
+    assert.deepEqual(r.files, ['edgetune.json', 'model.json', 'prototypes.bin', 'tail.bin', 'weights.bin']);
+    assertOnlyOwnRequests(urls, server.url);
+  });
+
   it('[webgpu] runs the same flow on SwiftShader WebGPU (tiny backbone)', async (t) => {
     const run = await runInPage(server.url, 'webgpu', '/e2e/page/sdk.html', 'runSdk', { backends: ['webgpu'], backbone: tiny, perClass: 4, epochs: 6, augment: 0 }).catch((e) => e);
     if (run instanceof Error && /\[webgpu\] navigator\.gpu\.requestAdapter\(\) returned null/.test(run.message)) {

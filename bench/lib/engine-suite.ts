@@ -128,7 +128,9 @@ export async function runEngineSuite(engine: Engine, o: SuiteOptions) {
   }
   result.fineTune = fineTune;
   result.retrain = retrain;
-  result.memory = { peakTensorBytes, ...(o.sampleMemory ? { peakRssBytes: peakRss } : {}), n: o.sizes[o.sizes.length - 1] };
+  // Cached embeddings cost embeddingSize float32 per view in memory (fp16 in the persistent store).
+  const dim = engine.backbone.manifest.embeddingSize;
+  result.memory = { peakTensorBytes, ...(o.sampleMemory ? { peakRssBytes: peakRss } : {}), n: o.sizes[o.sizes.length - 1], embeddingBytesPerView: dim * 4, persistedBytesPerView: dim * 2 };
 
   o.log(`naive n=${o.naiveSize}`);
   const naiveMs = await naive(engine, images(o.naiveSize, o.naiveSize), EPOCHS);

@@ -87,5 +87,35 @@ async function runSdk(o: { backends: string[]; backbone?: string; perClass: numb
   };
 }
 
+/** A short partial fine-tune (the backbone's last block trained) in the worker on the default backbone. */
+async function runPartial(o: { backends: string[] }) {
+  const clf = await createClassifier({ backends: o.backends, persistentCacheBytes: 0 });
+  for (const label of ['disc', 'stripes', 'checker'] as const) {
+    await clf.addExamples(label, Array.from({ length: 4 }, (_, i) => toCanvas(syntheticImage(label, 300 + i))));
+  }
+  const stages: string[] = [];
+  const prefix: unknown[] = [];
+  // No validation split: the tail is kept, so the export must carry it.
+  const report = await clf.fineTune({
+    strategy: 'partial',
+    epochs: 4,
+    partialEpochs: 2,
+    augment: 0,
+    validationSplit: 0,
+    batchSize: 8,
+    onProgress: (p: { phase: string; stage?: string; prefix?: unknown }) => {
+      if (p.phase === 'train') stages.push(p.stage!);
+      if (p.phase === 'embed' && p.prefix) prefix.push(p.prefix);
+    },
+  });
+  const test = syntheticSet(2, 3, 91);
+  const evaluation = await clf.evaluate(test.map((s) => ({ label: s.label, image: toCanvas(s.image) })));
+  const files = await clf.export();
+  const backend = clf.backend;
+  await clf.dispose();
+  return { backend, stages: [...new Set(stages)], partialEpochs: report.partial?.history.length, prefix: prefix.at(-1), accuracy: evaluation.accuracy, files: Object.keys(files).sort() };
+}
+
 (globalThis as unknown as { runSdk: typeof runSdk }).runSdk = runSdk;
+(globalThis as unknown as { runPartial: typeof runPartial }).runPartial = runPartial;
 document.title = 'ready';

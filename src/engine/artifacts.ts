@@ -103,7 +103,7 @@ export async function exportModel(input: ExportInput): Promise<ModelFiles> {
   if (input.openSet) files['prototypes.bin'] = new Uint8Array((await input.openSet.prototypes.data()).slice().buffer);
   let merged: ModelMetadata['merged'];
   if (input.merged) {
-    Object.assign(files, buildMergedGraph(backbone, head, new Map(tailWeights.map((w) => [w.name, w]))));
+    Object.assign(files, await buildMergedGraph(backbone, head, new Map(tailWeights.map((w) => [w.name, w]))));
     merged = { modelUrl: 'merged/model.json', input: 'pixels', output: 'edgetune/probabilities' };
   }
   const m = backbone.manifest;
@@ -215,7 +215,7 @@ export async function importModel(
     if (protos && (protos.length !== numClasses * inputSize || !Array.isArray(th) || th.length !== numClasses || !th.every(Number.isFinite))) {
       throw new EdgetuneError('MODEL_LOAD_FAILED', `prototypes.bin has ${protos.length} values, expected ${numClasses} x ${inputSize}`);
     }
-    const tail = meta.tail ? importTail(meta.tail, files['tail.bin']!, backbone) : null;
+    const tail = meta.tail ? await importTail(meta.tail, files['tail.bin']!, backbone) : null;
     const head = Head.fromWeights({ inputSize, numClasses, hiddenUnits: meta.head?.hiddenUnits ?? 0 }, weights);
     const openSet = protos ? OpenSet.fromValues(protos, numClasses, th!, meta.openSet!.calibratedOn) : null;
     return { head, tail, openSet, meta };
@@ -224,8 +224,8 @@ export async function importModel(
   }
 }
 
-function importTail(spec: NonNullable<ModelMetadata['tail']>, bytes: Uint8Array, backbone: Backbone): Tail {
-  const tail = Tail.fromBackbone(backbone, spec.unfreezeBlocks);
+async function importTail(spec: NonNullable<ModelMetadata['tail']>, bytes: Uint8Array, backbone: Backbone): Promise<Tail> {
+  const tail = await Tail.fromBackbone(backbone, spec.unfreezeBlocks);
   try {
     if (tail.plan.cutNode !== spec.cutNode) incompatible(`Tail starts at '${spec.cutNode}', the backbone's at '${tail.plan.cutNode}'`);
     const floats = new Float32Array(toArrayBuffer(bytes));
@@ -286,7 +286,7 @@ function byteLength(spec: tf.io.WeightsManifestEntry): number {
   return n * width;
 }
 
-function buildMergedGraph(backbone: Backbone, head: Head, tailWeights: Map<string, { shape: number[]; data: Float32Array }>): ModelFiles {
+async function buildMergedGraph(backbone: Backbone, head: Head, tailWeights: Map<string, { shape: number[]; data: Float32Array }>): Promise<ModelFiles> {
   const m = backbone.manifest;
   if (m.format !== 'graph') {
     throw new EdgetuneError('INVALID_ARGUMENT', `A merged export needs a graph backbone; '${m.id}' is a layers model. Export without merged.`);
@@ -325,8 +325,8 @@ function buildMergedGraph(backbone: Backbone, head: Head, tailWeights: Map<strin
     for (let i = 0; i < folded.length; i += 2) {
       const [k, b] = [folded[i]!, folded[i + 1]!];
       const name = `dense${i / 2}`;
-      addConst(`${name}/kernel`, k.dataSync() as Float32Array, k.shape);
-      addConst(`${name}/bias`, b.dataSync() as Float32Array, b.shape);
+      addConst(`${name}/kernel`, (await k.data()) as Float32Array, k.shape);
+      addConst(`${name}/bias`, (await b.data()) as Float32Array, b.shape);
       nodes.push(opNode(`${P}${name}/matmul`, 'MatMul', [x, `${P}${name}/kernel`], { transpose_a: { b: false }, transpose_b: { b: false } }));
       nodes.push(opNode(`${P}${name}/bias_add`, 'BiasAdd', [`${P}${name}/matmul`, `${P}${name}/bias`]));
       x = `${P}${name}/bias_add`;

@@ -262,6 +262,13 @@ export class Engine {
     this.training = true;
     try {
       return await this.runFineTune(cfg, opts);
+    } catch (err) {
+      // Once aborted, whatever surfaces while work unwinds (on WebGPU: a pending
+      // buffer read cancelled) is the abort; the previous model is untouched either way.
+      if (opts.signal?.aborted && !(err instanceof EdgetuneError)) {
+        throw new EdgetuneError('ABORTED', 'fineTune was aborted; the previous model is unchanged', { cause: err });
+      }
+      throw err;
     } finally {
       this.training = false;
     }
@@ -277,7 +284,7 @@ export class Engine {
     const classIndex = new Map(labels.map((l, i) => [l, i]));
     const y = Int32Array.from(this.examples, (e) => classIndex.get(e.label)!);
     // Partial strategy: rebuild (and check) the tail before any expensive work.
-    const tail = cfg.strategy === 'partial' ? Tail.fromBackbone(this.backbone, cfg.unfreezeBlocks) : null;
+    const tail = cfg.strategy === 'partial' ? await Tail.fromBackbone(this.backbone, cfg.unfreezeBlocks) : null;
     try {
       // Views: the plain image for every example, plus `augment` crops for training examples.
       const isTrain = new Set(trainIdx);
@@ -496,7 +503,7 @@ export class Engine {
   /** One head training run; the returned head is the caller's to keep or dispose. */
   private async trainStage(labels: string[], data: TrainData, cfg: ResolvedTrainConfig, opts: FineTuneOptions, stage: EpochLog['stage']) {
     const head = this.warmStartFrom(labels, cfg)
-      ? Head.warmFrom(this.head!, this.headLabels, labels, await this.classMeans(labels.filter((l) => !this.headLabels.includes(l)), labels, data))
+      ? await Head.warmFrom(this.head!, this.headLabels, labels, await this.classMeans(labels.filter((l) => !this.headLabels.includes(l)), labels, data))
       : Head.create(
           { inputSize: this.backbone.manifest.embeddingSize, numClasses: labels.length, hiddenUnits: cfg.hiddenUnits },
           // The head takes ownership of the statistics tensors.

@@ -57,10 +57,12 @@ export class Head {
    * (linear heads) starts from it, "imprinted" (Qi et al. 2018): its standardized
    * direction scaled to the existing columns' norm; otherwise at zero.
    */
-  static warmFrom(prev: Head, prevLabels: string[], labels: string[], imprint: Map<string, Float32Array> = new Map()): Head {
+  static async warmFrom(prev: Head, prevLabels: string[], labels: string[], imprint: Map<string, Float32Array> = new Map()): Promise<Head> {
+    // Asynchronous reads: a synchronous GPU read on WebGPU is slow and, in a worker, fragile.
+    const last = prev.kernels.length - 1;
+    const [kd, bd, mu, inv] = await Promise.all([prev.kernels[last]!.data(), prev.biases[last]!.data(), prev.mean.data(), prev.invStd.data()]);
     const spec = { ...prev.spec, numClasses: labels.length };
     const head = new Head(spec, tf.keep(prev.mean.clone()), tf.keep(prev.invStd.clone()));
-    const last = prev.kernels.length - 1;
     const cols = labels.map((l) => prevLabels.indexOf(l));
     prev.kernels.forEach((k, i) => {
       const b = prev.biases[i]!;
@@ -70,7 +72,6 @@ export class Head {
         return;
       }
       const [rows, kOld] = [k.shape[0]!, k.shape[1]!];
-      const [kd, bd] = [k.dataSync(), b.dataSync()];
       const kn = new Float32Array(rows * labels.length);
       const bn = new Float32Array(labels.length);
       let normSum = 0;
@@ -79,7 +80,6 @@ export class Head {
         for (let r = 0; r < rows; r++) n2 += kd[r * kOld + j]! ** 2;
         normSum += Math.sqrt(n2);
       }
-      const [mu, inv] = [prev.mean.dataSync(), prev.invStd.dataSync()];
       let biasMean = 0;
       for (let j = 0; j < kOld; j++) biasMean += bd[j]! / kOld;
       cols.forEach((j, c) => {

@@ -40,9 +40,9 @@ describe('Partial strategy on the default backbone (generated images)', () => {
   });
   after(() => engine.dispose());
 
-  it('rebuilds tails whose output matches the graph feature vector within 1e-3 on random inputs', () => {
+  it('rebuilds tails whose output matches the graph feature vector within 1e-3 on random inputs', async () => {
     for (const blocks of [0, 1, 2]) {
-      const tail = Tail.fromBackbone(engine.backbone, blocks);
+      const tail = await Tail.fromBackbone(engine.backbone, blocks);
       try {
         const diff = tf.tidy(() => {
           const x = tf.randomUniform([3, 224, 224, 3], 0, 1, 'float32', 100 + blocks) as tf.Tensor4D;
@@ -58,8 +58,8 @@ describe('Partial strategy on the default backbone (generated images)', () => {
     }
   });
 
-  it('refuses more blocks than the graph has, with MODEL_INCOMPATIBLE', () => {
-    assert.throws(() => Tail.fromBackbone(engine.backbone, 40), (e) => isEdgetuneError(e, 'MODEL_INCOMPATIBLE') && /blocks/.test(e.message));
+  it('refuses more blocks than the graph has, with MODEL_INCOMPATIBLE', async () => {
+    await assert.rejects(Tail.fromBackbone(engine.backbone, 40), (e) => isEdgetuneError(e, 'MODEL_INCOMPATIBLE') && /blocks/.test(e.message));
     const nodes = [
       { name: 'in', op: 'Placeholder' },
       { name: 'k', op: 'Const' },

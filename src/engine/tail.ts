@@ -152,7 +152,7 @@ export class Tail {
   /** Shape [h, w, c] of one view's prefix activations (set by `fromBackbone`'s check). */
   prefixShape: [number, number, number] = [0, 0, 0];
 
-  static fromBackbone(backbone: Backbone, blocks: number): Tail {
+  static async fromBackbone(backbone: Backbone, blocks: number): Promise<Tail> {
     if (backbone.manifest.format !== 'graph') {
       incompatible(`'${backbone.manifest.id}' is a layers model; the partial strategy rebuilds graph backbones`);
     }
@@ -168,7 +168,7 @@ export class Tail {
     }
     const tail = new Tail(plan, blocks, weights);
     try {
-      tail.check(backbone);
+      await tail.check(backbone);
     } catch (err) {
       tail.dispose();
       throw err;
@@ -180,14 +180,18 @@ export class Tail {
    * Runs the graph and the rebuilt tail on the same random input: they must agree
    * (max abs difference 1e-3), else the rebuild misread the graph.
    */
-  private check(backbone: Backbone): void {
+  private async check(backbone: Backbone): Promise<void> {
     const [h, w] = backbone.manifest.inputSize;
-    const { diff, shape } = tf.tidy(() => {
+    let shape: number[] = [];
+    const d = tf.tidy(() => {
       const { mean, std } = backbone.manifest.normalization;
       const x = tf.div(tf.sub(tf.randomUniform([2, h, w, 3], 0, 1, 'float32', 7), mean), std) as tf.Tensor4D;
       const { prefix, embedding } = backbone.embedWithPrefix(x, this.plan.cutNode);
-      return { diff: tf.max(tf.abs(tf.sub(this.apply(prefix), embedding))).dataSync()[0]!, shape: prefix.shape.slice(1) };
+      shape = prefix.shape.slice(1);
+      return tf.max(tf.abs(tf.sub(this.apply(prefix), embedding)));
     });
+    const diff = (await d.data())[0]!;
+    d.dispose();
     if (!(diff <= 1e-3)) incompatible(`the rebuilt tail differs from the graph by ${diff} (max abs) on a random input`);
     this.prefixShape = shape as [number, number, number];
   }
