@@ -44,7 +44,11 @@ export interface EngineOptions extends BackboneLoadOptions, BackendOptions {
   embedBatchSize?: number;
 }
 
-export const TRAIN_DEFAULTS: ResolvedTrainConfig = {
+/** Below this many training images in the smallest class, `augment: 'auto'` caches augmented views. */
+export const AUTO_AUGMENT_BELOW = 50;
+export const AUTO_AUGMENT_VIEWS = 2;
+
+export const TRAIN_DEFAULTS: Omit<ResolvedTrainConfig, 'augment'> & { augment: number | 'auto' } = {
   epochs: 80,
   batchSize: 32,
   learningRate: 3e-4,
@@ -54,7 +58,7 @@ export const TRAIN_DEFAULTS: ResolvedTrainConfig = {
   labelSmoothing: 0.1,
   hiddenUnits: 0,
   dropout: 0,
-  augment: 2,
+  augment: 'auto',
   validationSplit: 0.15,
   patience: 12,
   seed: 42,
@@ -68,9 +72,12 @@ export const TRAIN_DEFAULTS: ResolvedTrainConfig = {
   warmStart: true,
 };
 
-/** Resolves fineTune options against the defaults, naming the first invalid one. */
+/**
+ * Resolves fineTune options against the defaults, naming the first invalid one.
+ * `augment: 'auto'` stays unresolved (-1) until the class sizes are known.
+ */
 export function resolveTrainConfig(opts: FineTuneOptions = {}): ResolvedTrainConfig {
-  const cfg = { ...TRAIN_DEFAULTS };
+  const cfg = { ...TRAIN_DEFAULTS } as unknown as ResolvedTrainConfig;
   for (const key of Object.keys(TRAIN_DEFAULTS) as (keyof ResolvedTrainConfig)[]) {
     if (opts[key] !== undefined) (cfg as Record<string, unknown>)[key] = opts[key];
   }
@@ -93,7 +100,8 @@ export function resolveTrainConfig(opts: FineTuneOptions = {}): ResolvedTrainCon
   num('labelSmoothing', 0, 0.5);
   int('hiddenUnits', 0, 8192);
   num('dropout', 0, 0.9);
-  int('augment', 0, 16);
+  if ((cfg.augment as number | 'auto') === 'auto') cfg.augment = -1;
+  else int('augment', 0, 16);
   num('validationSplit', 0, 0.5);
   int('patience', 1, 10_000);
   int('seed', 0, 2 ** 31 - 1);
@@ -283,6 +291,10 @@ export class Engine {
     const { trainIdx, valIdx } = this.split(labels, cfg);
     const classIndex = new Map(labels.map((l, i) => [l, i]));
     const y = Int32Array.from(this.examples, (e) => classIndex.get(e.label)!);
+    if (cfg.augment < 0) {
+      const smallest = Math.min(...labels.map((_, c) => trainIdx.filter((i) => y[i] === c).length));
+      cfg = { ...cfg, augment: smallest < AUTO_AUGMENT_BELOW ? AUTO_AUGMENT_VIEWS : 0 };
+    }
     // Partial strategy: rebuild (and check) the tail before any expensive work.
     const tail = cfg.strategy === 'partial' ? await Tail.fromBackbone(this.backbone, cfg.unfreezeBlocks) : null;
     try {
