@@ -4,18 +4,11 @@
 // @ts-expect-error resolved by the browser at run time
 import { createClassifier } from '/dist/index.js';
 import { createEngine } from '../../src/engine/classifier.js';
-import type { BackendName, RawImage } from '../../src/types.js';
+import { toImageData } from '../../src/testing/dom.js';
+import type { BackendName } from '../../src/types.js';
 import { floor, images, naive, EPOCHS } from '../lib/engine-suite.js';
 import { measure, quantile, round } from '../lib/stats.mjs';
 
-function toImageData(img: RawImage): ImageData {
-  const rgba = new Uint8ClampedArray(img.width * img.height * 4);
-  for (let i = 0; i < img.width * img.height; i++) {
-    rgba.set(img.data.subarray(i * 3, i * 3 + 3), i * 4);
-    rgba[i * 4 + 3] = 255;
-  }
-  return new ImageData(rgba, img.width, img.height);
-}
 
 interface PageOptions {
   backends: BackendName[];

@@ -3,16 +3,8 @@
 // @ts-expect-error resolved by the browser at run time
 import { createClassifier, EdgetuneError } from '/dist/index.js';
 import { syntheticImage } from '../../src/testing/synthetic.js';
-import type { RawImage } from '../../src/types.js';
+import { toImageData } from '../../src/testing/dom.js';
 
-function toImageData(img: RawImage): ImageData {
-  const rgba = new Uint8ClampedArray(img.width * img.height * 4);
-  for (let i = 0; i < img.width * img.height; i++) {
-    rgba.set(img.data.subarray(i * 3, i * 3 + 3), i * 4);
-    rgba[i * 4 + 3] = 255;
-  }
-  return new ImageData(rgba, img.width, img.height);
-}
 
 async function codeOf(p: Promise<unknown> | (() => Promise<unknown>)): Promise<string> {
   try {

@@ -3,24 +3,9 @@
 // @ts-expect-error resolved by the browser at run time
 import { createClassifier, EdgetuneError } from '/dist/index.js';
 import { syntheticImage, syntheticSet } from '../../src/testing/synthetic.js';
-import type { RawImage } from '../../src/types.js';
+import { toCanvas, toImageData } from '../../src/testing/dom.js';
 
-function toImageData(img: RawImage): ImageData {
-  const rgba = new Uint8ClampedArray(img.width * img.height * 4);
-  for (let i = 0; i < img.width * img.height; i++) {
-    rgba.set(img.data.subarray(i * 3, i * 3 + 3), i * 4);
-    rgba[i * 4 + 3] = 255;
-  }
-  return new ImageData(rgba, img.width, img.height);
-}
 
-function toCanvas(img: RawImage): HTMLCanvasElement {
-  const c = document.createElement('canvas');
-  c.width = img.width;
-  c.height = img.height;
-  c.getContext('2d')!.putImageData(toImageData(img), 0, 0);
-  return c;
-}
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try {
