@@ -138,6 +138,8 @@ describe('demo PWA in Chromium (fake camera)', () => {
       const counts = await page.locator('li.class .count').allTextContents();
       console.log(`# [demo] captured: ${counts.join(', ')}`);
       for (const c of counts) assert.ok(parseInt(c, 10) >= 4, `at least 4 frames per class at 5 fps: ${c}`);
+      // Instant feedback: before any training, live predictions come from class prototypes.
+      await page.waitForSelector('#prediction[data-basis="prototypes"] .bar', { timeout: 30_000 });
 
       await page.fill('#epochs', '15');
       await page.fill('#augment', '1');
@@ -153,6 +155,7 @@ describe('demo PWA in Chromium (fake camera)', () => {
 
       await expectLivePrediction(page, 'red');
       await expectLivePrediction(page, 'blue');
+      assert.equal(await page.locator('#prediction').getAttribute('data-basis'), 'model');
       await page.screenshot({ path: join(ARTIFACTS, 'demo-desktop.png'), fullPage: true });
       await page.setViewportSize({ width: 360, height: 740 });
       await page.screenshot({ path: join(ARTIFACTS, 'demo-mobile.png') });

@@ -51,7 +51,12 @@ const state = {
   thumbs: new Map<string, string[]>(),
   trained: false,
   training: null as AbortController | null,
+  /** Capture buttons held down: live prediction waits, so captures get the worker. */
+  capturing: 0,
 };
+
+/** Before training, with two classes that have examples, the SDK answers from class prototypes (instant feedback). */
+const canPredict = () => state.trained || state.classes.filter((c) => (state.counts.get(c) ?? 0) > 0).length >= 2;
 let clf: Classifier;
 const camera = new Camera(ui.video);
 
@@ -226,15 +231,20 @@ function bindCapture(button: HTMLButtonElement, label: string): void {
     await ensureClass(label);
     button.classList.add('capturing');
     button.setAttribute('aria-pressed', 'true');
+    state.capturing++;
     void tick();
     timer = setInterval(tick, CAPTURE_MS);
   };
   const stop = () => {
-    if (timer) clearInterval(timer);
+    if (timer) {
+      clearInterval(timer);
+      state.capturing--;
+    }
     timer = null;
     button.classList.remove('capturing');
     button.setAttribute('aria-pressed', 'false');
     refreshButtons();
+    void liveLoop();
   };
   button.addEventListener('pointerdown', (e) => {
     button.setPointerCapture(e.pointerId);
@@ -416,15 +426,20 @@ function renderBars(target: HTMLElement, preds: { label: string; probability: nu
 }
 
 let looping = false;
-/** Predicts on camera frames back to back (one in flight), while trained, idle and enabled. */
+/**
+ * Predicts on camera frames back to back (one in flight) while enabled and idle:
+ * from the trained model, or before training from class prototypes (marked as such).
+ */
 async function liveLoop(): Promise<void> {
   if (looping) return;
   looping = true;
   try {
-    while (camera.running && state.trained && !state.training && ui.live.checked) {
+    while (camera.running && canPredict() && !state.training && !state.capturing && ui.live.checked) {
       const top = await clf.predict(ui.video, { topK: 5 });
       renderBars(ui.prediction, top);
       ui.prediction.dataset.top = top[0]?.label ?? '';
+      ui.prediction.dataset.basis = top[0]?.basis ?? 'model';
+      ui.prediction.setAttribute('aria-label', top[0]?.basis ? 'Live prediction (before training: nearest class average)' : 'Live prediction');
       await new Promise((r) => setTimeout(r, 50));
     }
   } catch (err) {
