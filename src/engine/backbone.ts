@@ -163,6 +163,17 @@ export async function loadBackbone(backbone: string, opts: BackboneLoadOptions =
   } catch (err) {
     throw asEdgetuneError(err, 'MODEL_LOAD_FAILED', `Cannot build backbone '${manifest.id}' from ${manifestUrl.href}`);
   }
+  // Layers backbones: a two-output view of the same layers (cut activations and features), built once per cut.
+  const prefixModels = new Map<string, LayersModel>();
+  const withPrefix = (cut: string): LayersModel => {
+    const lm = model as LayersModel;
+    let m = prefixModels.get(cut);
+    if (!m) {
+      m = layersModel({ inputs: lm.inputs, outputs: [lm.getLayer(cut).output, lm.getLayer(manifest.featureNode).output] as never });
+      prefixModels.set(cut, m);
+    }
+    return m;
+  };
   const pooled =
     manifest.pooling === 'avg' ? (x: tf.Tensor4D) => tf.mean(embed(x) as unknown as tf.Tensor4D, [1, 2]) as tf.Tensor2D : embed;
 
@@ -177,19 +188,16 @@ export async function loadBackbone(backbone: string, opts: BackboneLoadOptions =
       return y.rank === 2 ? y : (tf.reshape(y, [y.shape[0], -1]) as tf.Tensor2D);
     },
     embedWithPrefix: (x, cutNode) => {
-      const [prefix, y] = asGraph(model, manifest.id).execute(x, [cutNode, manifest.featureNode]) as tf.Tensor[];
-      return { prefix: prefix as tf.Tensor4D, embedding: (y!.rank === 2 ? y : tf.reshape(y!, [y!.shape[0]!, -1])) as tf.Tensor2D };
+      const [prefix, y] = model instanceof GraphModelClass ? (model.execute(x, [cutNode, manifest.featureNode]) as tf.Tensor[]) : (withPrefix(cutNode).predict(x) as tf.Tensor[]);
+      const feat = manifest.pooling === 'avg' ? tf.mean(y!, [1, 2]) : y!;
+      return { prefix: prefix as tf.Tensor4D, embedding: (feat.rank === 2 ? feat : tf.reshape(feat, [feat.shape[0]!, -1])) as tf.Tensor2D };
     },
-    prefix: (x, cutNode) => asGraph(model, manifest.id).execute(x, cutNode) as tf.Tensor4D,
+    prefix: (x, cutNode) =>
+      model instanceof GraphModelClass ? (model.execute(x, cutNode) as tf.Tensor4D) : ((withPrefix(cutNode).predict(x) as tf.Tensor[])[0] as tf.Tensor4D),
     dispose: () => model.dispose(),
   };
   checkShapes(bb);
   return bb;
-}
-
-function asGraph(model: GraphModel | LayersModel, id: string): GraphModel {
-  if (!(model instanceof GraphModelClass)) throw new EdgetuneError('MODEL_INCOMPATIBLE', `'${id}' is not a graph model`);
-  return model;
 }
 
 /** Warm-up that doubles as a shape check: catches a manifest that does not fit its model. */

@@ -158,12 +158,30 @@ describe('Partial strategy on the default backbone (generated images)', () => {
     assert.deepEqual(await engine.predict([test[2]!.image]), want);
   });
 
-  it('refuses the partial strategy on a layers backbone with a clear MODEL_INCOMPATIBLE', async () => {
+  it('rebuilds the mobilenet_v2 layers backbone tail (BatchNorm folded) and trains it', async () => {
     const layers = await createEngine({ useCurrentBackend: true, backbone: 'mobilenet_v2' });
     try {
-      layers.addExamples('a', [await pixelSource(syntheticImage('disc', 1), 'a')]);
-      layers.addExamples('b', [await pixelSource(syntheticImage('stripes', 1), 'b')]);
-      await assert.rejects(layers.fineTune({ strategy: 'partial' }), (e) => isEdgetuneError(e, 'MODEL_INCOMPATIBLE') && /layers model/.test(e.message));
+      for (const blocks of [0, 1]) {
+        const tail = await Tail.fromBackbone(layers.backbone, blocks);
+        const diff = tf.tidy(() => {
+          const x = tf.randomUniform([2, 224, 224, 3], -1, 1, 'float32', 11) as tf.Tensor4D;
+          const { prefix, embedding } = layers.backbone.embedWithPrefix(x, tail.plan.cutNode);
+          return tf.max(tf.abs(tf.sub(tail.apply(prefix), embedding))).dataSync()[0]!;
+        });
+        tail.dispose();
+        assert.ok(diff < 1e-3, `blocks=${blocks}: max abs diff ${diff}`);
+      }
+      for (const label of CLASSES) {
+        layers.addExamples(label, await Promise.all(Array.from({ length: 4 }, (_, i) => pixelSource(syntheticImage(label, 900 + i), `${label}${i}`))));
+      }
+      const report = await layers.fineTune({ ...PARTIAL, partialEpochs: 1 });
+      assert.equal(report.partial!.history.length, 1);
+      const files = await layers.export();
+      assert.match(JSON.parse(new TextDecoder().decode(files['edgetune.json'])).tail.cutNode, /^block_15_add$/);
+      const want = await layers.predict([test[0]!.image]);
+      await layers.import(files);
+      const got = await layers.predict([test[0]!.image]);
+      got[0]!.forEach((p, j) => assert.ok(Math.abs(p.probability - want[0]![j]!.probability) < 1e-4));
     } finally {
       layers.dispose();
     }

@@ -7,6 +7,7 @@
 // run as matMul and depthwise ones as a sum of shifted slices.
 import * as tf from '@tensorflow/tfjs-core';
 import type { GraphModel } from '@tensorflow/tfjs-converter';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { EdgetuneError } from '../errors.js';
 import type { Backbone } from './backbone.js';
 
@@ -153,8 +154,12 @@ export class Tail {
   prefixShape: [number, number, number] = [0, 0, 0];
 
   static async fromBackbone(backbone: Backbone, blocks: number): Promise<Tail> {
-    if (backbone.manifest.format !== 'graph') {
-      incompatible(`'${backbone.manifest.id}' is a layers model; the partial strategy rebuilds graph backbones`);
+    if (backbone.manifest.format === 'layers') {
+      const { plan, weights } = planLayersTail(backbone.model as LayersModel, backbone.manifest.featureNode, blocks, backbone.manifest.pooling === 'avg');
+      const tail = new Tail(plan, blocks, weights);
+      // The variables hold the folded values now.
+      tf.dispose([...weights.values()]);
+      return Tail.checked(tail, backbone);
     }
     const topo = backbone.artifacts.modelJson.modelTopology as { node: GraphNode[] };
     const shapes = new Map(backbone.artifacts.modelJson.weightsManifest.flatMap((g) => g.weights).map((w) => [w.name, w.shape]));
@@ -166,7 +171,10 @@ export class Tail {
       if (!t) incompatible(`weight '${n}' is missing from the loaded graph`);
       weights.set(n, t);
     }
-    const tail = new Tail(plan, blocks, weights);
+    return Tail.checked(new Tail(plan, blocks, weights), backbone);
+  }
+
+  private static async checked(tail: Tail, backbone: Backbone): Promise<Tail> {
     try {
       await tail.check(backbone);
     } catch (err) {
@@ -302,4 +310,107 @@ function depthwise(x: tf.Tensor4D, kernel: tf.Tensor, bias: tf.Tensor): tf.Tenso
     }
   }
   return tf.add(acc, bias) as tf.Tensor4D;
+}
+
+// ---- Keras layers backbones (mobilenet_v2) ------------------------------------------
+
+interface KerasLayer {
+  name: string;
+  getClassName(): string;
+  getConfig(): Record<string, unknown>;
+  getWeights(): tf.Tensor[];
+  inboundNodes: { inboundLayers: { name: string }[] }[];
+}
+
+/**
+ * The same tail for a Keras LayersModel: Conv2D/DepthwiseConv2D + BatchNormalization
+ * (+ ReLU) are fused into one op with the BatchNorm folded into the kernel and bias,
+ * exactly what the converter did for the graph model. Trainable `Conv2D` layers would
+ * need conv gradients, which tfjs-backend-wasm lacks; the folded ops have them everywhere.
+ */
+export function planLayersTail(model: LayersModel, featureLayer: string, blocks: number, avgPool: boolean): { plan: TailPlan; weights: Map<string, tf.Tensor> } {
+  const layers = model.layers as unknown as KerasLayer[];
+  const idx = new Map(layers.map((l, i) => [l.name, i]));
+  const inputsOf = (l: KerasLayer) => (l.inboundNodes[0]?.inboundLayers ?? []).map((x) => x.name);
+  const end = idx.get(featureLayer);
+  if (end === undefined) incompatible(`feature layer '${featureLayer}' is not in the model`);
+  const order = layers.slice(0, end + 1);
+  const lastUse = order.map(() => -1);
+  order.forEach((l, j) => inputsOf(l).forEach((n) => idx.has(n) && (lastUse[idx.get(n)!] = Math.max(lastUse[idx.get(n)!]!, j))));
+  const cuts: number[] = [];
+  let reach = -1;
+  order.forEach((l, i) => {
+    if (reach <= i) {
+      const consumer = order.find((c) => inputsOf(c).includes(l.name));
+      const cfg = consumer?.getConfig();
+      const k = consumer?.getClassName() === 'Conv2D' ? consumer.getWeights()[0] : undefined;
+      if (k && cfg && k.shape[0] === 1 && k.shape[1] === 1 && k.shape[3]! > k.shape[2]!) cuts.push(i);
+    }
+    reach = Math.max(reach, lastUse[i]!);
+  });
+  if (cuts.length <= blocks) incompatible(`it has ${cuts.length - 1} blocks before its last 1x1 convolution, ${blocks} requested`);
+  const cut = cuts[cuts.length - 1 - blocks]!;
+  const cutNode = order[cut]!.name;
+  // Each layer name resolves to the op output that holds its value (BN and ReLU fold into their conv).
+  const alias = new Map<string, string>([[cutNode, cutNode]]);
+  const resolve = (n: string) => alias.get(n) ?? incompatible(`'${n}' is read by the tail but computed before the cut`);
+  const ops: TailOp[] = [];
+  const weightNodes: string[] = [];
+  const weights = new Map<string, tf.Tensor>();
+  for (let i = cut + 1; i <= end; i++) {
+    const l = order[i]!;
+    const kind = l.getClassName();
+    const cfg = l.getConfig();
+    if (kind === 'Conv2D' || kind === 'DepthwiseConv2D') {
+      const strides = (cfg.strides as number[]) ?? [1, 1];
+      if (strides.some((s) => s !== 1)) incompatible(`'${l.name}' is strided`);
+      const [w, b] = l.getWeights();
+      const isDw = kind === 'DepthwiseConv2D';
+      if (!isDw && (w!.shape[0] !== 1 || w!.shape[1] !== 1)) incompatible(`'${l.name}' is not a 1x1 convolution`);
+      let out = l.name;
+      const next = order[i + 1];
+      const bn = next?.getClassName() === 'BatchNormalization' && inputsOf(next)[0] === l.name ? next : undefined;
+      // Fresh tensors (clones share data): the caller disposes them once the tail's variables hold them.
+      const [kernel, bias] = tf.tidy(() => {
+        let k: tf.Tensor = w!.clone();
+        let c: tf.Tensor = b ? b.clone() : tf.zeros([isDw ? w!.shape[2]! : w!.shape[3]!]);
+        if (bn) {
+          const [gamma, beta, mean, variance] = bn.getWeights();
+          const scale = tf.div(gamma!, tf.sqrt(tf.add(variance!, (bn.getConfig().epsilon as number) ?? 1e-3)));
+          k = isDw ? tf.mul(k, tf.reshape(scale, [1, 1, -1, 1])) : tf.mul(k, scale);
+          c = tf.add(beta!, tf.mul(tf.sub(c, mean!), scale));
+        }
+        return [k, c];
+      });
+      if (bn) {
+        out = bn.name;
+        i++;
+      }
+      let act: Act = 'none';
+      const after = order[i + 1];
+      if (after?.getClassName() === 'ReLU' && inputsOf(after)[0] === out) {
+        const c = after.getConfig();
+        const max = (c.maxValue ?? c.max_value) as number | null | undefined;
+        if (max !== 6 && max != null) incompatible(`'${after.name}' caps at ${max}`);
+        act = max === 6 ? 'relu6' : 'relu';
+        out = after.name;
+        i++;
+      }
+      const [kName, bName] = [`${l.name}/folded_kernel`, `${l.name}/folded_bias`];
+      weights.set(kName, kernel!).set(bName, bias!);
+      weightNodes.push(kName, bName);
+      const input = resolve(inputsOf(l)[0]!);
+      ops.push(isDw ? { kind: 'depthwise', name: out, input, kernel: kName, bias: bName, act } : { kind: 'conv1x1', name: out, input, kernel: kName, bias: bName, act });
+      alias.set(out, out);
+    } else if (kind === 'Add') {
+      const [a, c] = inputsOf(l).map(resolve);
+      ops.push({ kind: 'add', name: l.name, inputs: [a!, c!] });
+      alias.set(l.name, l.name);
+    } else {
+      incompatible(`layer ${kind} ('${l.name}') is not supported in a trainable tail`);
+    }
+  }
+  const last = ops[ops.length - 1]!.name;
+  if (avgPool) ops.push({ kind: 'meanpool', name: `${last}/pool`, input: last });
+  return { plan: { cutNode, ops, weightNodes }, weights };
 }
