@@ -22,18 +22,14 @@ export async function buildDemo({ quiet = false } = {}) {
   rmSync(out, { recursive: true, force: true });
   mkdirSync(join(out, 'icons'), { recursive: true });
 
+  const common = { outdir: out, bundle: true, platform: 'browser', target: 'es2022', minify: true, logLevel: 'warning' };
   await esbuild.build({
+    ...common,
     entryPoints: { app: join(root, 'demo/src/main.ts') },
-    outdir: out,
-    bundle: true,
     format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    minify: true,
     sourcemap: true,
     // What a host's bundler does with `import … from 'edgetune'`: the package's main entry.
     alias: { edgetune: join(root, 'dist/index.js') },
-    logLevel: 'warning',
   });
   for (const f of ['index.html', 'styles.css', 'manifest.webmanifest']) cpSync(join(root, 'demo', f), join(out, f));
   const svg = readFileSync(join(root, 'demo/icon.svg'));
@@ -55,18 +51,16 @@ export async function buildDemo({ quiet = false } = {}) {
 
   const files = walk(out).filter((f) => !f.endsWith('.map'));
   const hash = createHash('sha256');
-  for (const f of files) hash.update(f).update(readFileSync(f));
+  // Relative paths in the hash: the version depends on the content, not on where the checkout lives.
+  for (const f of files) hash.update(relative(out, f)).update(readFileSync(f));
   const version = hash.digest('hex').slice(0, 12);
-  const precache = ['./', ...files.map((f) => relative(out, f)).filter((p) => p !== 'index.html')].map((p) => (p === './' ? p : `./${p}`));
+  // The shell is precached as './' (what navigations ask for), every other file by its path.
+  const precache = ['./', ...files.map((f) => `./${relative(out, f)}`).filter((p) => p !== './index.html')];
   await esbuild.build({
+    ...common,
     entryPoints: { sw: join(root, 'demo/src/sw.ts') },
-    outdir: out,
-    bundle: true,
     format: 'iife',
-    target: 'es2022',
-    minify: true,
     define: { __PRECACHE__: JSON.stringify(precache), __VERSION__: JSON.stringify(version) },
-    logLevel: 'warning',
   });
   const bytes = files.reduce((n, f) => n + statSync(f).size, 0);
   if (!quiet) console.log(`[edgetune] demo built in demo/dist: ${files.length} files precached (${(bytes / 1e6).toFixed(1)} MB), version ${version}`);

@@ -739,21 +739,29 @@ export class Engine {
           return img;
         }),
       );
-      const [p, sim, cls] = tf.tidy(() => {
+      // One read per chunk (on WebGPU each read is a GPU round trip): probabilities, then similarities.
+      const out = tf.tidy(() => {
         const inputs = imgs.map((img) => viewsToInput(img, [FULL_VIEW], this.backbone.manifest));
         const x = inputs.length === 1 ? inputs[0]! : tf.concat(inputs, 0);
         const emb = model.tail ? model.tail.apply(this.backbone.prefix(x, model.tail.plan.cutNode)) : this.backbone.embed(x);
         const sims = model.openSet?.similarities(emb);
         const p = model.head ? tf.softmax(model.head.logits(emb)) : tf.softmax(tf.mul(sims!, PROTOTYPE_TEMPERATURE));
-        return [p, sims ? tf.max(sims, 1) : tf.fill([imgs.length], 1), sims ? tf.argMax(sims, 1) : tf.zeros([imgs.length], 'int32')];
+        return sims ? tf.concat([p, sims], 1) : p;
       });
+      let vals: Float32Array;
       try {
-        probs.set(await p!.data(), s * k);
-        bestSim.set(await sim!.data(), s);
-        bestClass.set(await cls!.data(), s);
+        vals = (await out.data()) as Float32Array;
       } finally {
-        tf.dispose([p!, sim!, cls!]);
+        out.dispose();
       }
+      const width = model.openSet ? 2 * k : k;
+      imgs.forEach((_, i) => {
+        probs.set(vals.subarray(i * width, i * width + k), (s + i) * k);
+        let best = 0;
+        for (let c = 1; model.openSet && c < k; c++) if (vals[i * width + k + c]! > vals[i * width + k + best]!) best = c;
+        bestSim[s + i] = model.openSet ? vals[i * width + k + best]! : 1;
+        bestClass[s + i] = best;
+      });
     }
     return { labels: model.labels, probs, bestSim, bestClass, ...(model.head ? {} : { basis: 'prototypes' as const }) };
   }
