@@ -41,7 +41,8 @@ describe('Partial strategy on the default backbone (generated images)', () => {
   after(() => engine.dispose());
 
   it('rebuilds tails whose output matches the graph feature vector within 1e-3 on random inputs', async () => {
-    for (const blocks of [0, 1, 2]) {
+    // 4 reaches into block 13, whose depthwise convolution has stride 2 (14x14 -> 7x7); 6 starts in the 14x14 stage.
+    for (const blocks of [0, 1, 2, 4, 6]) {
       const tail = await Tail.fromBackbone(engine.backbone, blocks);
       try {
         const diff = tf.tidy(() => {
@@ -52,6 +53,7 @@ describe('Partial strategy on the default backbone (generated images)', () => {
         assert.ok(diff < 1e-3, `blocks=${blocks}: max abs diff ${diff}`);
         // The default cut is the input of MobileNetV2's last bottleneck block: 7x7x224 at 224 px.
         if (blocks === 1) assert.deepEqual(tail.prefixShape, [7, 7, 224]);
+        if (blocks === 4) assert.deepEqual(tail.prefixShape, [14, 14, 136]);
       } finally {
         tail.dispose();
       }
@@ -161,7 +163,7 @@ describe('Partial strategy on the default backbone (generated images)', () => {
   it('rebuilds the mobilenet_v2 layers backbone tail (BatchNorm folded) and trains it', async () => {
     const layers = await createEngine({ useCurrentBackend: true, backbone: 'mobilenet_v2' });
     try {
-      for (const blocks of [0, 1]) {
+      for (const blocks of [0, 1, 4]) {
         const tail = await Tail.fromBackbone(layers.backbone, blocks);
         const diff = tf.tidy(() => {
           const x = tf.randomUniform([2, 224, 224, 3], -1, 1, 'float32', 11) as tf.Tensor4D;

@@ -19,11 +19,13 @@ interface GraphNode {
 }
 
 type Act = 'none' | 'relu' | 'relu6';
+type Padding = 'same' | 'valid';
 
 /** One op of the rebuilt tail, reading the outputs of earlier ops by node name. */
 export type TailOp =
   | { kind: 'conv1x1'; name: string; input: string; kernel: string; bias: string; act: Act }
-  | { kind: 'depthwise'; name: string; input: string; kernel: string; bias: string; act: Act }
+  | { kind: 'depthwise'; name: string; input: string; kernel: string; bias: string; act: Act; stride: number; padding: Padding }
+  | { kind: 'pad'; name: string; input: string; pads: [[number, number], [number, number]] }
   | { kind: 'add'; name: string; inputs: [string, string] }
   | { kind: 'meanpool'; name: string; input: string }
   | { kind: 'identity'; name: string; input: string };
@@ -104,11 +106,16 @@ export function planTail(nodes: GraphNode[], featureNode: string, blocks: number
       const act: Act = fused[1] === 'Relu6' ? 'relu6' : fused[1] === 'Relu' ? 'relu' : fused[1] ? incompatible(`activation ${fused[1]}`) : 'none';
       const ks = shapes.get(k);
       if (n.op === '_FusedConv2D' && (ks?.[0] !== 1 || ks?.[1] !== 1)) incompatible(`'${n.name}' is not a 1x1 convolution`);
-      if (ints(n, 'strides').some((s) => s !== 1) || ints(n, 'dilations').some((d) => d !== 1)) incompatible(`'${n.name}' is strided or dilated`);
-      if (decode(n.attr?.padding?.s) !== 'SAME' && n.op === 'FusedDepthwiseConv2dNative') incompatible(`'${n.name}' does not use SAME padding`);
+      const [, sh, sw] = ints(n, 'strides');
+      const stride = sh ?? 1;
+      if (ints(n, 'dilations').some((d) => d !== 1)) incompatible(`'${n.name}' is dilated`);
+      // Strided 1x1 convolutions do not occur in MobileNets; strided depthwise ones start a stage.
+      if (stride !== (sw ?? 1) || (stride !== 1 && n.op === '_FusedConv2D')) incompatible(`'${n.name}' has strides [${ints(n, 'strides')}]`);
+      const padding = decode(n.attr?.padding?.s);
+      if (n.op === 'FusedDepthwiseConv2dNative' && padding !== 'SAME' && padding !== 'VALID') incompatible(`'${n.name}' uses ${padding} padding`);
       weightNodes.push(k, b);
       if (n.op === '_FusedConv2D') ops.push({ kind: 'conv1x1', name: n.name, input: x!, kernel: k, bias: b, act });
-      else ops.push({ kind: 'depthwise', name: n.name, input: x!, kernel: k, bias: b, act });
+      else ops.push({ kind: 'depthwise', name: n.name, input: x!, kernel: k, bias: b, act, stride, padding: padding === 'VALID' ? 'valid' : 'same' });
     } else if (n.op === 'AddV2' || n.op === 'Add') {
       const [a, c] = dataInputs(n);
       needKnown(a, c);
@@ -215,7 +222,10 @@ export class Tail {
           last = activate(conv1x1(get(op.input) as tf.Tensor4D, this.byNode.get(op.kernel)!, this.byNode.get(op.bias)!), op.act);
           break;
         case 'depthwise':
-          last = activate(depthwise(get(op.input) as tf.Tensor4D, this.byNode.get(op.kernel)!, this.byNode.get(op.bias)!), op.act);
+          last = activate(depthwise(get(op.input) as tf.Tensor4D, this.byNode.get(op.kernel)!, this.byNode.get(op.bias)!, op.stride, op.padding), op.act);
+          break;
+        case 'pad':
+          last = tf.pad(get(op.input), [[0, 0], ...op.pads, [0, 0]]);
           break;
         case 'add':
           last = tf.add(get(op.inputs[0]), get(op.inputs[1]));
@@ -290,23 +300,40 @@ function conv1x1(x: tf.Tensor4D, kernel: tf.Tensor, bias: tf.Tensor): tf.Tensor4
   return tf.reshape(y, [n, h, w, k]);
 }
 
-/** A stride-1 SAME depthwise convolution as a sum of shifted, per-channel-scaled slices. */
-function depthwise(x: tf.Tensor4D, kernel: tf.Tensor, bias: tf.Tensor): tf.Tensor4D {
+/**
+ * A depthwise convolution as a sum of shifted, per-channel-scaled slices (pad,
+ * slice, reshape and mul have gradients on every backend). Strides use a
+ * space-to-depth view: rows s*i + d are row i + floor(d/s), phase d mod s of the
+ * input reshaped to [n, h/s, s, w/s, s, c]. Padding follows TensorFlow's SAME
+ * (the extra row/column at the bottom/right) or VALID.
+ */
+function depthwise(x: tf.Tensor4D, kernel: tf.Tensor, bias: tf.Tensor, stride = 1, padding: Padding = 'same'): tf.Tensor4D {
   const [n, h, w, c] = x.shape;
   const [kh, kw] = [kernel.shape[0]!, kernel.shape[1]!];
-  const [pt, pl] = [Math.floor((kh - 1) / 2), Math.floor((kw - 1) / 2)];
+  const s = stride;
+  const [oh, ow] = padding === 'same' ? [Math.ceil(h / s), Math.ceil(w / s)] : [Math.floor((h - kh) / s) + 1, Math.floor((w - kw) / s) + 1];
+  const [ph, pw] = padding === 'same' ? [Math.max((oh - 1) * s + kh - h, 0), Math.max((ow - 1) * s + kw - w, 0)] : [0, 0];
+  const [pt, pl] = [Math.floor(ph / 2), Math.floor(pw / 2)];
+  // Padded size: room for every tap of every output, rounded up to a multiple of the stride.
+  const hp = s * Math.max(Math.ceil((h + ph) / s), oh + Math.floor((kh - 1) / s));
+  const wp = s * Math.max(Math.ceil((w + pw) / s), ow + Math.floor((kw - 1) / s));
   const padded = tf.pad(x, [
     [0, 0],
-    [pt, kh - 1 - pt],
-    [pl, kw - 1 - pl],
+    [pt, hp - h - pt],
+    [pl, wp - w - pl],
     [0, 0],
   ]);
+  const phases = s === 1 ? padded : tf.reshape(padded, [n, hp / s, s, wp / s, s, c]);
+  const tapAt = (dy: number, dx: number) =>
+    s === 1
+      ? tf.slice(padded, [0, dy, dx, 0], [n, oh, ow, c])
+      : tf.reshape(tf.slice(phases, [0, Math.floor(dy / s), dy % s, Math.floor(dx / s), dx % s, 0], [n, oh, 1, ow, 1, c]), [n, oh, ow, c]);
   const taps = tf.reshape(kernel, [kh * kw, c]);
-  let acc: tf.Tensor = tf.zeros([n, h, w, c]);
+  let acc: tf.Tensor = tf.zeros([n, oh, ow, c]);
   for (let dy = 0; dy < kh; dy++) {
     for (let dx = 0; dx < kw; dx++) {
       const tap = tf.reshape(tf.slice(taps, [dy * kw + dx, 0], [1, c]), [c]);
-      acc = tf.add(acc, tf.mul(tf.slice(padded, [0, dy, dx, 0], [n, h, w, c]), tap));
+      acc = tf.add(acc, tf.mul(tapAt(dy, dx), tap));
     }
   }
   return tf.add(acc, bias) as tf.Tensor4D;
@@ -361,11 +388,16 @@ export function planLayersTail(model: LayersModel, featureLayer: string, blocks:
     const l = order[i]!;
     const kind = l.getClassName();
     const cfg = l.getConfig();
-    if (kind === 'Conv2D' || kind === 'DepthwiseConv2D') {
+    if (kind === 'ZeroPadding2D') {
+      const p = cfg.padding as [[number, number], [number, number]] | [number, number] | number;
+      const pads: [[number, number], [number, number]] = typeof p === 'number' ? [[p, p], [p, p]] : typeof p[0] === 'number' ? [[p[0], p[0]], [p[1] as number, p[1] as number]] : (p as [[number, number], [number, number]]);
+      ops.push({ kind: 'pad', name: l.name, input: resolve(inputsOf(l)[0]!), pads });
+      alias.set(l.name, l.name);
+    } else if (kind === 'Conv2D' || kind === 'DepthwiseConv2D') {
       const strides = (cfg.strides as number[]) ?? [1, 1];
-      if (strides.some((s) => s !== 1)) incompatible(`'${l.name}' is strided`);
       const [w, b] = l.getWeights();
       const isDw = kind === 'DepthwiseConv2D';
+      if (strides[0] !== strides[1] || (!isDw && strides[0] !== 1)) incompatible(`'${l.name}' has strides [${strides}]`);
       if (!isDw && (w!.shape[0] !== 1 || w!.shape[1] !== 1)) incompatible(`'${l.name}' is not a 1x1 convolution`);
       let out = l.name;
       const next = order[i + 1];
@@ -400,7 +432,12 @@ export function planLayersTail(model: LayersModel, featureLayer: string, blocks:
       weights.set(kName, kernel!).set(bName, bias!);
       weightNodes.push(kName, bName);
       const input = resolve(inputsOf(l)[0]!);
-      ops.push(isDw ? { kind: 'depthwise', name: out, input, kernel: kName, bias: bName, act } : { kind: 'conv1x1', name: out, input, kernel: kName, bias: bName, act });
+      const padding: Padding = cfg.padding === 'valid' ? 'valid' : 'same';
+      ops.push(
+        isDw
+          ? { kind: 'depthwise', name: out, input, kernel: kName, bias: bName, act, stride: strides[0] ?? 1, padding }
+          : { kind: 'conv1x1', name: out, input, kernel: kName, bias: bName, act },
+      );
       alias.set(out, out);
     } else if (kind === 'Add') {
       const [a, c] = inputsOf(l).map(resolve);
