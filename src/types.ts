@@ -63,11 +63,20 @@ export interface FineTuneOptions {
    * @default 'head'
    */
   strategy?: Strategy;
-  /** Partial strategy: trailing bottleneck blocks to unfreeze besides the final 1x1 conv. @default 1 */
+  /**
+   * Partial strategy: trailing bottleneck blocks to unfreeze besides the final 1x1 conv.
+   * The default, 4, is MobileNetV2's last stage (the stride-2 block into 7x7 and the
+   * three after it), the counterpart of ResNet's `layer4` in the PyTorch recipe.
+   * @default 4
+   */
   unfreezeBlocks?: number;
-  /** Partial strategy: learning rate of the unfrozen backbone layers. @default learningRate / 10 */
+  /**
+   * Partial strategy: learning rate of the unfrozen backbone layers. The head
+   * meanwhile continues at the (lower) rate it converged at in the head-only stage.
+   * @default learningRate
+   */
   backboneLearningRate?: number;
-  /** Partial strategy: epochs of joint tail + head training (after the head-only stage). @default 12 */
+  /** Partial strategy: epochs of joint tail + head training (after the head-only stage). @default 20 */
   partialEpochs?: number;
   /** Partial strategy: memory budget for cached prefix activations (fp16); views beyond it are recomputed each epoch. @default 256 MiB */
   prefixCacheBytes?: number;
@@ -119,9 +128,10 @@ export interface PrefixCacheInfo {
 export interface EpochLog {
   /**
    * 'select' trains the head on the training split with validation; 'refit' on
-   * train + validation; 'partial' trains the unfrozen tail and the head together.
+   * train + validation; 'partial' trains the unfrozen tail and the head together;
+   * 'partial-refit' does that again on train + validation for the selected epochs.
    */
-  stage?: 'select' | 'refit' | 'partial';
+  stage?: 'select' | 'refit' | 'partial' | 'partial-refit';
   epoch: number;
   epochs: number;
   loss: number;
@@ -153,9 +163,10 @@ export interface TrainingReport {
   /**
    * Partial strategy: epochs of joint tail + head training, and the prefix cache used.
    * `bestEpoch` 0 means the tail did not beat the head-only model on validation,
-   * so the head strategy's model (with its refit) was kept.
+   * so the head strategy's model (with its refit) was kept. `refitHistory`: the
+   * partial refit's epochs (train + validation), null when there was none.
    */
-  partial: { history: EpochLog[]; bestEpoch: number; headOnlyValAccuracy?: number; prefix: PrefixCacheInfo } | null;
+  partial: { history: EpochLog[]; bestEpoch: number; headOnlyValAccuracy?: number; prefix: PrefixCacheInfo; refitHistory: EpochLog[] | null } | null;
   /** Whether the head started from the previous model's weights (same classes kept, new ones added). */
   warmStarted: boolean;
   /** Open-set rejection: per-class similarity thresholds calibrated for `rejectUnknown`, and on how many examples. */

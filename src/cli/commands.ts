@@ -101,7 +101,7 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
         else {
           embedBar.stop();
           const val = p.valAccuracy !== undefined ? ` val_acc ${p.valAccuracy.toFixed(3)}` : '';
-          epochBar.update(p.epoch, p.epochs, `${p.stage === 'refit' ? 'refit train+val ' : p.stage === 'partial' ? 'partial ' : ''}loss ${p.loss.toFixed(3)} acc ${p.accuracy.toFixed(3)}${val}`);
+          epochBar.update(p.epoch, p.epochs, `${p.stage === 'refit' ? 'refit train+val ' : p.stage === 'partial' ? 'partial ' : p.stage === 'partial-refit' ? 'partial refit train+val ' : ''}loss ${p.loss.toFixed(3)} acc ${p.accuracy.toFixed(3)}${val}`);
         }
       },
     });
@@ -118,7 +118,8 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
       out.log(
         `partial: ${report.partial.history.length} epochs, best epoch ${report.partial.bestEpoch}` +
           (best?.valAccuracy !== undefined ? ` (val accuracy ${(best.valAccuracy * 100).toFixed(1)}%)` : ' (the head-only start)') +
-          `; ${(report.partial.history.reduce((n, h) => n + h.ms, 0) / Math.max(1, report.partial.history.length) / 1000).toFixed(1)} s per epoch`,
+          `; ${(report.partial.history.reduce((n, h) => n + h.ms, 0) / Math.max(1, report.partial.history.length) / 1000).toFixed(1)} s per epoch` +
+          (report.partial.refitHistory ? `; refit on train + val for ${report.partial.refitHistory.length} epochs` : ''),
       );
     }
     let test: EvaluationReport | undefined;

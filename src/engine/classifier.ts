@@ -65,9 +65,10 @@ export const TRAIN_DEFAULTS: Omit<ResolvedTrainConfig, 'augment'> & { augment: n
   strategy: 'head',
   classBalance: 'auto',
   refit: true,
-  unfreezeBlocks: 1,
-  backboneLearningRate: 3e-5,
-  partialEpochs: 12,
+  // Partial defaults from a sweep of depth, rate and epochs (bench/gpu-study, README).
+  unfreezeBlocks: 4,
+  backboneLearningRate: 3e-4,
+  partialEpochs: 20,
   prefixCacheBytes: 256 * 1024 * 1024,
   warmStart: true,
 };
@@ -81,8 +82,10 @@ export function resolveTrainConfig(opts: FineTuneOptions = {}): ResolvedTrainCon
   for (const key of Object.keys(TRAIN_DEFAULTS) as (keyof ResolvedTrainConfig)[]) {
     if (opts[key] !== undefined) (cfg as Record<string, unknown>)[key] = opts[key];
   }
-  // The PyTorch recipe's default: the backbone learns 10x slower than the head.
-  if (opts.backboneLearningRate === undefined) cfg.backboneLearningRate = cfg.learningRate / 10;
+  // The backbone learns at the head's initial rate. The PyTorch recipe's 10x lower
+  // rate assumes a head at that rate; ours continues at its converged rate (lower
+  // still), and learningRate / 10 never beat the head-only model on fashion-dev.
+  if (opts.backboneLearningRate === undefined) cfg.backboneLearningRate = cfg.learningRate;
   const int = (k: keyof ResolvedTrainConfig, min: number, max: number) => {
     const v = cfg[k] as number;
     if (!Number.isInteger(v) || v < min || v > max) throw new EdgetuneError('INVALID_ARGUMENT', `${k} must be an integer in ${min}..${max}, got ${v}`);
@@ -354,15 +357,19 @@ export class Engine {
     let refitHistory: EpochLog[] | undefined;
     let partial: TrainingReport['partial'] = null;
     let keptTail: Tail | null = null;
+    // The tail's starting weights, for the partial refit (train + val from the same start).
+    let tailStart: tf.Tensor[] | null = null;
+    const doRefit = cfg.refit && valIdx.length > 0;
+    // The head continues at the rate it converged at (its StepLR value at the
+    // selected epoch): restarting it at the initial rate knocks it off its optimum.
+    const headLr = cfg.learningRate * cfg.lrGamma ** Math.floor((Math.max(1, select.result.bestEpoch) - 1) / cfg.lrStepEpochs);
+    const stageCfg = { ...cfg, epochs: cfg.partialEpochs, learningRate: headLr };
     try {
       if (tail) {
         // Stage 2 (partial): the tail and a copy of the head together, from the
         // head-only result, checkpointed on validation (its start included).
         const tuned = head.clone();
-        // The head continues at the rate it converged at (its StepLR value at the
-        // selected epoch): restarting it at the initial rate knocks it off its optimum.
-        const headLr = cfg.learningRate * cfg.lrGamma ** Math.floor((Math.max(1, select.result.bestEpoch) - 1) / cfg.lrStepEpochs);
-        const stageCfg = { ...cfg, epochs: cfg.partialEpochs, learningRate: headLr };
+        if (doRefit) tailStart = tail.snapshot();
         try {
           const res = await trainHead(
             tuned,
@@ -376,6 +383,7 @@ export class Engine {
             bestEpoch: res.bestEpoch,
             ...(select.result.bestValAccuracy !== undefined ? { headOnlyValAccuracy: select.result.bestValAccuracy } : {}),
             prefix: emb.prefix!,
+            refitHistory: null,
           };
           // The tail is kept only if it beat the head-only start on validation.
           if (res.bestEpoch > 0 || valIdx.length === 0) {
@@ -390,19 +398,32 @@ export class Engine {
           throw err;
         }
       }
-      if (!keptTail && cfg.refit && valIdx.length > 0) {
-        // Stage 2 (refit): a fresh head on train + val for the selected number of
-        // epochs, as scikit-learn's refit after model selection. Few-shot sets gain most.
+      if (doRefit) {
+        // Refit: a fresh head on train + val for the selected number of epochs, as
+        // scikit-learn's refit after model selection (few-shot sets gain most); with
+        // a kept tail, then the tail from its starting weights and that head on
+        // train + val for the selected partial epochs.
         const all = [...trainIdx, ...valIdx].sort((a, b) => a - b);
         const allCounts = labels.map((_, c) => all.filter((i) => y[i] === c).length);
         const weights = balance ? balancedClassWeights(allCounts) : classWeights;
-        const refit = await this.trainStage(
-          labels,
-          { ...data, trainIdx: all, valIdx: [], classWeights: weights },
-          { ...cfg, epochs: select.result.bestEpoch },
-          opts,
-          'refit',
-        );
+        const allData = { ...data, trainIdx: all, valIdx: [], classWeights: weights };
+        const refit = await this.trainStage(labels, allData, { ...cfg, epochs: select.result.bestEpoch }, opts, 'refit');
+        try {
+          if (keptTail && partial) {
+            keptTail.restore(tailStart!);
+            const res = await trainHead(
+              refit.head,
+              allData,
+              { ...stageCfg, epochs: partial.bestEpoch },
+              { signal: opts.signal, onEpoch: (log) => opts.onProgress?.({ phase: 'train', ...log, stage: 'partial-refit' }) },
+              this.tailFeed(keptTail, emb, stageCfg),
+            );
+            partial.refitHistory = res.history;
+          }
+        } catch (err) {
+          refit.head.dispose();
+          throw err;
+        }
         head.dispose();
         head = refit.head;
         refitHistory = refit.result.history;
@@ -411,6 +432,8 @@ export class Engine {
     } catch (err) {
       head.dispose();
       throw err;
+    } finally {
+      tf.dispose(tailStart ?? []);
     }
     if (tail && !keptTail) tail.dispose();
     let openSet: OpenSet;

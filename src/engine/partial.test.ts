@@ -83,11 +83,26 @@ describe('Partial strategy on the default backbone (generated images)', () => {
     assert.ok(ev.accuracy >= 0.8, `accuracy ${ev.accuracy}`);
   });
 
+  it('refits a kept tail on train + val for the selected partial epochs', async () => {
+    const stages: string[] = [];
+    const report = await engine.fineTune({ ...PARTIAL, validationSplit: 0.34, partialEpochs: 3, onProgress: (p) => p.phase === 'train' && stages.push(p.stage!) });
+    const p = report.partial!;
+    // Here the tail beats the head-only start on validation (lower loss), so it is kept and refit.
+    assert.ok(p.bestEpoch > 0, 'the tail is kept');
+    assert.equal(p.refitHistory?.length, p.bestEpoch);
+    assert.deepEqual([...new Set(stages)], ['select', 'partial', 'refit', 'partial-refit']);
+    assert.equal(report.refitHistory?.length, report.bestEpoch);
+    const ev = await engine.evaluate(test.map((s) => ({ label: s.label, image: s.image })));
+    assert.ok(ev.accuracy >= 0.8, `accuracy ${ev.accuracy}`);
+  });
+
   it('recomputes prefix activations that exceed the budget, with the same result as the cache (fp16 tolerance)', async () => {
     await engine.fineTune(PARTIAL);
     const cached = await engine.predict([test[0]!.image]);
-    const report = await engine.fineTune({ ...PARTIAL, prefixCacheBytes: 10 * 7 * 7 * 224 * 2 });
-    assert.deepEqual(report.partial!.prefix, { cached: 10, recomputed: 26, budgetBytes: 10 * 7 * 7 * 224 * 2 });
+    // The default cut (4 blocks) is block 13's input: 14x14x136 fp16 per view.
+    const budget = 10 * 14 * 14 * 136 * 2;
+    const report = await engine.fineTune({ ...PARTIAL, prefixCacheBytes: budget });
+    assert.deepEqual(report.partial!.prefix, { cached: 10, recomputed: 26, budgetBytes: budget });
     const recomputed = await engine.predict([test[0]!.image]);
     for (const p of cached[0]!) {
       const q = recomputed[0]!.find((r) => r.label === p.label)!;
@@ -100,8 +115,10 @@ describe('Partial strategy on the default backbone (generated images)', () => {
     const files = await engine.export({ merged: true });
     const meta = JSON.parse(new TextDecoder().decode(files['edgetune.json']));
     assert.equal(meta.formatVersion, 2);
-    assert.match(meta.tail.cutNode, /expanded_conv_15\/add$/);
-    assert.ok(files['tail.bin']!.length > 4_000_000, 'the tail weights are in the export');
+    // The default tail: blocks 13-16 (MobileNetV2's last stage) and Conv_1, cut at block 12's output.
+    assert.match(meta.tail.cutNode, /expanded_conv_12\/add$/);
+    assert.equal(meta.tail.unfreezeBlocks, 4);
+    assert.ok(files['tail.bin']!.length > 12_000_000, 'the tail weights are in the export');
     // Training moved the tail away from the graph's own weights.
     const first = meta.tail.weights[0];
     const n = first.shape.reduce((a: number, b: number) => a * b, 1);
@@ -146,18 +163,25 @@ describe('Partial strategy on the default backbone (generated images)', () => {
     assert.equal(tf.memory().numTensors, before);
   });
 
-  it('keeps the previous model (tail included) when a partial fineTune is aborted', async () => {
+  it('keeps the previous model (tail included) when a partial fineTune is aborted, in the partial stage or its refit', async () => {
     await engine.fineTune(PARTIAL);
     const want = await engine.predict([test[2]!.image]);
-    const ac = new AbortController();
-    const run = engine.fineTune({
-      ...PARTIAL,
-      seed: 9,
-      signal: ac.signal,
-      onProgress: (p) => p.phase === 'train' && p.stage === 'partial' && ac.abort(),
-    });
-    await assert.rejects(run, (e) => isEdgetuneError(e, 'ABORTED'));
-    assert.deepEqual(await engine.predict([test[2]!.image]), want);
+    const before = tf.memory().numTensors;
+    for (const stage of ['partial', 'partial-refit']) {
+      const ac = new AbortController();
+      const run = engine.fineTune({
+        ...PARTIAL,
+        validationSplit: 0.34,
+        partialEpochs: 3,
+        // Seed 3 keeps the tail (see the refit test), so its refit stage runs.
+        seed: stage === 'partial' ? 9 : 3,
+        signal: ac.signal,
+        onProgress: (p) => p.phase === 'train' && p.stage === stage && ac.abort(),
+      });
+      await assert.rejects(run, (e) => isEdgetuneError(e, 'ABORTED'), stage);
+      assert.deepEqual(await engine.predict([test[2]!.image]), want, stage);
+      assert.equal(tf.memory().numTensors, before, `no tensors left behind by the abort in ${stage}`);
+    }
   });
 
   it('rebuilds the mobilenet_v2 layers backbone tail (BatchNorm folded) and trains it', async () => {
