@@ -1,10 +1,17 @@
 // Node profile: the engine on WASM (SIMD, one thread), as the CLI runs it.
 // Prints one JSON object on stdout; progress on stderr.
 import { createEngine } from '../src/engine/classifier.js';
-import { runEngineSuite } from './lib/engine-suite.js';
+import { partialSuite, runEngineSuite } from './lib/engine-suite.js';
 
 const quick = process.argv.includes('--quick');
 const engine = await createEngine({ backends: ['wasm'] });
+if (process.argv.includes('--partial-only')) {
+  // `node --import tsx bench/node-suite.ts --partial-only`: the partial strategy's epoch cost alone.
+  const partial = await partialSuite(engine, { quick, partialSize: quick ? 50 : 1000, log: (m) => process.stderr.write(`[bench node] ${m}\n`) });
+  process.stdout.write(JSON.stringify({ profile: 'node-wasm', backend: engine.backend, partial }) + '\n');
+  engine.dispose();
+  process.exit(0);
+}
 const result = await runEngineSuite(engine, {
   quick,
   sizes: quick ? [50] : [200, 1000],

@@ -265,6 +265,7 @@ def run(cfg, base, data, fixed_epochs=None):
         if fixed_epochs is not None:
             continue
         va = accuracy(net, head, mu, sd, xva, yva)
+        res.setdefault('val_history', []).append(va)
         if va > best[0]:
             best = (va, accuracy(net, head, mu, sd, xte, yte), ep)
     if fixed_epochs is not None:
@@ -305,6 +306,10 @@ def grid(name):
             out.append(dict(seed=seed, first=13, blr=3e-4, aug='none', epochs=20))
         for c in out:
             c['refit'] = True
+    if name == 'D':
+        for seed in (1, 2):
+            for first, blr in ((13, 3e-4), (13, 1.5e-4), (16, 3e-4), (11, 3e-4)):
+                out.append(dict(seed=seed, first=first, blr=blr, aug='none', epochs=20))
     if name == 'C':
         for seed in (1, 2, 3):
             out.append(dict(seed=seed, first=18, blr=0, aug='none', head_epochs=80))
