@@ -8,7 +8,7 @@ import { FileEmbeddingStore } from '../engine/embed-store-fs.js';
 import { IMAGE_EXTENSIONS } from '../engine/decode-node.js';
 import { fileSource, readModelDir, writeModelDir } from '../engine/files-node.js';
 import { BUNDLED_BACKBONES } from '../engine/manifest.js';
-import type { EvaluationReport, FineTuneOptions, ModelFiles } from '../types.js';
+import type { EpochLog, EvaluationReport, FineTuneOptions, ModelFiles } from '../types.js';
 import { listImages, readImageFolder, type ClassFiles } from './imagefolder.js';
 import { createBar } from './progress.js';
 
@@ -64,6 +64,14 @@ export interface TrainArgs extends FineTuneOptions {
 }
 
 /** edgetune train: ImageFolder -> model directory, with test accuracy when a test split exists. */
+/** Progress-bar prefix per training stage. */
+const STAGE_LABEL: Record<NonNullable<EpochLog['stage']>, string> = {
+  select: '',
+  refit: 'refit train+val ',
+  partial: 'partial ',
+  'partial-refit': 'partial refit train+val ',
+};
+
 export async function train(args: TrainArgs, out: Output): Promise<void> {
   const folder = await readImageFolder(args.data);
   const outDir = resolve(args.out);
@@ -101,7 +109,7 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
         else {
           embedBar.stop();
           const val = p.valAccuracy !== undefined ? ` val_acc ${p.valAccuracy.toFixed(3)}` : '';
-          epochBar.update(p.epoch, p.epochs, `${p.stage === 'refit' ? 'refit train+val ' : p.stage === 'partial' ? 'partial ' : p.stage === 'partial-refit' ? 'partial refit train+val ' : ''}loss ${p.loss.toFixed(3)} acc ${p.accuracy.toFixed(3)}${val}`);
+          epochBar.update(p.epoch, p.epochs, `${STAGE_LABEL[p.stage ?? 'select']}loss ${p.loss.toFixed(3)} acc ${p.accuracy.toFixed(3)}${val}`);
         }
       },
     });
