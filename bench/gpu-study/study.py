@@ -221,6 +221,10 @@ def run(cfg, base, data, fixed_epochs=None):
     with torch.no_grad(), torch.autocast('cuda', torch.bfloat16, enabled=DEV == 'cuda'):
         ftr = torch.cat([net(resize(xtr[i:i + 250])).float() for i in range(0, len(xtr), 250)])
     mu, sd = ftr.mean(0), ftr.std(0) + 1e-6
+    if cfg.get('head_aug') == 'flip':  # a cached mirror view per image; each epoch picks one
+        with torch.no_grad(), torch.autocast('cuda', torch.bfloat16, enabled=DEV == 'cuda'):
+            ftr_m = torch.cat([net(resize(xtr[i:i + 250]).flip(3)).float() for i in range(0, len(xtr), 250)])
+        fs_m = (ftr_m - mu) / sd
     head = torch.nn.Linear(ftr.shape[1], len(CLASSES)).to(DEV)
     torch.nn.init.zeros_(head.weight); torch.nn.init.zeros_(head.bias)
     # Stage 1: the head on frozen features (no augmentation), as the engine's head strategy.
@@ -232,7 +236,11 @@ def run(cfg, base, data, fixed_epochs=None):
         perm = torch.randperm(len(fs), generator=g).to(DEV)
         for i in range(0, len(fs), 32):
             idx = perm[i:i + 32]
-            loss = F.cross_entropy(head(fs[idx]), ytr[idx], label_smoothing=0.1)
+            fb = fs[idx]
+            if cfg.get('head_aug') == 'flip':
+                m = (torch.rand(len(idx), generator=g) < 0.5).to(DEV)
+                fb = torch.where(m[:, None], fs_m[idx], fb)
+            loss = F.cross_entropy(head(fb), ytr[idx], label_smoothing=0.1)
             opt.zero_grad(); loss.backward(); opt.step()
     head_val = accuracy(net, head, mu, sd, xva, yva)
     head_test = accuracy(net, head, mu, sd, xte, yte)
@@ -250,6 +258,20 @@ def run(cfg, base, data, fixed_epochs=None):
     warm = math.ceil(len(xtr) / 32)
     best = (head_val, head_test, 0)
     step = 0
+    live = params + list(head.parameters())
+    ema = [p.detach().clone() for p in live] if cfg.get('ema') else None
+
+    class swapped:  # evaluates with the averaged weights when there are any
+        def __enter__(self):
+            if ema is not None:
+                self.saved = [p.detach().clone() for p in live]
+                with torch.no_grad():
+                    for p, e in zip(live, ema): p.copy_(e)
+
+        def __exit__(self, *a):
+            if ema is not None:
+                with torch.no_grad():
+                    for p, s in zip(live, self.saved): p.copy_(s)
     for ep in range(1, cfg['epochs'] + 1):
         net.train()
         perm = torch.randperm(len(xtr), generator=g).to(DEV)
@@ -262,14 +284,20 @@ def run(cfg, base, data, fixed_epochs=None):
             loss = F.cross_entropy(head((feats - mu) / sd), ytr[idx], label_smoothing=0.1)
             opt.zero_grad(); loss.backward(); opt.step()
             step += 1
+            if ema is not None:  # exponential moving average of the trained weights
+                with torch.no_grad():
+                    for e, p in zip(ema, live):
+                        e.mul_(cfg['ema']).add_(p, alpha=1 - cfg['ema'])
         if fixed_epochs is not None:
             continue
-        va = accuracy(net, head, mu, sd, xva, yva)
-        res.setdefault('val_history', []).append(va)
-        if va > best[0]:
-            best = (va, accuracy(net, head, mu, sd, xte, yte), ep)
+        with swapped():
+            va = accuracy(net, head, mu, sd, xva, yva)
+            res.setdefault('val_history', []).append(va)
+            if va > best[0]:
+                best = (va, accuracy(net, head, mu, sd, xte, yte), ep)
     if fixed_epochs is not None:
-        res['last_test'] = accuracy(net, head, mu, sd, xte, yte)
+        with swapped():
+            res['last_test'] = accuracy(net, head, mu, sd, xte, yte)
         return res
     res.update(val=best[0], test=best[1], best_epoch=best[2], last_val=va)
     if fixed_epochs is None and cfg.get('refit'):
@@ -310,6 +338,21 @@ def grid(name):
         for seed in (1, 2):
             for first, blr in ((13, 3e-4), (13, 1.5e-4), (16, 3e-4), (11, 3e-4)):
                 out.append(dict(seed=seed, first=first, blr=blr, aug='none', epochs=20))
+    if name == 'E':  # mirror views: for the head, for the tail, for both (20 epochs, last stage)
+        for seed in (1, 2, 3):
+            out.append(dict(seed=seed, first=18, blr=0, aug='none', head_aug='flip', head_epochs=80))
+            out.append(dict(seed=seed, first=13, blr=3e-4, aug='flip', epochs=20))
+            out.append(dict(seed=seed, first=13, blr=3e-4, aug='flip', head_aug='flip', epochs=20))
+        for c in out:
+            c['refit'] = True
+    if name == 'F':  # averaged weights (EMA per step), 20 epochs, last stage
+        for seed in (1, 2, 3):
+            out.append(dict(seed=seed, first=13, blr=3e-4, aug='none', epochs=20))
+            for d in (0.99, 0.995):
+                out.append(dict(seed=seed, first=13, blr=3e-4, aug='none', epochs=20, ema=d))
+            out.append(dict(seed=seed, first=13, blr=5e-4, aug='none', epochs=20, ema=0.99))
+        for c in out:
+            c['refit'] = True
     if name == 'C':
         for seed in (1, 2, 3):
             out.append(dict(seed=seed, first=18, blr=0, aug='none', head_epochs=80))
