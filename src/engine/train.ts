@@ -44,8 +44,6 @@ export interface TailFeed {
   lrRatio: number;
 }
 
-const VAL_CHUNK = 64;
-
 /**
  * Yields to the event loop (a macrotask, not a microtask), so that messages such
  * as a worker's abort request get processed between epochs and batches.
@@ -118,8 +116,11 @@ export async function trainHead(
   const validate = async (): Promise<{ loss: number; acc: number }> => {
     const logits: tf.Tensor2D[] = [];
     try {
-      for (let s = 0; s < valRowIds.length; s += feed ? VAL_CHUNK : valRowIds.length) {
-        const rows = valRowIds.slice(s, s + (feed ? VAL_CHUNK : valRowIds.length));
+      // Through a tail in training-batch chunks: on WASM, 152 validation views of the
+      // default tail took 3.2 s in chunks of 32 and 3.5 s in chunks of 64; memory stays at a step's.
+      const chunk = feed ? cfg.batchSize : valRowIds.length;
+      for (let s = 0; s < valRowIds.length; s += chunk) {
+        const rows = valRowIds.slice(s, s + chunk);
         const pre = feed ? await feed.batch(rows) : undefined;
         logits.push(tf.tidy(() => head.logits(pre ? feed!.tail.apply(pre) : tf.gather(data.x, rows))));
         pre?.dispose();
