@@ -63,7 +63,6 @@ export interface TrainArgs extends FineTuneOptions {
   strict: boolean;
 }
 
-/** edgetune train: ImageFolder -> model directory, with test accuracy when a test split exists. */
 /** Progress-bar prefix per training stage. */
 const STAGE_LABEL: Record<NonNullable<EpochLog['stage']>, string> = {
   select: '',
@@ -72,6 +71,7 @@ const STAGE_LABEL: Record<NonNullable<EpochLog['stage']>, string> = {
   'partial-refit': 'partial refit train+val ',
 };
 
+/** edgetune train: ImageFolder -> model directory, with test accuracy when a test split exists. */
 export async function train(args: TrainArgs, out: Output): Promise<void> {
   const folder = await readImageFolder(args.data);
   const outDir = resolve(args.out);
