@@ -2,14 +2,15 @@
 //
 // A tfjs GraphModel has no trainable variables, so the last blocks are rebuilt
 // as tfjs ops initialized from the graph's own (BatchNorm-folded) weights. The
-// ops are chosen to have gradients on every backend: tfjs-backend-wasm 4.22 has
-// no Conv2DBackpropFilter nor depthwise backprop kernels, so 1x1 convolutions
-// run as matMul and depthwise ones as a sum of shifted slices.
+// ops have gradients on every backend: 1x1 convolutions run as matMul
+// (tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter), depthwise ones as
+// tf.depthwiseConv2d, whose gradient kernels edgetune registers for WASM.
 import * as tf from '@tensorflow/tfjs-core';
 import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { EdgetuneError } from '../errors.js';
 import type { Backbone } from './backbone.js';
+import { registerWasmTrainingKernels, relu6 } from './wasm-kernels.js';
 
 interface GraphNode {
   name: string;
@@ -150,6 +151,7 @@ export class Tail {
     readonly blocks: number,
     weights: Map<string, tf.Tensor>,
   ) {
+    registerWasmTrainingKernels();
     // A variable shares the graph's weight data until its first assign: no copy.
     this.byNode = new Map(plan.weightNodes.map((n) => [n, tf.variable(weights.get(n)!, true)]));
     this.variables = [...this.byNode.values()];
@@ -273,7 +275,7 @@ export class Tail {
 }
 
 function activate(x: tf.Tensor, act: Act): tf.Tensor {
-  return act === 'relu6' ? tf.clipByValue(x, 0, 6) : act === 'relu' ? tf.relu(x) : x;
+  return act === 'relu6' ? relu6(x) : act === 'relu' ? tf.relu(x) : x;
 }
 
 /**
@@ -301,47 +303,13 @@ function conv1x1(x: tf.Tensor4D, kernel: tf.Tensor, bias: tf.Tensor): tf.Tensor4
 }
 
 /**
- * A depthwise convolution as a sum of shifted, per-channel-scaled slices (pad,
- * slice, reshape and mul have gradients on every backend). Strides use a
- * space-to-depth view: row s*i + d is row i + floor(d/s) of phase plane d mod s.
- * Padding follows TensorFlow's SAME (the extra row/column at the bottom/right) or VALID.
+ * A depthwise convolution with its bias: tf.depthwiseConv2d (XNNPACK on WASM),
+ * whose gradients are tfjs' own on WebGPU and CPU and edgetune's on WASM
+ * (`registerWasmTrainingKernels`). Padding follows TensorFlow's SAME (the extra
+ * row/column at the bottom/right) or VALID, as the graph's op does.
  */
 function depthwise(x: tf.Tensor4D, kernel: tf.Tensor, bias: tf.Tensor, stride = 1, padding: Padding = 'same'): tf.Tensor4D {
-  const [n, h, w, c] = x.shape;
-  const [kh, kw] = [kernel.shape[0]!, kernel.shape[1]!];
-  const s = stride;
-  const [oh, ow] = padding === 'same' ? [Math.ceil(h / s), Math.ceil(w / s)] : [Math.floor((h - kh) / s) + 1, Math.floor((w - kw) / s) + 1];
-  const [ph, pw] = padding === 'same' ? [Math.max((oh - 1) * s + kh - h, 0), Math.max((ow - 1) * s + kw - w, 0)] : [0, 0];
-  const [pt, pl] = [Math.floor(ph / 2), Math.floor(pw / 2)];
-  // Padded size: room for every tap of every output, rounded up to a multiple of the stride.
-  const hp = s * Math.max(Math.ceil((h + ph) / s), oh + Math.floor((kh - 1) / s));
-  const wp = s * Math.max(Math.ceil((w + pw) / s), ow + Math.floor((kw - 1) / s));
-  const padded = tf.pad(x, [
-    [0, 0],
-    [pt, hp - h - pt],
-    [pl, wp - w - pl],
-    [0, 0],
-  ]);
-  // Phase planes of a strided input, through 4-D reshapes and slices only
-  // (tfjs-backend-wasm sliced the 6-D form ~20x slower).
-  const rows = s === 1 ? padded : tf.reshape(padded, [(n * hp) / s, s, wp / s, s * c]);
-  const planes = new Map<number, tf.Tensor>();
-  const plane = (py: number, px: number) => {
-    const key = py * s + px;
-    if (!planes.has(key)) planes.set(key, tf.reshape(tf.slice(rows, [0, py, 0, px * c], [(n * hp) / s, 1, wp / s, c]), [n, hp / s, wp / s, c]));
-    return planes.get(key)!;
-  };
-  const tapAt = (dy: number, dx: number) =>
-    s === 1 ? tf.slice(padded, [0, dy, dx, 0], [n, oh, ow, c]) : tf.slice(plane(dy % s, dx % s), [0, Math.floor(dy / s), Math.floor(dx / s), 0], [n, oh, ow, c]);
-  const taps = tf.reshape(kernel, [kh * kw, c]);
-  let acc: tf.Tensor = tf.zeros([n, oh, ow, c]);
-  for (let dy = 0; dy < kh; dy++) {
-    for (let dx = 0; dx < kw; dx++) {
-      const tap = tf.reshape(tf.slice(taps, [dy * kw + dx, 0], [1, c]), [c]);
-      acc = tf.add(acc, tf.mul(tapAt(dy, dx), tap));
-    }
-  }
-  return tf.add(acc, bias) as tf.Tensor4D;
+  return tf.fused.depthwiseConv2d({ x, filter: kernel as tf.Tensor4D, strides: stride, pad: padding, bias });
 }
 
 // ---- Keras layers backbones (mobilenet_v2) ------------------------------------------

@@ -1,0 +1,184 @@
+// Kernels edgetune adds to tfjs-backend-wasm (4.22) so that the partial strategy's
+// tail trains there at a cost close to its arithmetic:
+// - DepthwiseConv2dNativeBackpropInput / ...BackpropFilter: missing from the WASM
+//   backend (WebGPU and CPU have them), so tf.depthwiseConv2d had no gradient there;
+// - Identity without a copy: tfjs saves every tensor a gradient needs through
+//   Identity, which the WASM backend implements as a memcpy (the CPU backend shares
+//   the buffer, as this one does; tensors are immutable, so sharing is safe);
+// - EdgetuneRelu6Backprop: ReLU6's gradient in one pass instead of five kernels.
+// They run in JavaScript over the WASM heap (views, no copies). Registration is
+// explicit and idempotent (the package has no import side effects).
+import * as tf from '@tensorflow/tfjs-core';
+import { backend_util, type KernelConfig, type TensorInfo, type NamedAttrMap } from '@tensorflow/tfjs-core';
+
+/** The part of tfjs-backend-wasm's BackendWasm these kernels use. */
+interface WasmBackend {
+  typedArrayFromHeap(t: TensorInfo): Float32Array;
+  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
+  incRef(dataId: object): void;
+}
+
+type Conv2DAttrs = {
+  strides: [number, number] | number;
+  dilations: [number, number] | number;
+  pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+};
+
+export const RELU6_BACKPROP = 'EdgetuneRelu6Backprop';
+
+const f32 = (b: WasmBackend, t: TensorInfo) => {
+  if (t.dtype !== 'float32') throw new Error(`edgetune wasm kernel: expected float32, got ${t.dtype}`);
+  return b.typedArrayFromHeap(t);
+};
+
+function convInfo(xShape: number[], filterShape: number[], a: Conv2DAttrs) {
+  const info = backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    a.strides,
+    a.dilations ?? 1,
+    a.pad,
+    a.dimRoundingMode,
+    true,
+  );
+  if (info.dilationHeight !== 1 || info.dilationWidth !== 1) throw new Error('edgetune wasm kernel: dilated depthwise gradients are not supported');
+  return info;
+}
+
+/** dx[b, iy, ix, c] = sum over taps of dy[b, oy, ox, c * m + q] * w[ky, kx, c, q], scattered from each output. */
+function depthwiseBackpropInput({ inputs, backend, attrs }: { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: NamedAttrMap }): TensorInfo {
+  const b = backend as WasmBackend;
+  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+  const a = attrs as unknown as Conv2DAttrs & { inputShape: number[] };
+  const ci = convInfo(a.inputShape, filter.shape, a);
+  const out = b.makeOutput(ci.inShape, 'float32');
+  const dx = f32(b, out);
+  dx.fill(0);
+  const [g, w] = [f32(b, dy), f32(b, filter)];
+  const { batchSize: n, inHeight: h, inWidth: wd, inChannels: c, outHeight: oh, outWidth: ow, outChannels: oc } = ci;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = ci;
+  const [pt, pl, m] = [ci.padInfo.top, ci.padInfo.left, oc / c];
+  for (let bi = 0; bi < n; bi++) {
+    for (let oy = 0; oy < oh; oy++) {
+      for (let ox = 0; ox < ow; ox++) {
+        const gOff = ((bi * oh + oy) * ow + ox) * oc;
+        for (let ky = 0; ky < kh; ky++) {
+          const iy = oy * sh - pt + ky;
+          if (iy < 0 || iy >= h) continue;
+          for (let kx = 0; kx < kw; kx++) {
+            const ix = ox * sw - pl + kx;
+            if (ix < 0 || ix >= wd) continue;
+            const xOff = ((bi * h + iy) * wd + ix) * c;
+            const wOff = (ky * kw + kx) * oc;
+            if (m === 1) {
+              for (let ch = 0; ch < c; ch++) dx[xOff + ch] = dx[xOff + ch]! + g[gOff + ch]! * w[wOff + ch]!;
+            } else {
+              for (let ch = 0; ch < c; ch++) {
+                let s = 0;
+                for (let q = 0; q < m; q++) s += g[gOff + ch * m + q]! * w[wOff + ch * m + q]!;
+                dx[xOff + ch] = dx[xOff + ch]! + s;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** dw[ky, kx, c, q] = sum over batch and outputs of x[b, iy, ix, c] * dy[b, oy, ox, c * m + q]. */
+function depthwiseBackpropFilter({ inputs, backend, attrs }: { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: NamedAttrMap }): TensorInfo {
+  const b = backend as WasmBackend;
+  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+  const a = attrs as unknown as Conv2DAttrs & { filterShape: number[] };
+  const ci = convInfo(x.shape, a.filterShape, a);
+  const [xs, g] = [f32(b, x), f32(b, dy)];
+  const { batchSize: n, inHeight: h, inWidth: wd, inChannels: c, outHeight: oh, outWidth: ow, outChannels: oc } = ci;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = ci;
+  const [pt, pl, m] = [ci.padInfo.top, ci.padInfo.left, oc / c];
+  // Sums over n * oh * ow terms: accumulated in float64.
+  const acc = new Float64Array(kh * kw * oc);
+  for (let bi = 0; bi < n; bi++) {
+    for (let oy = 0; oy < oh; oy++) {
+      for (let ox = 0; ox < ow; ox++) {
+        const gOff = ((bi * oh + oy) * ow + ox) * oc;
+        for (let ky = 0; ky < kh; ky++) {
+          const iy = oy * sh - pt + ky;
+          if (iy < 0 || iy >= h) continue;
+          for (let kx = 0; kx < kw; kx++) {
+            const ix = ox * sw - pl + kx;
+            if (ix < 0 || ix >= wd) continue;
+            const xOff = ((bi * h + iy) * wd + ix) * c;
+            const aOff = (ky * kw + kx) * oc;
+            if (m === 1) {
+              for (let ch = 0; ch < c; ch++) acc[aOff + ch] = acc[aOff + ch]! + xs[xOff + ch]! * g[gOff + ch]!;
+            } else {
+              for (let ch = 0; ch < c; ch++) for (let q = 0; q < m; q++) acc[aOff + ch * m + q] = acc[aOff + ch * m + q]! + xs[xOff + ch]! * g[gOff + ch * m + q]!;
+            }
+          }
+        }
+      }
+    }
+  }
+  const out = b.makeOutput(ci.filterShape, 'float32');
+  f32(b, out).set(acc);
+  return out;
+}
+
+/** dx = dy where 0 < y < 6, else 0 (y: ReLU6's output). */
+function relu6Backprop({ inputs, backend }: { inputs: Record<string, TensorInfo>; backend: unknown }): TensorInfo {
+  const b = backend as WasmBackend;
+  const { dy, y } = inputs as { dy: TensorInfo; y: TensorInfo };
+  const out = b.makeOutput(dy.shape, 'float32');
+  const [g, ys, dx] = [f32(b, dy), f32(b, y), f32(b, out)];
+  for (let i = 0; i < dx.length; i++) {
+    const v = ys[i]!;
+    dx[i] = v > 0 && v < 6 ? g[i]! : 0;
+  }
+  return out;
+}
+
+function identityNoCopy({ inputs, backend }: { inputs: Record<string, TensorInfo>; backend: unknown }): TensorInfo {
+  const { x } = inputs as { x: TensorInfo };
+  (backend as WasmBackend).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+const KERNELS: KernelConfig[] = [
+  { kernelName: tf.DepthwiseConv2dNativeBackpropInput, backendName: 'wasm', kernelFunc: depthwiseBackpropInput as never },
+  { kernelName: tf.DepthwiseConv2dNativeBackpropFilter, backendName: 'wasm', kernelFunc: depthwiseBackpropFilter as never },
+  { kernelName: RELU6_BACKPROP, backendName: 'wasm', kernelFunc: relu6Backprop as never },
+  { kernelName: tf.Identity, backendName: 'wasm', kernelFunc: identityNoCopy as never },
+];
+
+let registered = false;
+
+/**
+ * Registers the kernels above for the 'wasm' backend (call once tfjs-backend-wasm
+ * is loaded: its own Identity is replaced). Kernels the backend already has
+ * (a later tfjs-backend-wasm may add the depthwise gradients) are left alone.
+ */
+export function registerWasmTrainingKernels(): void {
+  if (registered || !tf.getKernel(tf.Identity, 'wasm')) return;
+  for (const k of KERNELS) {
+    if (k.kernelName === tf.Identity) tf.unregisterKernel(k.kernelName, 'wasm');
+    else if (tf.getKernel(k.kernelName, 'wasm')) continue;
+    tf.registerKernel(k);
+  }
+  registered = true;
+}
+
+/** ReLU6 with a gradient that needs only its output (one pass on WASM, stock ops elsewhere). */
+export const relu6 = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  const y = tf.clipByValue(x, 0, 6);
+  save([y]);
+  return {
+    value: y,
+    gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) =>
+      tf.getKernel(RELU6_BACKPROP, tf.getBackend())
+        ? (tf.engine().runKernel(RELU6_BACKPROP, { dy, y: saved! }) as tf.Tensor)
+        : tf.mul(dy, tf.step(tf.mul(saved!, tf.sub(6, saved!)))),
+  };
+}) as never) as unknown as (x: tf.Tensor) => tf.Tensor;
