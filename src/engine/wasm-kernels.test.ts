@@ -9,6 +9,7 @@ import '@tensorflow/tfjs-backend-wasm';
 // tfjs' gradients come with tfjs-layers (registered at its import), as in the engine.
 import '@tensorflow/tfjs-layers';
 import { registerWasmTrainingKernels, relu6 } from './wasm-kernels.js';
+import { simdLoops } from './wasm-simd.js';
 
 type Case = { x: number[]; k: number[]; stride: number; pad: 'same' | 'valid' };
 const CASES: Case[] = [
@@ -52,6 +53,27 @@ describe('WASM training kernels', () => {
     }
   });
 
+  it('assembles the SIMD loops on the backend heap (Node has WebAssembly SIMD)', async () => {
+    await tf.setBackend('wasm');
+    const memory = (tf.backend() as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm.memory;
+    const loops = simdLoops(memory);
+    assert.ok(loops, 'the module validates and instantiates');
+    // dst += a * b on 8 floats at a scratch offset of the heap (a tensor's own memory).
+    const t = tf.zeros([24]);
+    const at = (tf.backend() as unknown as { getMemoryOffset(id: object): number }).getMemoryOffset(t.dataId);
+    const heap = new Float32Array(memory.buffer, at, 24);
+    heap.set([1, 2, 3, 4, 5, 6, 7, 8], 0);
+    heap.set([1, 1, 1, 1, 2, 2, 2, 2], 8);
+    heap.set([0.5, 1, 1.5, 2, 0.5, 1, 1.5, 2], 16);
+    loops.fma(at, at + 32, at + 64, 8);
+    assert.deepEqual(Array.from(new Float32Array(memory.buffer, at, 8)), [1.5, 3, 4.5, 6, 6, 8, 10, 12]);
+    // ReLU6 backprop: dy where 0 < y < 6 (dy: the first 8, y: the next 8), into the last 8.
+    new Float32Array(memory.buffer, at + 32, 8).set([-1, 0, 0.5, 5.99, 6, 7, 3, -0]);
+    loops.relu6Backprop(at + 64, at, at + 32, 8);
+    assert.deepEqual(Array.from(new Float32Array(memory.buffer, at + 64, 8)), [0, 0, 4.5, 6, 0, 0, 10, 0]);
+    t.dispose();
+  });
+
   for (const [i, c] of CASES.entries()) {
     it(`matches the CPU backend: x [${c.x}], kernel [${c.k}], stride ${c.stride}, ${c.pad}`, async () => {
       const cpu = await run('cpu', c, 10 * i);
@@ -72,11 +94,12 @@ describe('WASM training kernels', () => {
 
   it("ReLU6's gradient is zero where the output is clipped, dy elsewhere", async () => {
     await tf.setBackend('wasm');
+    // Nine values: two SIMD lanes of four and one JavaScript remainder.
     const [dx] = tf.tidy(() => {
-      const x = tf.tensor1d([-1, 0.5, 3, 5.99, 6, 7]);
-      return tf.grads((a: tf.Tensor) => tf.sum(tf.mul(relu6(a), tf.tensor1d([1, 2, 3, 4, 5, 6]))))([x]).map((t) => t.dataSync());
+      const x = tf.tensor1d([-1, 0.5, 3, 5.99, 6, 7, -0.1, 2, 1]);
+      return tf.grads((a: tf.Tensor) => tf.sum(tf.mul(relu6(a), tf.tensor1d([1, 2, 3, 4, 5, 6, 7, 8, 9]))))([x]).map((t) => t.dataSync());
     });
-    assert.deepEqual(Array.from(dx!), [0, 2, 3, 4, 0, 0]);
+    assert.deepEqual(Array.from(dx!), [0, 2, 3, 4, 0, 0, 0, 8, 9]);
   });
 
   it('clones without copying, and a clone outlives its source', async () => {

@@ -6,17 +6,32 @@
 //   Identity, which the WASM backend implements as a memcpy (the CPU backend shares
 //   the buffer, as this one does; tensors are immutable, so sharing is safe);
 // - EdgetuneRelu6Backprop: ReLU6's gradient in one pass instead of five kernels.
-// They run in JavaScript over the WASM heap (views, no copies). Registration is
-// explicit and idempotent (the package has no import side effects).
+// They run over the WASM heap in place (no copies): the depthwise ones through a
+// 4-lane SIMD multiply-accumulate (wasm-simd.ts) where the engine has SIMD and the
+// channels come in fours, else in JavaScript. Registration is explicit and
+// idempotent (the package has no import side effects).
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util, type KernelConfig, type TensorInfo, type NamedAttrMap } from '@tensorflow/tfjs-core';
+import { simdLoops, type SimdLoops } from './wasm-simd.js';
 
 /** The part of tfjs-backend-wasm's BackendWasm these kernels use. */
 interface WasmBackend {
   typedArrayFromHeap(t: TensorInfo): Float32Array;
   makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
   incRef(dataId: object): void;
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  /** The Emscripten module: the heap's WebAssembly.Memory is `asm.memory` (exported) or `wasmMemory` (imported, threaded builds). */
+  wasm?: { asm?: { memory?: unknown }; wasmMemory?: unknown };
 }
+
+/** The SIMD loops on this backend's heap. */
+function simd(b: WasmBackend): SimdLoops | null {
+  const memory = b.wasm?.asm?.memory ?? b.wasm?.wasmMemory;
+  return memory instanceof WebAssembly.Memory ? simdLoops(memory) : null;
+}
+/** The SIMD multiply-accumulate, when it applies to rows of `channels` floats. */
+const fmaFor = (b: WasmBackend, channels: number) => (channels % 4 === 0 ? (simd(b)?.fma ?? null) : null);
+const ptr = (b: WasmBackend, t: TensorInfo) => b.dataIdMap.get(t.dataId)!.memoryOffset;
 
 type Conv2DAttrs = {
   strides: [number, number] | number;
@@ -59,6 +74,8 @@ function depthwiseBackpropInput({ inputs, backend, attrs }: { inputs: Record<str
   const { batchSize: n, inHeight: h, inWidth: wd, inChannels: c, outHeight: oh, outWidth: ow, outChannels: oc } = ci;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = ci;
   const [pt, pl, m] = [ci.padInfo.top, ci.padInfo.left, oc / c];
+  const fma = m === 1 ? fmaFor(b, c) : null;
+  const [dxP, gP, wP] = [ptr(b, out), ptr(b, dy), ptr(b, filter)];
   for (let bi = 0; bi < n; bi++) {
     for (let oy = 0; oy < oh; oy++) {
       for (let ox = 0; ox < ow; ox++) {
@@ -71,7 +88,8 @@ function depthwiseBackpropInput({ inputs, backend, attrs }: { inputs: Record<str
             if (ix < 0 || ix >= wd) continue;
             const xOff = ((bi * h + iy) * wd + ix) * c;
             const wOff = (ky * kw + kx) * oc;
-            if (m === 1) {
+            if (fma) fma(dxP + xOff * 4, gP + gOff * 4, wP + wOff * 4, c);
+            else if (m === 1) {
               for (let ch = 0; ch < c; ch++) dx[xOff + ch] = dx[xOff + ch]! + g[gOff + ch]! * w[wOff + ch]!;
             } else {
               for (let ch = 0; ch < c; ch++) {
@@ -94,12 +112,17 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: { inputs: Record<st
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
   const a = attrs as unknown as Conv2DAttrs & { filterShape: number[] };
   const ci = convInfo(x.shape, a.filterShape, a);
-  const [xs, g] = [f32(b, x), f32(b, dy)];
   const { batchSize: n, inHeight: h, inWidth: wd, inChannels: c, outHeight: oh, outWidth: ow, outChannels: oc } = ci;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = ci;
   const [pt, pl, m] = [ci.padInfo.top, ci.padInfo.left, oc / c];
-  // Sums over n * oh * ow terms: accumulated in float64.
-  const acc = new Float64Array(kh * kw * oc);
+  // Allocated first: a heap growth would detach views taken before it.
+  const out = b.makeOutput(ci.filterShape, 'float32');
+  const [xs, g, dw] = [f32(b, x), f32(b, dy), f32(b, out)];
+  const fma = m === 1 ? fmaFor(b, c) : null;
+  const [xP, gP, dwP] = [ptr(b, x), ptr(b, dy), ptr(b, out)];
+  // Sums over n * oh * ow terms: in float32 lanes with SIMD (as XNNPACK would), else in float64.
+  dw.fill(0);
+  const acc = fma ? dw : new Float64Array(kh * kw * oc);
   for (let bi = 0; bi < n; bi++) {
     for (let oy = 0; oy < oh; oy++) {
       for (let ox = 0; ox < ow; ox++) {
@@ -112,7 +135,8 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: { inputs: Record<st
             if (ix < 0 || ix >= wd) continue;
             const xOff = ((bi * h + iy) * wd + ix) * c;
             const aOff = (ky * kw + kx) * oc;
-            if (m === 1) {
+            if (fma) fma(dwP + aOff * 4, xP + xOff * 4, gP + gOff * 4, c);
+            else if (m === 1) {
               for (let ch = 0; ch < c; ch++) acc[aOff + ch] = acc[aOff + ch]! + xs[xOff + ch]! * g[gOff + ch]!;
             } else {
               for (let ch = 0; ch < c; ch++) for (let q = 0; q < m; q++) acc[aOff + ch * m + q] = acc[aOff + ch * m + q]! + xs[xOff + ch]! * g[gOff + ch * m + q]!;
@@ -122,8 +146,7 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: { inputs: Record<st
       }
     }
   }
-  const out = b.makeOutput(ci.filterShape, 'float32');
-  f32(b, out).set(acc);
+  if (acc !== dw) dw.set(acc);
   return out;
 }
 
@@ -133,7 +156,11 @@ function relu6Backprop({ inputs, backend }: { inputs: Record<string, TensorInfo>
   const { dy, y } = inputs as { dy: TensorInfo; y: TensorInfo };
   const out = b.makeOutput(dy.shape, 'float32');
   const [g, ys, dx] = [f32(b, dy), f32(b, y), f32(b, out)];
-  for (let i = 0; i < dx.length; i++) {
+  const loops = simd(b);
+  // SIMD over whole lanes of four, JavaScript for the rest.
+  const lanes = loops ? dx.length - (dx.length % 4) : 0;
+  if (loops && lanes) loops.relu6Backprop(ptr(b, out), ptr(b, dy), ptr(b, y), lanes);
+  for (let i = lanes; i < dx.length; i++) {
     const v = ys[i]!;
     dx[i] = v > 0 && v < 6 ? g[i]! : 0;
   }
