@@ -6,10 +6,10 @@
 //   Identity, which the WASM backend implements as a memcpy (the CPU backend shares
 //   the buffer, as this one does; tensors are immutable, so sharing is safe);
 // - EdgetuneRelu6Backprop: ReLU6's gradient in one pass instead of five kernels.
-// They run over the WASM heap in place (no copies): the depthwise ones through a
-// 4-lane SIMD multiply-accumulate (wasm-simd.ts) where the engine has SIMD and the
-// channels come in fours, else in JavaScript. Registration is explicit and
-// idempotent (the package has no import side effects).
+// They work on the WASM heap in place (no copies), through 4-lane SIMD loops
+// (wasm-simd.ts) where the JavaScript engine has WebAssembly SIMD and rows come in
+// fours, else in JavaScript. Registration is explicit and idempotent (the package
+// has no import side effects).
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util, type KernelConfig, type TensorInfo, type NamedAttrMap } from '@tensorflow/tfjs-core';
 import { simdLoops, type SimdLoops } from './wasm-simd.js';
