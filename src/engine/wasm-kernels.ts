@@ -61,21 +61,16 @@ function convInfo(xShape: number[], filterShape: number[], a: Conv2DAttrs) {
   return info;
 }
 
-/** dx[b, iy, ix, c] = sum over taps of dy[b, oy, ox, c * m + q] * w[ky, kx, c, q], scattered from each output. */
-function depthwiseBackpropInput({ inputs, backend, attrs }: { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: NamedAttrMap }): TensorInfo {
-  const b = backend as WasmBackend;
-  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-  const a = attrs as unknown as Conv2DAttrs & { inputShape: number[] };
-  const ci = convInfo(a.inputShape, filter.shape, a);
-  const out = b.makeOutput(ci.inShape, 'float32');
-  const dx = f32(b, out);
-  dx.fill(0);
-  const [g, w] = [f32(b, dy), f32(b, filter)];
+/**
+ * Calls `visit` for every (output position, filter tap) pair whose input position
+ * lies inside the input, with the element offsets of that input pixel (row of
+ * inChannels), of that output pixel (row of outChannels) and of the tap's filter row.
+ * Both gradients are this walk with a different multiply-accumulate per pair.
+ */
+function forEachTap(ci: backend_util.Conv2DInfo, visit: (xOff: number, gOff: number, wOff: number) => void): void {
   const { batchSize: n, inHeight: h, inWidth: wd, inChannels: c, outHeight: oh, outWidth: ow, outChannels: oc } = ci;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = ci;
-  const [pt, pl, m] = [ci.padInfo.top, ci.padInfo.left, oc / c];
-  const fma = m === 1 ? fmaFor(b, c) : null;
-  const [dxP, gP, wP] = [ptr(b, out), ptr(b, dy), ptr(b, filter)];
+  const [pt, pl] = [ci.padInfo.top, ci.padInfo.left];
   for (let bi = 0; bi < n; bi++) {
     for (let oy = 0; oy < oh; oy++) {
       for (let ox = 0; ox < ow; ox++) {
@@ -85,24 +80,36 @@ function depthwiseBackpropInput({ inputs, backend, attrs }: { inputs: Record<str
           if (iy < 0 || iy >= h) continue;
           for (let kx = 0; kx < kw; kx++) {
             const ix = ox * sw - pl + kx;
-            if (ix < 0 || ix >= wd) continue;
-            const xOff = ((bi * h + iy) * wd + ix) * c;
-            const wOff = (ky * kw + kx) * oc;
-            if (fma) fma(dxP + xOff * 4, gP + gOff * 4, wP + wOff * 4, c);
-            else if (m === 1) {
-              for (let ch = 0; ch < c; ch++) dx[xOff + ch] = dx[xOff + ch]! + g[gOff + ch]! * w[wOff + ch]!;
-            } else {
-              for (let ch = 0; ch < c; ch++) {
-                let s = 0;
-                for (let q = 0; q < m; q++) s += g[gOff + ch * m + q]! * w[wOff + ch * m + q]!;
-                dx[xOff + ch] = dx[xOff + ch]! + s;
-              }
-            }
+            if (ix >= 0 && ix < wd) visit(((bi * h + iy) * wd + ix) * c, gOff, (ky * kw + kx) * oc);
           }
         }
       }
     }
   }
+}
+
+/** dx[b, iy, ix, c] = sum over taps of dy[b, oy, ox, c * m + q] * w[ky, kx, c, q], scattered from each output. */
+function depthwiseBackpropInput({ inputs, backend, attrs }: { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: NamedAttrMap }): TensorInfo {
+  const b = backend as WasmBackend;
+  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+  const a = attrs as unknown as Conv2DAttrs & { inputShape: number[] };
+  const ci = convInfo(a.inputShape, filter.shape, a);
+  const out = b.makeOutput(ci.inShape, 'float32');
+  const [dx, g, w] = [f32(b, out), f32(b, dy), f32(b, filter)];
+  dx.fill(0);
+  const [c, m] = [ci.inChannels, ci.outChannels / ci.inChannels];
+  const fma = m === 1 ? fmaFor(b, c) : null;
+  const [dxP, gP, wP] = [ptr(b, out), ptr(b, dy), ptr(b, filter)];
+  forEachTap(ci, (xOff, gOff, wOff) => {
+    if (fma) fma(dxP + xOff * 4, gP + gOff * 4, wP + wOff * 4, c);
+    else {
+      for (let ch = 0; ch < c; ch++) {
+        let s = 0;
+        for (let q = 0; q < m; q++) s += g[gOff + ch * m + q]! * w[wOff + ch * m + q]!;
+        dx[xOff + ch] = dx[xOff + ch]! + s;
+      }
+    }
+  });
   return out;
 }
 
@@ -112,40 +119,23 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: { inputs: Record<st
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
   const a = attrs as unknown as Conv2DAttrs & { filterShape: number[] };
   const ci = convInfo(x.shape, a.filterShape, a);
-  const { batchSize: n, inHeight: h, inWidth: wd, inChannels: c, outHeight: oh, outWidth: ow, outChannels: oc } = ci;
-  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = ci;
-  const [pt, pl, m] = [ci.padInfo.top, ci.padInfo.left, oc / c];
   // Allocated first: a heap growth would detach views taken before it.
   const out = b.makeOutput(ci.filterShape, 'float32');
   const [xs, g, dw] = [f32(b, x), f32(b, dy), f32(b, out)];
+  const [c, m] = [ci.inChannels, ci.outChannels / ci.inChannels];
   const fma = m === 1 ? fmaFor(b, c) : null;
   const [xP, gP, dwP] = [ptr(b, x), ptr(b, dy), ptr(b, out)];
   // Sums over n * oh * ow terms: in float32 lanes with SIMD (as XNNPACK would), else in float64.
   dw.fill(0);
-  const acc = fma ? dw : new Float64Array(kh * kw * oc);
-  for (let bi = 0; bi < n; bi++) {
-    for (let oy = 0; oy < oh; oy++) {
-      for (let ox = 0; ox < ow; ox++) {
-        const gOff = ((bi * oh + oy) * ow + ox) * oc;
-        for (let ky = 0; ky < kh; ky++) {
-          const iy = oy * sh - pt + ky;
-          if (iy < 0 || iy >= h) continue;
-          for (let kx = 0; kx < kw; kx++) {
-            const ix = ox * sw - pl + kx;
-            if (ix < 0 || ix >= wd) continue;
-            const xOff = ((bi * h + iy) * wd + ix) * c;
-            const aOff = (ky * kw + kx) * oc;
-            if (fma) fma(dwP + aOff * 4, xP + xOff * 4, gP + gOff * 4, c);
-            else if (m === 1) {
-              for (let ch = 0; ch < c; ch++) acc[aOff + ch] = acc[aOff + ch]! + xs[xOff + ch]! * g[gOff + ch]!;
-            } else {
-              for (let ch = 0; ch < c; ch++) for (let q = 0; q < m; q++) acc[aOff + ch * m + q] = acc[aOff + ch * m + q]! + xs[xOff + ch]! * g[gOff + ch * m + q]!;
-            }
-          }
-        }
+  const acc = fma ? dw : new Float64Array(dw.length);
+  forEachTap(ci, (xOff, gOff, wOff) => {
+    if (fma) fma(dwP + wOff * 4, xP + xOff * 4, gP + gOff * 4, c);
+    else {
+      for (let ch = 0; ch < c; ch++) {
+        for (let q = 0; q < m; q++) acc[wOff + ch * m + q] = acc[wOff + ch * m + q]! + xs[xOff + ch]! * g[gOff + ch * m + q]!;
       }
     }
-  }
+  });
   if (acc !== dw) dw.set(acc);
   return out;
 }
