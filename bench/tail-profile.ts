@@ -22,7 +22,13 @@ const t0 = performance.now();
 const prof = await tf.profile(step);
 const wallMs = performance.now() - t0;
 const byName = new Map<string, { calls: number; ms: number }>();
+// Multiply-adds of the step's matMuls ([b, m, k] x [b, k, n]): the work a step cannot skip.
+let matMulMacs = 0;
 for (const k of prof.kernels) {
+  if (k.name === 'BatchMatMul') {
+    const [a, b] = k.inputShapes as number[][];
+    matMulMacs += a!.reduce((p, x) => p * x, 1) * b![b!.length - 1]!;
+  }
   const a = byName.get(k.name) ?? { calls: 0, ms: 0 };
   a.calls++;
   a.ms += k.kernelTimeMs as number;
@@ -37,6 +43,7 @@ process.stdout.write(
     prefixShape: tail.prefixShape,
     wallMs: round(wallMs),
     kernels: prof.kernels.length,
+    matMulGMacs: round(matMulMacs / 1e9),
     // Custom-gradient ops ('forward') and fused-op wrappers also count the kernels they run.
     byName: Object.fromEntries([...byName].sort((a, b) => b[1].ms - a[1].ms).map(([k, v]) => [k, { calls: v.calls, ms: round(v.ms) }])),
   }) + '\n',

@@ -221,7 +221,11 @@ export class Tail {
       const get = (n: string) => out.get(n)!;
       switch (op.kind) {
         case 'conv1x1':
-          last = activate(conv1x1(get(op.input) as tf.Tensor4D, this.byNode.get(op.kernel)!, this.byNode.get(op.bias)!), op.act);
+          // The prefix is data, not a function of any weight: its gradient is never used.
+          last = activate(
+            conv1x1(get(op.input) as tf.Tensor4D, this.byNode.get(op.kernel)!, this.byNode.get(op.bias)!, op.input === this.plan.cutNode),
+            op.act,
+          );
           break;
         case 'depthwise':
           last = activate(depthwise(get(op.input) as tf.Tensor4D, this.byNode.get(op.kernel)!, this.byNode.get(op.bias)!, op.stride, op.padding), op.act);
@@ -294,11 +298,28 @@ const matMulT = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFun
   };
 }) as never) as unknown as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
 
-/** A 1x1 convolution as one matMul over all pixels. */
-function conv1x1(x: tf.Tensor4D, kernel: tf.Tensor, bias: tf.Tensor): tf.Tensor4D {
+/**
+ * matMul(a, b) differentiable in `b` only: for the tail's first layer, whose input is
+ * the cached prefix, it skips dy x b^T, the largest product of that layer's backward
+ * (a customGrad computes every input's gradient, used or not).
+ */
+function matMulConstA(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  const f = tf.customGrad(((w: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([a]);
+    return {
+      value: tf.matMul(a, w as tf.Tensor2D),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.matMul(tf.transpose(saved[0]!) as tf.Tensor2D, dy as tf.Tensor2D),
+    };
+  }) as never) as unknown as (w: tf.Tensor2D) => tf.Tensor2D;
+  return f(b);
+}
+
+/** A 1x1 convolution as one matMul over all pixels; `constInput`: no gradient flows to `x`. */
+function conv1x1(x: tf.Tensor4D, kernel: tf.Tensor, bias: tf.Tensor, constInput = false): tf.Tensor4D {
   const [n, h, w, c] = x.shape;
   const k = kernel.shape[3]!;
-  const y = tf.add(matMulT(tf.reshape(x, [n * h * w, c]), tf.reshape(kernel, [c, k])), bias);
+  const mm = constInput ? matMulConstA : matMulT;
+  const y = tf.add(mm(tf.reshape(x, [n * h * w, c]), tf.reshape(kernel, [c, k])), bias);
   return tf.reshape(y, [n, h, w, k]);
 }
 
