@@ -207,8 +207,9 @@ export async function partialSuite(engine: Engine, o: Pick<SuiteOptions, 'quick'
   const repeats = o.quick ? 1 : 3;
   stepOnce();
   forwardOnce();
+  const timers = splitEpochs();
   // Synchronous (WASM ops are): the next epoch waits for it.
-  const beside: { stepMs: number; forwardMs: number; gcMs?: number }[] = [];
+  const beside: { stepMs: number; forwardMs: number; inEpoch: EpochSplit; gcMs?: number }[] = [];
   let gcAt = o.gcMs?.() ?? 0;
   const p = await engine.fineTune({
     ...common,
@@ -218,12 +219,15 @@ export async function partialSuite(engine: Engine, o: Pick<SuiteOptions, 'quick'
       if (e.phase !== 'train' || e.stage !== 'partial') return;
       // Garbage collection during the epoch (read before the measurements below add their own).
       const gc = o.gcMs ? o.gcMs() - gcAt : undefined;
-      const steps = Array.from({ length: repeats }, stepOnce);
-      const fwds = Array.from({ length: repeats }, forwardOnce);
-      beside.push({ stepMs: mean(steps), forwardMs: mean(fwds), ...(gc !== undefined ? { gcMs: gc } : {}) });
+      const inEpoch = timers.take();
+      timers.pause(() => {
+        const steps = Array.from({ length: repeats }, stepOnce);
+        const fwds = Array.from({ length: repeats }, forwardOnce);
+        beside.push({ stepMs: mean(steps), forwardMs: mean(fwds), inEpoch, ...(gc !== undefined ? { gcMs: gc } : {}) });
+      });
       gcAt = o.gcMs?.() ?? 0;
     },
-  });
+  }).finally(() => timers.restore());
   const ph = p.partial!.history;
   // Not in the bound, but in every training step: AdamW over the tail's parameters.
   const opt = new AdamW(tail.variables, tail.kernelIdx, 1e-4);
@@ -241,6 +245,13 @@ export async function partialSuite(engine: Engine, o: Pick<SuiteOptions, 'quick'
   // Epoch 1 also warms up (first allocations of the step's buffers): the issue's bound is for later epochs.
   const later = ph.slice(1).map((h, i) => ({ epochMs: h.ms, boundMs: boundOf(beside[i + 1]!), ...beside[i + 1]! }));
   const ratios = later.map((l) => l.epochMs / l.boundMs);
+  // The same bound from inside the epoch (no drift between the two sides): what the
+  // epoch spends beyond its tail's own forward/backward passes against 3 head epochs.
+  const split = later.map((l) => {
+    const s = l.inEpoch;
+    const rest = l.epochMs - s.gradientsMs - s.optimizerMs - s.validationForwardMs;
+    return { tailForwardBackwardMs: s.gradientsMs + s.validationForwardMs, optimizerMs: s.optimizerMs, restMs: rest };
+  });
   return {
     n: o.partialSize,
     trainCount: p.trainCount,
@@ -259,6 +270,18 @@ export async function partialSuite(engine: Engine, o: Pick<SuiteOptions, 'quick'
     /** Each later epoch over the bound measured beside it. */
     laterEpochOverBound: ratios.map((r) => round(r, 3)),
     laterEpochOverBoundMedian: round(quantile(ratios, 0.5), 3),
+    /**
+     * Each later epoch split by timers inside it (WASM runs ops synchronously, so a call's
+     * wall time is its work): forward + backward passes (training steps, head and loss
+     * included; validation forwards), the AdamW updates, and the rest (reading the cache,
+     * shuffling, bookkeeping, GC).
+     */
+    inEpoch: split.map((x) => ({
+      tailForwardBackwardMs: round(x.tailForwardBackwardMs, 0),
+      optimizerMs: round(x.optimizerMs, 0),
+      restMs: round(x.restMs, 0),
+    })),
+    threeHeadEpochsMs: round(3 * headEpochMs, 0),
     epochs: later.map((l) => ({
       epochMs: round(l.epochMs, 0),
       boundMs: round(l.boundMs, 0),
@@ -267,6 +290,68 @@ export async function partialSuite(engine: Engine, o: Pick<SuiteOptions, 'quick'
       ...(l.gcMs !== undefined ? { gcMs: round(l.gcMs, 0) } : {}),
     })),
     prefixCache: p.partial!.prefix,
+  };
+}
+
+interface EpochSplit {
+  gradientsMs: number;
+  optimizerMs: number;
+  validationForwardMs: number;
+}
+
+/**
+ * Times, inside each partial epoch, the gradient passes (tfjs' engine.gradients, which
+ * variableGrads calls), the AdamW updates and the tail's forwards outside a gradient
+ * pass (validation), by wrapping those three methods for the bench's run. Meaningful
+ * where ops run synchronously (WASM, CPU); `take` returns the sums since the last call.
+ */
+function splitEpochs() {
+  const engine = tf.engine() as unknown as { gradients: (...a: unknown[]) => unknown };
+  const originals = { gradients: engine.gradients, opt: AdamW.prototype.apply, apply: Tail.prototype.apply };
+  let acc: EpochSplit = { gradientsMs: 0, optimizerMs: 0, validationForwardMs: 0 };
+  let [inGradients, paused] = [false, false];
+  const timed = <T>(key: keyof EpochSplit, f: () => T): T => {
+    if (paused) return f();
+    const t0 = performance.now();
+    try {
+      return f();
+    } finally {
+      acc[key] += performance.now() - t0;
+    }
+  };
+  engine.gradients = function (this: unknown, ...a: unknown[]) {
+    inGradients = true;
+    try {
+      return timed('gradientsMs', () => originals.gradients.apply(this, a));
+    } finally {
+      inGradients = false;
+    }
+  };
+  AdamW.prototype.apply = function (this: AdamW, ...a: Parameters<AdamW['apply']>) {
+    return timed('optimizerMs', () => originals.opt.apply(this, a));
+  };
+  Tail.prototype.apply = function (this: Tail, x: tf.Tensor4D) {
+    return inGradients ? originals.apply.call(this, x) : timed('validationForwardMs', () => originals.apply.call(this, x));
+  };
+  return {
+    take(): EpochSplit {
+      const r = acc;
+      acc = { gradientsMs: 0, optimizerMs: 0, validationForwardMs: 0 };
+      return r;
+    },
+    pause(f: () => void) {
+      paused = true;
+      try {
+        f();
+      } finally {
+        paused = false;
+      }
+    },
+    restore() {
+      engine.gradients = originals.gradients;
+      AdamW.prototype.apply = originals.opt;
+      Tail.prototype.apply = originals.apply;
+    },
   };
 }
 

@@ -1,6 +1,7 @@
 // edgetune's WASM training kernels against the CPU backend's own kernels (the
 // reference): depthwise gradients for the tail's shapes (strides 1 and 2, SAME
-// and VALID, channel multiplier 1 and 2), ReLU6's gradient, and the copy-free Identity.
+// and VALID, channel multiplier 1 and 2), ReLU6's gradient, the copy-free Identity,
+// and the one-pass AdamW against the optimizer's own tfjs ops (to the bit).
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
@@ -8,7 +9,8 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 // tfjs' gradients come with tfjs-layers (registered at its import), as in the engine.
 import '@tensorflow/tfjs-layers';
-import { registerWasmTrainingKernels, relu6 } from './wasm-kernels.js';
+import { AdamW } from './optimizer.js';
+import { ADAMW, registerWasmTrainingKernels, relu6 } from './wasm-kernels.js';
 import { simdLoops } from './wasm-simd.js';
 
 type Case = { x: number[]; k: number[]; stride: number; pad: 'same' | 'valid' };
@@ -48,7 +50,7 @@ describe('WASM training kernels', () => {
   });
 
   it('registers the depthwise gradients tfjs-backend-wasm lacks, and ReLU6 backprop', () => {
-    for (const k of [tf.DepthwiseConv2dNativeBackpropInput, tf.DepthwiseConv2dNativeBackpropFilter, 'EdgetuneRelu6Backprop']) {
+    for (const k of [tf.DepthwiseConv2dNativeBackpropInput, tf.DepthwiseConv2dNativeBackpropFilter, 'EdgetuneRelu6Backprop', ADAMW]) {
       assert.ok(tf.getKernel(k, 'wasm'), k);
     }
   });
@@ -100,6 +102,36 @@ describe('WASM training kernels', () => {
       return tf.grads((a: tf.Tensor) => tf.sum(tf.mul(relu6(a), tf.tensor1d([1, 2, 3, 4, 5, 6, 7, 8, 9]))))([x]).map((t) => t.dataSync());
     });
     assert.deepEqual(Array.from(dx!), [0, 2, 3, 4, 0, 0, 0, 8, 9]);
+  });
+
+  it("AdamW's one-pass kernel gives the tfjs ops' weights and moments to the bit, with and without decay", async () => {
+    await tf.setBackend('wasm');
+    // Sizes with and without a remainder after lanes of four (the JavaScript loop's part).
+    const shapes = [[37, 5], [10], [3, 3, 16, 1], [1792]];
+    const run = (fused: boolean) => {
+      const vars = tf.tidy(() => shapes.map((s, i) => tf.variable(tf.randomUniform(s, -1, 1, 'float32', i), true, `adamw-${fused}-${i}`)));
+      const opt = new AdamW(vars, new Set([0, 2]), 1e-2, [1, 0.1, 1, 1], 0.9, 0.999, 1e-8, fused);
+      for (let step = 0; step < 3; step++) {
+        const grads = shapes.map((s, i) => tf.randomUniform(s, -step - 1, step + 1, 'float32', 100 * step + i));
+        opt.apply(grads, 3e-4 * (step + 1));
+        tf.dispose(grads);
+      }
+      const state = opt as unknown as { m: tf.Variable[]; v: tf.Variable[] };
+      const out = [...vars, ...state.m, ...state.v].map((t) => new Uint32Array(Float32Array.from(t.dataSync()).buffer));
+      opt.dispose();
+      tf.dispose(vars);
+      return out;
+    };
+    const numTensors = tf.memory().numTensors;
+    const [ops, fused] = [run(false), run(true)];
+    assert.equal(tf.memory().numTensors, numTensors, 'no tensor left behind');
+    ops.forEach((ref, j) => {
+      const differ = ref.filter((bits, e) => bits !== fused[j]![e]).length;
+      assert.equal(differ, 0, `array ${j}: ${differ} of ${ref.length} floats differ`);
+    });
+    // The updates did move the weights.
+    const start = tf.tidy(() => new Uint32Array(tf.randomUniform([37, 5], -1, 1, 'float32', 0).dataSync().buffer));
+    assert.ok(ops[0]!.some((bits, e) => bits !== start[e]), 'the weights moved');
   });
 
   it('clones without copying, and a clone outlives its source', async () => {

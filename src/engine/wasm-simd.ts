@@ -1,6 +1,6 @@
-// Two 4-lane loops over tfjs-backend-wasm's own memory, for the training kernels
-// of wasm-kernels.ts: a multiply-accumulate (the depthwise gradients) and ReLU6's
-// backprop. The module is a few hundred bytes, assembled here rather than shipped
+// Three 4-lane loops over tfjs-backend-wasm's own memory, for the training kernels
+// of wasm-kernels.ts: a multiply-accumulate (the depthwise gradients), ReLU6's
+// backprop and one AdamW update. The module is a few hundred bytes, assembled here rather than shipped
 // as a .wasm file (no fetch, no bundler configuration); where WebAssembly SIMD or
 // the backend's memory is unavailable, the kernels keep their JavaScript loops.
 
@@ -20,15 +20,18 @@ const section = (id: number, body: number[]): number[] => [id, ...leb(body.lengt
 const str = (s: string): number[] => [...leb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
 
 // Opcodes (WebAssembly core + fixed-width SIMD).
-const I32 = 0x7f;
+const [I32, F32, V128] = [0x7f, 0x7d, 0x7b];
 const [BLOCK, LOOP, BR, BR_IF, END, VOID] = [0x02, 0x03, 0x0c, 0x0d, 0x0b, 0x40];
-const [GET, SET, CONST] = [0x20, 0x21, 0x41];
+const [GET, SET, TEE, CONST] = [0x20, 0x21, 0x22, 0x41];
 const [ADD, SHL, GE_U] = [0x6a, 0x74, 0x4f];
 const SIMD = 0xfd;
 const V128_LOAD = [SIMD, 0x00, 0x04, 0x00]; // align 2^4, offset 0
 const V128_STORE = [SIMD, 0x0b, 0x04, 0x00];
 const F32X4_ADD = [SIMD, ...leb(0xe4)];
+const F32X4_SUB = [SIMD, ...leb(0xe5)];
 const F32X4_MUL = [SIMD, ...leb(0xe6)];
+const F32X4_DIV = [SIMD, ...leb(0xe7)];
+const F32X4_SQRT = [SIMD, ...leb(0xe3)];
 const F32X4_LT = [SIMD, 0x43];
 const F32X4_GT = [SIMD, 0x44];
 const F32X4_SPLAT = [SIMD, 0x13];
@@ -70,16 +73,74 @@ const relu6Body = () =>
     ...V128_AND,
   ]);
 
+/** The AdamW loop's parameters: byte pointers and the float count, then its scalars. */
+const ADAMW_I32 = ['wOut', 'mOut', 'vOut', 'w', 'm', 'v', 'g', 'n'] as const;
+const ADAMW_F32 = ['beta1', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'c1', 'c2', 'epsilon', 'weightDecay', 'lr'] as const;
+
+/**
+ * adamw(wOut, mOut, vOut, w, m, v, g, n, ...scalars): one AdamW step over n floats
+ * (a multiple of 4), the same float32 operations in the same order as the optimizer's
+ * tfjs ops (optimizer.ts), so the result is the same to the bit:
+ *   m' = m*b1 + g*(1-b1);  v' = v*b2 + (g*g)*(1-b2)
+ *   w' = w - ((m'/c1) / (sqrt(v'/c2) + eps) + w*wd) * lr
+ */
+function adamwBody(): number[] {
+  const p = (name: (typeof ADAMW_I32)[number]) => ADAMW_I32.indexOf(name);
+  // Locals after the 17 parameters: end, i; the nine scalars splatted; g, m', v', w.
+  const [end, i] = [17, 18];
+  const S = (name: (typeof ADAMW_F32)[number]) => [GET, 19 + ADAMW_F32.indexOf(name)];
+  const [G, MN, VN, W] = [28, 29, 30, 31];
+  const at = (q: number) => [GET, q, GET, i, ADD];
+  const ld = (q: number) => [...at(q), ...V128_LOAD];
+  const code = [
+    ...ADAMW_F32.flatMap((_, k) => [GET, ADAMW_I32.length + k, ...F32X4_SPLAT, SET, 19 + k]),
+    ...[GET, p('n'), CONST, 2, SHL, SET, end],
+    ...[BLOCK, VOID, LOOP, VOID],
+    ...[GET, i, GET, end, GE_U, BR_IF, 1],
+    // m'
+    ...at(p('mOut')),
+    ...[...ld(p('m')), ...S('beta1'), ...F32X4_MUL],
+    ...[...ld(p('g')), TEE, G, ...S('oneMinusBeta1'), ...F32X4_MUL],
+    ...[...F32X4_ADD, TEE, MN, ...V128_STORE],
+    // v'
+    ...at(p('vOut')),
+    ...[...ld(p('v')), ...S('beta2'), ...F32X4_MUL],
+    ...[GET, G, GET, G, ...F32X4_MUL, ...S('oneMinusBeta2'), ...F32X4_MUL],
+    ...[...F32X4_ADD, TEE, VN, ...V128_STORE],
+    // w'
+    ...at(p('wOut')),
+    ...[...ld(p('w')), TEE, W],
+    ...[GET, MN, ...S('c1'), ...F32X4_DIV],
+    ...[GET, VN, ...S('c2'), ...F32X4_DIV, ...F32X4_SQRT, ...S('epsilon'), ...F32X4_ADD],
+    ...F32X4_DIV,
+    ...[GET, W, ...S('weightDecay'), ...F32X4_MUL, ...F32X4_ADD],
+    ...[...S('lr'), ...F32X4_MUL, ...F32X4_SUB, ...V128_STORE],
+    ...[GET, i, CONST, 16, ADD, SET, i],
+    ...[BR, 0, END, END, END],
+  ];
+  const locals = vec([
+    [2, I32],
+    [13, V128],
+  ]);
+  return [...leb(locals.length + code.length), ...locals, ...code];
+}
+
 function moduleBytes(shared: boolean): Uint8Array<ArrayBuffer> {
   // Memory limits: shared memories must declare a maximum (the wasm32 one covers any).
   const limits = shared ? [0x03, 0x00, ...leb(65536)] : [0x00, 0x00];
   return new Uint8Array([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32]]), 0x00]])),
+    ...section(
+      1,
+      vec([
+        [0x60, ...vec([[I32], [I32], [I32], [I32]]), 0x00],
+        [0x60, ...vec([...ADAMW_I32.map(() => [I32]), ...ADAMW_F32.map(() => [F32])]), 0x00],
+      ]),
+    ),
     ...section(2, vec([[...str('env'), ...str('memory'), 0x02, ...limits]])),
-    ...section(3, vec([[0x00], [0x00]])),
-    ...section(7, vec([[...str('fma'), 0x00, 0x00], [...str('relu6Backprop'), 0x00, 0x01]])),
-    ...section(10, vec([fmaBody(), relu6Body()])),
+    ...section(3, vec([[0x00], [0x00], [0x01]])),
+    ...section(7, vec([[...str('fma'), 0x00, 0x00], [...str('relu6Backprop'), 0x00, 0x01], [...str('adamw'), 0x00, 0x02]])),
+    ...section(10, vec([fmaBody(), relu6Body(), adamwBody()])),
   ]);
 }
 
@@ -88,6 +149,8 @@ export type Loop = (dst: number, a: number, b: number, n: number) => void;
 export interface SimdLoops {
   fma: Loop;
   relu6Backprop: Loop;
+  /** Byte pointers (wOut, mOut, vOut, w, m, v, g), n floats (a multiple of 4), then the scalars of ADAMW_F32. */
+  adamw(...args: number[]): void;
 }
 
 const cache = new WeakMap<WebAssembly.Memory, SimdLoops | null>();
