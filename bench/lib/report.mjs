@@ -21,6 +21,14 @@ export function markdown(r) {
     [`Naive baseline (backbone every epoch), N=${c.naive?.n ?? n.naive?.n}`, `${ms(c.naive?.ms)} (${x(r.naiveOverEdgetune)} edgetune)`, `${ms(n.naive?.ms)} (${x(n.naive?.overEdgetune)} edgetune)`, '≥ 15x'],
     ['Re-train after +10 images', `${ms(c.retrain?.ms)} (${x(c.retrain?.speedup)} faster)`, `${ms(n.retrain?.retrainMs)} (${x(n.retrain?.speedup)} faster)`, '≥ 10x'],
     [`Partial: prefix pass / 1st epoch / later epochs, N=${n.partial?.n}`, '–', `${ms(n.partial?.prefixPassMs)} / ${ms(n.partial?.firstEpochMs)} / ${ms(n.partial?.laterEpochMs)}`, ''],
+    [
+      'Partial: a later epoch beyond its tail forward/backward (AdamW + rest) vs 3 head epochs',
+      '–',
+      n.partial?.inEpoch
+        ? `${n.partial.inEpoch.map((e) => ms(e.optimizerMs + e.restMs)).join(', ')} (AdamW ${n.partial.inEpoch.map((e) => Math.round(e.optimizerMs)).join('/')} ms) vs ${ms(n.partial.threeHeadEpochsMs)}`
+        : '–',
+      '≤ 3x head epoch',
+    ],
     ['predict p50 / p95, batch 1 (worker round trip)', `${c.predict?.p50Ms} / ${c.predict?.p95Ms} ms (${x(c.predict?.overForward)} forward)`, '–', '≤ 1.10x forward'],
     ['predict throughput, batch 16', `${c.predict?.batch16ImagesPerS} img/s`, '–', ''],
     ['Cold start (createClassifier → first prediction)', ms(c.coldStartMs), '–', ''],
