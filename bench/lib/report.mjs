@@ -22,10 +22,10 @@ export function markdown(r) {
     ['Re-train after +10 images', `${ms(c.retrain?.ms)} (${x(c.retrain?.speedup)} faster)`, `${ms(n.retrain?.retrainMs)} (${x(n.retrain?.speedup)} faster)`, '≥ 10x'],
     [`Partial: prefix pass / 1st epoch / later epochs, N=${n.partial?.n}`, '–', `${ms(n.partial?.prefixPassMs)} / ${ms(n.partial?.firstEpochMs)} / ${ms(n.partial?.laterEpochMs)}`, ''],
     [
-      'Partial: a later epoch beyond its tail forward/backward (AdamW + rest) vs 3 head epochs',
+      'Partial: a later epoch beyond its tail forward/backward (AdamW + head + rest) vs 3 head epochs',
       '–',
       n.partial?.inEpoch
-        ? `${n.partial.inEpoch.map((e) => ms(e.optimizerMs + e.restMs)).join(', ')} (AdamW ${n.partial.inEpoch.map((e) => Math.round(e.optimizerMs)).join('/')} ms) vs ${ms(n.partial.threeHeadEpochsMs)}`
+        ? `${n.partial.inEpoch.map((e) => ms(e.beyondTailMs)).join(', ')} (AdamW ${n.partial.inEpoch.map((e) => Math.round(e.optimizerMs)).join('/')} ms) vs ${ms(n.partial.threeHeadEpochsMs)}`
         : '–',
       '≤ 3x head epoch',
     ],

@@ -29,6 +29,7 @@ import { FULL_VIEW, augmentBox, validateRawImage, viewsToInput, type Box } from 
 import { createRng, shuffle } from './random.js';
 import { PrefixCache } from './prefix-cache.js';
 import { Tail } from './tail.js';
+import { tensorFromHalves } from './wasm-kernels.js';
 import { balancedClassWeights, throwIfAborted, trainHead, yieldToEventLoop, type TailFeed, type TrainData } from './train.js';
 
 export interface EngineOptions extends BackboneLoadOptions, BackendOptions {
@@ -513,6 +514,12 @@ export class Engine {
       tail,
       lrRatio: cfg.backboneLearningRate / cfg.learningRate,
       batch: async (rows) => {
+        // All cached (the usual case): decoded straight into a WASM tensor where possible.
+        const halves = rows.map((r) => this.prefixCache.halves(emb.prefixKeys[r]!));
+        if (halves.every((x): x is Uint16Array => x !== undefined)) {
+          const t = tensorFromHalves(halves, [rows.length, h, w, c]);
+          if (t) return t as tf.Tensor4D;
+        }
         const buf = new Float32Array(rows.length * per);
         const missing = rows.flatMap((r, j) => (this.prefixCache.read(emb.prefixKeys[r]!, buf, j * per) ? [] : [j]));
         if (missing.length) {

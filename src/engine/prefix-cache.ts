@@ -124,6 +124,11 @@ export class PrefixCache {
     return true;
   }
 
+  /** The view's fp16 values, if cached (read-only). */
+  halves(key: string): Uint16Array | undefined {
+    return this.mem.get(key);
+  }
+
   /** Writes the view into `out` at `offset`; false when absent. */
   read(key: string, out: Float32Array, offset: number): boolean {
     const h = this.mem.get(key);

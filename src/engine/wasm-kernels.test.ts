@@ -1,7 +1,8 @@
 // edgetune's WASM training kernels against the CPU backend's own kernels (the
 // reference): depthwise gradients for the tail's shapes (strides 1 and 2, SAME
 // and VALID, channel multiplier 1 and 2), ReLU6's gradient, the copy-free Identity,
-// and the one-pass AdamW against the optimizer's own tfjs ops (to the bit).
+// the one-pass AdamW against the optimizer's own tfjs ops (to the bit), and the
+// SIMD fp16 decoder against the 64K-entry table (every half).
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
@@ -10,7 +11,8 @@ import '@tensorflow/tfjs-backend-wasm';
 // tfjs' gradients come with tfjs-layers (registered at its import), as in the engine.
 import '@tensorflow/tfjs-layers';
 import { AdamW } from './optimizer.js';
-import { ADAMW, registerWasmTrainingKernels, relu6 } from './wasm-kernels.js';
+import { fromHalf } from './prefix-cache.js';
+import { ADAMW, registerWasmTrainingKernels, relu6, tensorFromHalves } from './wasm-kernels.js';
 import { simdLoops } from './wasm-simd.js';
 
 type Case = { x: number[]; k: number[]; stride: number; pad: 'same' | 'valid' };
@@ -132,6 +134,31 @@ describe('WASM training kernels', () => {
     // The updates did move the weights.
     const start = tf.tidy(() => new Uint32Array(tf.randomUniform([37, 5], -1, 1, 'float32', 0).dataSync().buffer));
     assert.ok(ops[0]!.some((bits, e) => bits !== start[e]), 'the weights moved');
+  });
+
+  it('decodes every fp16 value as the table does, straight into a WASM tensor, rows in order', async () => {
+    await tf.setBackend('wasm');
+    const all = Uint16Array.from({ length: 65536 }, (_, i) => i);
+    const ref = fromHalf(all);
+    const before = tf.memory().numTensors;
+    // Two rows: every half, then every half reversed.
+    const t = tensorFromHalves([all, all.slice().reverse()], [2, 256, 256]);
+    assert.ok(t, 'the WASM path applies');
+    const got = new Uint32Array(Float32Array.from(await t.data()).buffer);
+    t.dispose();
+    assert.equal(tf.memory().numTensors, before);
+    const bits = new Uint32Array(ref.buffer as ArrayBuffer);
+    let differ = 0;
+    for (let i = 0; i < 65536; i++) {
+      const [a, b] = [got[i]!, got[131071 - i]!];
+      // NaN payloads included: the decoder keeps the mantissa bits, as the table's NaN does not; compare NaN-ness there.
+      const nan = (h: number) => (h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0;
+      const same = (x: number) => (nan(i) ? Number.isNaN(new Float32Array(Uint32Array.of(x).buffer)[0]) : x === bits[i]);
+      if (!same(a) || !same(b)) differ++;
+    }
+    assert.equal(differ, 0, `${differ} halves decode differently`);
+    // Shapes it does not cover are left to the caller.
+    assert.equal(tensorFromHalves([new Uint16Array(6)], [6]), null);
   });
 
   it('clones without copying, and a clone outlives its source', async () => {

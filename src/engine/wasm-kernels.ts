@@ -207,6 +207,30 @@ function adamw({ inputs, backend, attrs }: { inputs: Record<string, TensorInfo>;
   return outs;
 }
 
+/**
+ * A float32 tensor of `shape` on the WASM heap from fp16 rows laid end to end, decoded
+ * by one SIMD pass where they land (no JavaScript array, no copy into the heap after);
+ * null where the current backend is not WASM or has no SIMD loops (the caller decodes).
+ */
+export function tensorFromHalves(rows: Uint16Array[], shape: number[]): tf.Tensor | null {
+  if (tf.getBackend() !== 'wasm' || !tf.getKernel(ADAMW, 'wasm')) return null;
+  const b = tf.backend() as unknown as WasmBackend;
+  const loops = simd(b);
+  const n = shape.reduce((p, d) => p * d, 1);
+  if (!loops || n % 4 || rows.reduce((p, r) => p + r.length, 0) !== n) return null;
+  const info = b.makeOutput(shape, 'float32');
+  // The halves go to the back half of the output's own bytes, then decode forward in place.
+  const at = ptr(b, info);
+  const halves = new Uint16Array(f32(b, info).buffer, at + 2 * n, n);
+  let offset = 0;
+  for (const r of rows) {
+    halves.set(r, offset);
+    offset += r.length;
+  }
+  loops.halfToFloat(at, at + 2 * n, n);
+  return tf.engine().makeTensorFromTensorInfo(info);
+}
+
 function identityNoCopy({ inputs, backend }: { inputs: Record<string, TensorInfo>; backend: unknown }): TensorInfo {
   const { x } = inputs as { x: TensorInfo };
   (backend as WasmBackend).incRef(x.dataId);

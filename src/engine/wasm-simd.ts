@@ -1,6 +1,6 @@
-// Three 4-lane loops over tfjs-backend-wasm's own memory, for the training kernels
+// Four 4-lane loops over tfjs-backend-wasm's own memory, for the training kernels
 // of wasm-kernels.ts: a multiply-accumulate (the depthwise gradients), ReLU6's
-// backprop and one AdamW update. The module is a few hundred bytes, assembled here rather than shipped
+// backprop, one AdamW update, and fp16 -> float32 (the prefix cache's batches). The module is a few hundred bytes, assembled here rather than shipped
 // as a .wasm file (no fetch, no bundler configuration); where WebAssembly SIMD or
 // the backend's memory is unavailable, the kernels keep their JavaScript loops.
 
@@ -15,6 +15,16 @@ const leb = (n: number): number[] => {
   } while (n);
   return out;
 };
+/** Signed LEB128 (i32.const immediates). */
+const sleb = (n: number): number[] => {
+  const out: number[] = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && !(b & 0x40)) || (n === -1 && b & 0x40)) return [...out, b];
+    out.push(b | 0x80);
+  }
+};
 const vec = (items: number[][]): number[] => [...leb(items.length), ...items.flat()];
 const section = (id: number, body: number[]): number[] => [id, ...leb(body.length), ...body];
 const str = (s: string): number[] => [...leb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
@@ -27,6 +37,13 @@ const [ADD, SHL, GE_U] = [0x6a, 0x74, 0x4f];
 const SIMD = 0xfd;
 const V128_LOAD = [SIMD, 0x00, 0x04, 0x00]; // align 2^4, offset 0
 const V128_STORE = [SIMD, 0x0b, 0x04, 0x00];
+const V128_LOAD16X4_U = [SIMD, 0x04, 0x03, 0x00]; // four u16 -> i32x4, align 2^3
+const I32X4_SPLAT = [SIMD, 0x11];
+const I32X4_GT_S = [SIMD, 0x3b];
+const I32X4_SHL = [SIMD, ...leb(0xab)];
+const I32X4_SHR_U = [SIMD, ...leb(0xad)];
+const V128_OR = [SIMD, 0x50];
+const V128_BITSELECT = [SIMD, 0x52];
 const F32X4_ADD = [SIMD, ...leb(0xe4)];
 const F32X4_SUB = [SIMD, ...leb(0xe5)];
 const F32X4_MUL = [SIMD, ...leb(0xe6)];
@@ -125,6 +142,43 @@ function adamwBody(): number[] {
   return [...leb(locals.length + code.length), ...locals, ...code];
 }
 
+/**
+ * halfToFloat(dst, src, n): n IEEE halves at src -> n float32 at dst (n a multiple of
+ * 4; src may lie in the back half of dst's own range, 2n bytes on: each store lands
+ * below what is still to be read). Exact for every half: its exponent and mantissa
+ * shifted into float32 place and scaled by 2^112 (subnormals included), infinities
+ * and NaNs given float32's all-ones exponent, the sign or'ed back.
+ */
+function halfToFloatBody(): number[] {
+  const [dst, src, n, end] = [0, 1, 2, 3];
+  const [LOW15, INF, BIG, MAGIC, H, EM] = [4, 5, 6, 7, 8, 9];
+  const splat = (v: number) => [CONST, ...sleb(v), ...I32X4_SPLAT];
+  const code = [
+    ...[GET, dst, GET, n, CONST, 2, SHL, ADD, SET, end],
+    ...[...splat(0x7fff), SET, LOW15, ...splat(0x7f800000), SET, INF, ...splat(0x7bff), SET, BIG],
+    ...[...F32_CONST(2 ** 112), ...F32X4_SPLAT, SET, MAGIC],
+    ...[BLOCK, VOID, LOOP, VOID],
+    ...[GET, dst, GET, end, GE_U, BR_IF, 1],
+    GET,
+    dst,
+    // infinity / NaN bits
+    ...[GET, src, ...V128_LOAD16X4_U, TEE, H, GET, LOW15, ...V128_AND, TEE, EM, CONST, 13, ...I32X4_SHL, GET, INF, ...V128_OR],
+    // finite values
+    ...[GET, EM, CONST, 13, ...I32X4_SHL, GET, MAGIC, ...F32X4_MUL],
+    ...[GET, EM, GET, BIG, ...I32X4_GT_S, ...V128_BITSELECT],
+    // sign
+    ...[GET, H, CONST, 15, ...I32X4_SHR_U, CONST, 31, ...I32X4_SHL, ...V128_OR],
+    ...V128_STORE,
+    ...[GET, dst, CONST, 16, ADD, SET, dst, GET, src, CONST, 8, ADD, SET, src],
+    ...[BR, 0, END, END, END],
+  ];
+  const locals = vec([
+    [1, I32],
+    [6, V128],
+  ]);
+  return [...leb(locals.length + code.length), ...locals, ...code];
+}
+
 function moduleBytes(shared: boolean): Uint8Array<ArrayBuffer> {
   // Memory limits: shared memories must declare a maximum (the wasm32 one covers any).
   const limits = shared ? [0x03, 0x00, ...leb(65536)] : [0x00, 0x00];
@@ -135,12 +189,21 @@ function moduleBytes(shared: boolean): Uint8Array<ArrayBuffer> {
       vec([
         [0x60, ...vec([[I32], [I32], [I32], [I32]]), 0x00],
         [0x60, ...vec([...ADAMW_I32.map(() => [I32]), ...ADAMW_F32.map(() => [F32])]), 0x00],
+        [0x60, ...vec([[I32], [I32], [I32]]), 0x00],
       ]),
     ),
     ...section(2, vec([[...str('env'), ...str('memory'), 0x02, ...limits]])),
-    ...section(3, vec([[0x00], [0x00], [0x01]])),
-    ...section(7, vec([[...str('fma'), 0x00, 0x00], [...str('relu6Backprop'), 0x00, 0x01], [...str('adamw'), 0x00, 0x02]])),
-    ...section(10, vec([fmaBody(), relu6Body(), adamwBody()])),
+    ...section(3, vec([[0x00], [0x00], [0x01], [0x02]])),
+    ...section(
+      7,
+      vec([
+        [...str('fma'), 0x00, 0x00],
+        [...str('relu6Backprop'), 0x00, 0x01],
+        [...str('adamw'), 0x00, 0x02],
+        [...str('halfToFloat'), 0x00, 0x03],
+      ]),
+    ),
+    ...section(10, vec([fmaBody(), relu6Body(), adamwBody(), halfToFloatBody()])),
   ]);
 }
 
@@ -151,6 +214,8 @@ export interface SimdLoops {
   relu6Backprop: Loop;
   /** Byte pointers (wOut, mOut, vOut, w, m, v, g), n floats (a multiple of 4), then the scalars of ADAMW_F32. */
   adamw(...args: number[]): void;
+  /** (dst, src, n): byte pointers, n halves at src -> n floats at dst (a multiple of 4). */
+  halfToFloat(dst: number, src: number, n: number): void;
 }
 
 const cache = new WeakMap<WebAssembly.Memory, SimdLoops | null>();
