@@ -213,7 +213,7 @@ function adamw({ inputs, backend, attrs }: { inputs: Record<string, TensorInfo>;
  * null where the current backend is not WASM or has no SIMD loops (the caller decodes).
  */
 export function tensorFromHalves(rows: Uint16Array[], shape: number[]): tf.Tensor | null {
-  if (tf.getBackend() !== 'wasm' || !tf.getKernel(ADAMW, 'wasm')) return null;
+  if (tf.getBackend() !== 'wasm') return null;
   const b = tf.backend() as unknown as WasmBackend;
   const loops = simd(b);
   const n = shape.reduce((p, d) => p * d, 1);

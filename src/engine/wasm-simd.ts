@@ -1,8 +1,9 @@
 // Four 4-lane loops over tfjs-backend-wasm's own memory, for the training kernels
 // of wasm-kernels.ts: a multiply-accumulate (the depthwise gradients), ReLU6's
-// backprop, one AdamW update, and fp16 -> float32 (the prefix cache's batches). The module is a few hundred bytes, assembled here rather than shipped
-// as a .wasm file (no fetch, no bundler configuration); where WebAssembly SIMD or
-// the backend's memory is unavailable, the kernels keep their JavaScript loops.
+// backprop, one AdamW update, and fp16 -> float32 (the prefix cache's batches).
+// The module is a few hundred bytes, assembled here rather than shipped as a .wasm
+// file (no fetch, no bundler configuration); where WebAssembly SIMD or the backend's
+// memory is unavailable, the kernels keep their JavaScript loops.
 
 /** Unsigned LEB128. */
 const leb = (n: number): number[] => {
