@@ -373,7 +373,7 @@ async function train(): Promise<void> {
           ui.trainStatus.textContent = `Computing features: ${p.done}/${p.total} (${p.cacheHits} cached)`;
         } else if (p.phase === 'train') {
           ui.progress.value = 0.3 + 0.7 * (p.epoch / p.epochs);
-          const stage = p.stage === 'refit' ? 'refit on all examples' : p.stage === 'partial' ? 'last block + head' : 'head';
+          const stage = p.stage === 'refit' ? 'refit on all examples' : p.stage === 'partial' ? 'last blocks + head' : 'head';
           ui.trainStatus.textContent = `Epoch ${p.epoch}/${p.epochs} (${stage}): loss ${p.loss.toFixed(3)}, accuracy ${(p.accuracy * 100).toFixed(0)}%` +
             (p.valAccuracy !== undefined ? `, validation ${(p.valAccuracy * 100).toFixed(0)}%` : '');
           curves.loss.push(p.loss);

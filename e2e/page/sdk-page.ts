@@ -72,7 +72,7 @@ async function runSdk(o: { backends: string[]; backbone?: string; perClass: numb
   };
 }
 
-/** A short partial fine-tune (the backbone's last block trained) in the worker on the default backbone. */
+/** A short partial fine-tune (the backbone's last blocks trained) in the worker on the default backbone. */
 async function runPartial(o: { backends: string[] }) {
   const clf = await createClassifier({ backends: o.backends, persistentCacheBytes: 0 });
   for (const label of ['disc', 'stripes', 'checker'] as const) {

@@ -19,9 +19,10 @@ const USAGE = `Usage:
 Unreadable images are skipped with a warning; --strict makes them an error.
 With a validation set, training picks the epoch count on it, then refits on train + val
 for that many epochs; --no-refit keeps the best-validation checkpoint instead.
---strategy partial then also trains the backbone's last stage (--unfreeze-blocks 4:
-MobileNetV2's 7x7 blocks) with the head at --backbone-lr (default: --lr) for
---partial-epochs 20, keeping the best validation checkpoint, then refits it on train + val.
+--strategy partial then also trains the backbone's last blocks (--unfreeze-blocks 6:
+MobileNetV2's 7x7 stage and the 14x14 stage's last two) with the head at --backbone-lr
+(default: --lr) for --partial-epochs 20, keeping the best validation checkpoint, then
+refits it on train + val.
 --from <model-dir> continues from a trained model: its classes keep their weights, new ones are added.`;
 
 const OPTIONS = {

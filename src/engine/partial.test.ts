@@ -119,9 +119,9 @@ describe('Partial strategy on the default backbone (generated images)', () => {
     const files = await engine.export({ merged: true });
     const meta = JSON.parse(new TextDecoder().decode(files['edgetune.json']));
     assert.equal(meta.formatVersion, 2);
-    // The default tail: blocks 13-16 (MobileNetV2's last stage) and Conv_1, cut at block 12's output.
-    assert.match(meta.tail.cutNode, /expanded_conv_12\/add$/);
-    assert.equal(meta.tail.unfreezeBlocks, 4);
+    // The default tail: blocks 11-16 (the 14x14 stage's last two, the 7x7 stage) and Conv_1, cut at block 10's output.
+    assert.match(meta.tail.cutNode, /expanded_conv_10\/project\/BatchNorm\/FusedBatchNormV3$/);
+    assert.equal(meta.tail.unfreezeBlocks, 6);
     assert.ok(files['tail.bin']!.length > 12_000_000, 'the tail weights are in the export');
     // Training moved the tail away from the graph's own weights.
     const first = meta.tail.weights[0];
@@ -191,7 +191,7 @@ describe('Partial strategy on the default backbone (generated images)', () => {
   it('rebuilds the mobilenet_v2 layers backbone tail (BatchNorm folded) and trains it', async () => {
     const layers = await createEngine({ useCurrentBackend: true, backbone: 'mobilenet_v2' });
     try {
-      for (const blocks of [0, 1, 4]) {
+      for (const blocks of [0, 1, 4, 6]) {
         const tail = await Tail.fromBackbone(layers.backbone, blocks);
         const diff = tf.tidy(() => {
           const x = tf.randomUniform([2, 224, 224, 3], -1, 1, 'float32', 11) as tf.Tensor4D;
@@ -207,8 +207,8 @@ describe('Partial strategy on the default backbone (generated images)', () => {
       const report = await layers.fineTune({ ...PARTIAL, partialEpochs: 1 });
       assert.equal(report.partial!.history.length, 1);
       const files = await layers.export();
-      // The default 4 blocks: block_13 (stride 2, ZeroPadding2D + valid depthwise) to block_16, cut at block_12's output.
-      assert.match(JSON.parse(new TextDecoder().decode(files['edgetune.json'])).tail.cutNode, /^block_12_add$/);
+      // The default 6 blocks: block_11 to block_16 (block_13: stride 2, ZeroPadding2D + valid depthwise), cut at block_10's output.
+      assert.match(JSON.parse(new TextDecoder().decode(files['edgetune.json'])).tail.cutNode, /^block_10_project_BN$/);
       const want = await layers.predict([test[0]!.image]);
       await layers.import(files);
       const got = await layers.predict([test[0]!.image]);
