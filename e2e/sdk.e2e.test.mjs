@@ -44,7 +44,7 @@ describe('createClassifier in Chromium (worker)', () => {
     assertOnlyOwnRequests(urls, server.url);
   });
 
-  it('[wasm] runs a short partial fine-tune (last stage unfrozen) in the worker', async () => {
+  it('[wasm] runs a short partial fine-tune (last blocks unfrozen) in the worker', async () => {
     const { result: r, urls } = await runInPage(server.url, 'wasm', '/e2e/page/sdk.html', 'runPartial', { backends: ['wasm'] });
     console.log(`# [wasm] partial: backend ${r.backend.name}, stages ${r.stages}, prefix cache ${JSON.stringify(r.prefix)}, accuracy ${r.accuracy}`);
     assert.equal(r.backend.name, 'wasm');
