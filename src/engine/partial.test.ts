@@ -99,7 +99,7 @@ describe('Partial strategy on the default backbone (generated images)', () => {
   it('recomputes prefix activations that exceed the budget, with the same result as the cache (fp16 tolerance)', async () => {
     const all = await engine.fineTune(PARTIAL);
     const cached = await engine.predict([test[0]!.image]);
-    // The default cut (4 blocks) is block 13's input: 14x14x136 fp16 per view.
+    // The default cut (6 blocks) is block 11's input: 14x14x136 fp16 per view.
     const budget = 10 * 14 * 14 * 136 * 2;
     const report = await engine.fineTune({ ...PARTIAL, prefixCacheBytes: budget });
     assert.deepEqual(report.partial!.prefix, { cached: 10, recomputed: 26, budgetBytes: budget });
