@@ -51,7 +51,7 @@ describe('Partial strategy on the default backbone (generated images)', () => {
           return tf.max(tf.abs(tf.sub(tail.apply(prefix), embedding))).dataSync()[0]!;
         });
         assert.ok(diff < 1e-3, `blocks=${blocks}: max abs diff ${diff}`);
-        // The default cut is the input of MobileNetV2's last bottleneck block: 7x7x224 at 224 px.
+        // One block's cut is the input of MobileNetV2's last bottleneck block: 7x7x224 at 224 px.
         if (blocks === 1) assert.deepEqual(tail.prefixShape, [7, 7, 224]);
         if (blocks === 4) assert.deepEqual(tail.prefixShape, [14, 14, 136]);
       } finally {
