@@ -8,10 +8,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { chromium } from 'playwright-core';
+import { DEFAULT_CHROMIUM, findChromium } from '../scripts/ensure-chromium.mjs';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const BUILD = join(ROOT, 'e2e', '.build');
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM = findChromium() ?? process.env.CHROMIUM_PATH ?? DEFAULT_CHROMIUM;
 
 /** Backend profiles: the flags that make Chromium offer (or not) a WebGPU adapter. */
 export const PROFILES = {
@@ -40,7 +41,7 @@ export async function buildPage() {
 
 /** Launches Chromium with the flags this machine needs and a fresh profile; returns its browser context. */
 export async function launch(extraFlags = []) {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`);
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: run \`npm test\` (it installs Debian's chromium as root), \`sudo apt-get install chromium\`, or set CHROMIUM_PATH`);
   const userDataDir = mkdtempSync(join(tmpdir(), 'edgetune-chromium-'));
   // Playwright takes the fresh profile directory as launchPersistentContext's argument.
   return chromium.launchPersistentContext(userDataDir, {

@@ -30,28 +30,19 @@ const TYPES = {
  */
 export async function serve(root, opts = {}) {
   const requests = [];
-  const server = createServer(async (req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    requests.push(path);
-    let base = root;
-    let rel = path;
-    for (const [prefix, dir] of Object.entries(opts.extra ?? {})) {
-      if (path.startsWith(prefix)) [base, rel] = [dir, path.slice(prefix.length)];
-    }
-    if (opts.index && rel.endsWith('/')) rel += opts.index;
-    const file = normalize(join(base, rel));
-    const headers = { 'Cache-Control': 'no-store', 'Cross-Origin-Resource-Policy': 'same-origin' };
-    if (opts.isolated !== false) {
-      headers['Cross-Origin-Opener-Policy'] = 'same-origin';
-      headers['Cross-Origin-Embedder-Policy'] = 'require-corp';
-    }
-    const info = file.startsWith(normalize(base + sep)) ? await stat(file).catch(() => null) : null;
-    if (!info?.isFile()) {
-      res.writeHead(404, headers).end('not found');
-      return;
-    }
-    res.writeHead(200, { ...headers, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': info.size });
-    createReadStream(file).pipe(res);
+  const server = createServer((req, res) => {
+    // Whatever a request holds, it gets an answer and the server keeps serving.
+    handle(req, res, root, opts, requests).catch((err) => {
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' }).end('internal error');
+      else res.destroy(err);
+    });
+  });
+  // Malformed request lines, oversized headers, bad framing: answer 400 (431 for
+  // headers) when the socket still can, never throw.
+  server.on('clientError', (err, socket) => {
+    if (!socket.writable || err.code === 'ECONNRESET') return socket.destroy();
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
   await new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -63,4 +54,45 @@ export async function serve(root, opts = {}) {
     requests,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
+}
+
+/** The path a request names, or null when it is not a valid percent-encoded path. */
+function requestPath(url) {
+  try {
+    const path = decodeURIComponent(new URL(url ?? '/', 'http://x').pathname);
+    return path.includes('\0') ? null : path;
+  } catch {
+    return null;
+  }
+}
+
+async function handle(req, res, root, opts, requests) {
+  const headers = { 'Cache-Control': 'no-store', 'Cross-Origin-Resource-Policy': 'same-origin' };
+  if (opts.isolated !== false) {
+    headers['Cross-Origin-Opener-Policy'] = 'same-origin';
+    headers['Cross-Origin-Embedder-Policy'] = 'require-corp';
+  }
+  const fail = (status, text, extra = {}) => res.writeHead(status, { ...headers, 'Content-Type': 'text/plain', ...extra }).end(text);
+  if (req.method !== 'GET' && req.method !== 'HEAD') return fail(405, 'method not allowed', { Allow: 'GET, HEAD' });
+  const path = requestPath(req.url);
+  if (path === null) return fail(400, 'bad request: malformed path');
+  requests.push(path);
+  let base = root;
+  let rel = path;
+  for (const [prefix, dir] of Object.entries(opts.extra ?? {})) {
+    if (path.startsWith(prefix)) [base, rel] = [dir, path.slice(prefix.length)];
+  }
+  if (opts.index && rel.endsWith('/')) rel += opts.index;
+  // Backslashes are separators to nobody here but would be to a Windows path join: refuse them.
+  if (rel.includes('\\')) return fail(400, 'bad request: backslash in path');
+  const file = normalize(join(base, rel));
+  // After decoding and normalizing, the file must still be inside the served folder.
+  if (!file.startsWith(normalize(base + sep))) return fail(404, 'not found');
+  const info = await stat(file).catch(() => null);
+  if (!info?.isFile()) return fail(404, 'not found');
+  res.writeHead(200, { ...headers, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': info.size });
+  if (req.method === 'HEAD') return res.end();
+  createReadStream(file)
+    .on('error', (err) => res.destroy(err))
+    .pipe(res);
 }

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// The one test command (npm test, called by .ci/run): converts the backbones if
-// needed, builds, runs the unit tests (node:test), then the Playwright e2e suite.
+// The one test command (npm test, called by .ci/run): makes sure Chromium is
+// there (installing Debian's when it may), converts the backbones if needed,
+// builds, runs the unit tests (node:test), then the Playwright e2e suite.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureChromium } from './ensure-chromium.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
@@ -26,7 +28,15 @@ function find(dir, pattern) {
     .sort();
 }
 
+// First, so a machine without a browser stops at once instead of after the unit tests.
+const chromium = ensureChromium();
+if (chromium.error) {
+  console.error(`edgetune: ${chromium.error}`);
+  process.exit(1);
+}
+process.env.CHROMIUM_PATH = chromium.path;
+
 run('backbones', process.execPath, ['scripts/convert-backbones.mjs']);
 run('build', process.execPath, ['scripts/build.mjs']);
-run('unit tests', process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...find('src', /\.test\.ts$/)]);
+run('unit tests', process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...find('src', /\.test\.ts$/), ...find('scripts', /\.test\.mjs$/)]);
 run('e2e (Chromium)', process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...find('e2e', /\.test\.mjs$/)]);

@@ -4,6 +4,8 @@
 import { createClassifier, EdgetuneError, type Classifier, type TrainingReport } from 'edgetune';
 import { Camera } from './camera.js';
 import { drawChart } from './chart.js';
+import { bindDrop, evaluationSet, imageFolder, pickedFiles, type DroppedFile } from './files.js';
+import { downscaleImages } from './images.js';
 import * as store from './store.js';
 
 const MODEL_URL = 'indexeddb://edgetune-demo';
@@ -117,10 +119,10 @@ function renderClasses(): void {
       bindCapture(li.querySelector<HTMLButtonElement>('.capture')!, name);
       li.querySelector<HTMLInputElement>('.files')!.addEventListener('change', (e) => {
         const files = [...((e.target as HTMLInputElement).files ?? [])];
-        void guarded('Adding files', () => addImages(name, files));
+        void guarded('Adding files', () => addFilesToClass(name, files));
       });
       li.querySelector<HTMLButtonElement>('.delete')!.addEventListener('click', () => guarded('Delete', () => deleteClass(name)));
-      bindDrop(li, async (files) => addImages(name, files.map((f) => f.file)));
+      bindDrop(li, (files) => guarded('Adding files', () => addFilesToClass(name, files.map((f) => f.file))), failed('Adding files'));
       return li;
     }),
   );
@@ -136,16 +138,31 @@ async function ensureClass(name: string): Promise<void> {
   await store.saveClasses(state.classes);
 }
 
-/** Stores images (downscaled JPEGs) for a class and hands them to the classifier. */
-async function addImages(label: string, images: Blob[]): Promise<void> {
-  if (!images.length) return;
+/**
+ * Stores images (downscaled JPEGs) for a class and hands them to the classifier.
+ * Returns the files that could not be read; throws only when none could.
+ */
+async function addImages(label: string, files: Blob[], split?: 'val'): Promise<{ added: number; unreadable: string[] }> {
+  if (!files.length) return { added: 0, unreadable: [] };
+  const { images, unreadable } = await downscaleImages(files);
+  const skipped = unreadable.map((u) => u.reason);
+  if (!images.length) throw new Error(skipped.length === 1 ? skipped[0]! : `none of the ${files.length} files is a readable image (${skipped[0]})`);
   await ensureClass(label);
-  const blobs = await Promise.all(images.map(downscale));
-  await clf.addExamples(label, blobs);
-  await store.addExamples(label, blobs);
-  noteExamples(label, blobs);
+  await clf.addExamples(label, images, split ? { split } : {});
+  await store.addExamples(label, images, split);
+  noteExamples(label, images);
   renderClasses();
+  return { added: images.length, unreadable: skipped };
 }
+
+/** "Add files…" and drops on a class card. */
+async function addFilesToClass(label: string, files: File[]): Promise<void> {
+  const { added, unreadable } = await addImages(label, files);
+  if (added) setStatus(`Added ${added} image${added === 1 ? '' : 's'} to '${label}'${skippedNote(unreadable)}`, unreadable.length > 0);
+}
+
+const skippedNote = (unreadable: string[]) =>
+  unreadable.length ? `; skipped ${unreadable.length} unreadable file${unreadable.length === 1 ? '' : 's'}: ${unreadable.slice(0, 3).join('; ')}${unreadable.length > 3 ? '; …' : ''}` : '';
 
 function noteExamples(label: string, blobs: Blob[]): void {
   state.counts.set(label, (state.counts.get(label) ?? 0) + blobs.length);
@@ -153,22 +170,6 @@ function noteExamples(label: string, blobs: Blob[]): void {
   thumbs.push(...blobs.map((b) => URL.createObjectURL(b)));
   for (const old of thumbs.splice(0, Math.max(0, thumbs.length - THUMBS))) URL.revokeObjectURL(old);
   state.thumbs.set(label, thumbs);
-}
-
-async function downscale(blob: Blob, max = 448): Promise<Blob> {
-  const bmp = await createImageBitmap(blob);
-  const s = Math.min(1, max / Math.max(bmp.width, bmp.height));
-  if (s === 1 && blob.type === 'image/jpeg') {
-    bmp.close();
-    return blob;
-  }
-  const c = new OffscreenCanvas(Math.round(bmp.width * s), Math.round(bmp.height * s));
-  const g = c.getContext('2d')!;
-  g.fillStyle = '#fff'; // transparent pixels become white, as the SDK does
-  g.fillRect(0, 0, c.width, c.height);
-  g.drawImage(bmp, 0, 0, c.width, c.height);
-  bmp.close();
-  return c.convertToBlob({ type: 'image/jpeg', quality: 0.9 });
 }
 
 async function renameClass(from: string, raw: string): Promise<void> {
@@ -181,8 +182,11 @@ async function renameClass(from: string, raw: string): Promise<void> {
   // The classifier keys examples by label: move them by removing and re-adding.
   await store.moveClass(from, to);
   await clf.removeClass(from);
-  const blobs = (await store.allExamples()).filter((e) => e.label === to).map((e) => e.blob);
-  if (blobs.length) await clf.addExamples(to, blobs);
+  const moved = (await store.allExamples()).filter((e) => e.label === to);
+  for (const split of ['train', 'val'] as const) {
+    const blobs = moved.filter((e) => (e.split ?? 'train') === split).map((e) => e.blob);
+    if (blobs.length) await clf.addExamples(to, blobs, { split });
+  }
   state.classes = state.classes.map((c) => (c === from ? to : c));
   for (const m of [state.counts, state.thumbs] as Map<string, unknown>[]) {
     if (m.has(from)) m.set(to, m.get(from)), m.delete(from);
@@ -280,67 +284,36 @@ async function startCamera(switchFacing = false): Promise<void> {
 
 // ---- files and folders -------------------------------------------------------------
 
-interface DroppedFile {
-  file: File;
-  /** Folder names from the drop root to the file. */
-  dirs: string[];
-}
+/** A reporter for failures outside `guarded` (drop handlers). */
+const failed = (what: string) => (err: unknown) => setStatus(`${what} failed: ${explain(err)}`, true);
 
-async function filesOf(items: DataTransferItemList): Promise<DroppedFile[]> {
-  const out: DroppedFile[] = [];
-  const walk = async (entry: FileSystemEntry, dirs: string[]): Promise<void> => {
-    if (entry.isFile) {
-      const file = await new Promise<File>((res, rej) => (entry as FileSystemFileEntry).file(res, rej));
-      if (file.type.startsWith('image/')) out.push({ file, dirs });
-    } else if (entry.isDirectory) {
-      const reader = (entry as FileSystemDirectoryEntry).createReader();
-      for (;;) {
-        const batch = await new Promise<FileSystemEntry[]>((res, rej) => reader.readEntries(res, rej));
-        if (!batch.length) break;
-        for (const e of batch) await walk(e, [...dirs, entry.name]);
-      }
-    }
-  };
-  await Promise.all([...items].map((it) => it.webkitGetAsEntry()).filter((e): e is FileSystemEntry => !!e).map((e) => walk(e, [])));
-  return out;
-}
-
-function bindDrop(target: HTMLElement, onFiles: (files: DroppedFile[]) => Promise<void>): void {
-  target.addEventListener('dragover', (e) => {
-    e.preventDefault();
-    e.stopPropagation();
-    target.classList.add('dragover');
-  });
-  target.addEventListener('dragleave', () => target.classList.remove('dragover'));
-  target.addEventListener('drop', (e) => {
-    e.preventDefault();
-    e.stopPropagation();
-    target.classList.remove('dragover');
-    if (e.dataTransfer) void guarded('Drop', async () => onFiles(await filesOf(e.dataTransfer!.items)));
-  });
-}
-
-/** ImageFolder layout: each image's class is its parent folder's name (train/ val/ test/ levels are skipped). */
-function byParentFolder(files: DroppedFile[]): Map<string, File[]> {
-  const groups = new Map<string, File[]>();
-  for (const { file, dirs } of files) {
-    const label = dirs[dirs.length - 1];
-    if (!label || (dirs.length >= 2 && /^(val|test)$/i.test(dirs[dirs.length - 2]!))) continue;
-    (groups.get(label) ?? groups.set(label, []).get(label)!).push(file);
-  }
-  return groups;
-}
-
-const withDirs = (files: File[]): DroppedFile[] => files.map((file) => ({ file, dirs: file.webkitRelativePath.split('/').slice(0, -1) }));
-
+/**
+ * Adds a dropped or picked ImageFolder: train/ (or a flat layout's class
+ * folders) as training examples, val/ pinned to validation; test/ is left for
+ * "Evaluate a folder…".
+ */
 async function addFolder(files: DroppedFile[]): Promise<void> {
-  const groups = byParentFolder(files);
-  if (!groups.size) throw new Error('no images inside class folders (expected <class>/<image>)');
-  for (const [label, imgs] of groups) {
-    setStatus(`Adding ${imgs.length} images to '${label}'…`);
-    await addImages(label, imgs);
+  const { splits } = imageFolder(files);
+  const parts = [...(splits.train ?? [])].map(([label, imgs]) => ({ label, imgs, split: undefined as 'val' | undefined }));
+  parts.push(...[...(splits.val ?? [])].map(([label, imgs]) => ({ label, imgs, split: 'val' as const })));
+  if (!parts.length) throw new Error('no images inside class folders (expected <class>/<image> or train/<class>/<image>)');
+  let added = 0;
+  const unreadable: string[] = [];
+  for (const { label, imgs, split } of parts) {
+    setStatus(`Adding ${imgs.length} images to '${label}'${split ? ' (validation)' : ''}…`);
+    const r = await addImages(label, imgs, split).catch((err: Error) => ({ added: 0, unreadable: [err.message] }));
+    added += r.added;
+    unreadable.push(...r.unreadable);
   }
-  setStatus(`Added ${[...groups.values()].reduce((n, g) => n + g.length, 0)} images in ${groups.size} classes`);
+  if (!added) throw new Error(`no readable images (${unreadable[0]})`);
+  const labels = new Set(parts.map((p) => p.label));
+  const test = [...(splits.test?.values() ?? [])].reduce((n, g) => n + g.length, 0);
+  setStatus(
+    `Added ${added} images in ${labels.size} classes` +
+      (test ? ` (${test} test images left for "Evaluate a folder…")` : '') +
+      skippedNote(unreadable),
+    unreadable.length > 0,
+  );
 }
 
 // ---- training -----------------------------------------------------------------------
@@ -500,11 +473,14 @@ async function importFiles(files: File[]): Promise<void> {
 async function restore(): Promise<void> {
   state.classes = await store.loadClasses();
   const examples = await store.allExamples();
-  const byLabel = new Map<string, Blob[]>();
-  for (const e of examples) (byLabel.get(e.label) ?? byLabel.set(e.label, []).get(e.label)!).push(e.blob);
-  for (const [label, blobs] of byLabel) {
+  const groups = new Map<string, { label: string; split?: 'val'; blobs: Blob[] }>();
+  for (const e of examples) {
+    const key = `${e.split ?? 'train'}/${e.label}`;
+    (groups.get(key) ?? groups.set(key, { label: e.label, ...(e.split ? { split: e.split } : {}), blobs: [] }).get(key)!).blobs.push(e.blob);
+  }
+  for (const { label, split, blobs } of groups.values()) {
     if (!state.classes.includes(label)) state.classes.push(label);
-    await clf.addExamples(label, blobs);
+    await clf.addExamples(label, blobs, split ? { split } : {});
     noteExamples(label, blobs);
   }
   try {
@@ -565,13 +541,13 @@ async function main(): Promise<void> {
   ui.live.addEventListener('change', () => void liveLoop());
   ui.train.addEventListener('click', () => guarded('Training', train));
   ui.stop.addEventListener('click', () => state.training?.abort());
-  bindDrop(ui.drop, addFolder);
+  bindDrop(ui.drop, (files) => guarded('Adding folder', () => addFolder(files)), failed('Adding folder'));
   const pick = (el: HTMLElement, input: HTMLInputElement) =>
     el.addEventListener('keydown', (e) => (e.key === 'Enter' || e.key === ' ') && (e.preventDefault(), input.click()));
   pick(ui.drop, ui.folderInput);
   ui.drop.addEventListener('click', () => ui.folderInput.click());
-  ui.folderInput.addEventListener('change', () => guarded('Adding folder', () => addFolder(withDirs([...(ui.folderInput.files ?? [])]))));
-  bindDrop(ui.predictDrop, async (files) => files[0] && predictFile(files[0].file));
+  ui.folderInput.addEventListener('change', () => guarded('Adding folder', () => addFolder(pickedFiles(ui.folderInput.files))));
+  bindDrop(ui.predictDrop, (files) => guarded('Prediction', async () => files[0] && predictFile(files[0].file)), failed('Prediction'));
   pick(ui.predictDrop, ui.predictInput);
   ui.predictDrop.addEventListener('click', () => ui.predictInput.click());
   ui.predictInput.addEventListener('change', () => guarded('Prediction', async () => ui.predictInput.files?.[0] && predictFile(ui.predictInput.files[0])));
@@ -583,9 +559,7 @@ async function main(): Promise<void> {
   );
   ui.evalInput.addEventListener('change', () =>
     guarded('Evaluation', async () => {
-      const groups = byParentFolder(withDirs([...(ui.evalInput.files ?? [])]));
-      const samples = [...groups].flatMap(([label, files]) => files.map((image) => ({ label, image })));
-      await evaluate(samples, 'Folder');
+      await evaluate(evaluationSet(pickedFiles(ui.evalInput.files)), 'Folder');
     }),
   );
   ui.exportBtn.addEventListener('click', () => guarded('Export', exportFiles));

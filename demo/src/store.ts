@@ -7,6 +7,8 @@ export interface StoredExample {
   id?: number;
   label: string;
   blob: Blob;
+  /** 'val' pins the example to the validation set (a dropped val/ folder); absent means train. */
+  split?: 'val';
 }
 
 function open(): Promise<IDBDatabase> {
@@ -43,10 +45,10 @@ export async function saveClasses(names: string[]): Promise<void> {
   await tx(['classes'], 'readwrite', (t) => void t.objectStore('classes').put(names, 'names'));
 }
 
-export async function addExamples(label: string, blobs: Blob[]): Promise<void> {
+export async function addExamples(label: string, blobs: Blob[], split?: 'val'): Promise<void> {
   await tx(['examples'], 'readwrite', (t) => {
     const s = t.objectStore('examples');
-    for (const blob of blobs) s.add({ label, blob });
+    for (const blob of blobs) s.add(split ? { label, blob, split } : { label, blob });
   });
 }
 
