@@ -21,7 +21,7 @@ const SHARD_BYTES = 4 * 1024 * 1024; // the tfjs converter's default shard size
 
 const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
 
-function nsfwjsDir() {
+export function nsfwjsDir() {
   // nsfwjs' exports map hides package.json and dist/models: resolve its entry, then walk up.
   const entry = require.resolve('nsfwjs', { paths: [root] });
   const pkgPath = join(entry.slice(0, entry.lastIndexOf('/dist/')), 'package.json');
@@ -29,7 +29,7 @@ function nsfwjsDir() {
 }
 
 /** Loads model.min.js + its shards: returns the model.json object and one weight buffer. */
-function loadBundled(dir) {
+export function loadBundled(dir) {
   const modelJson = require(join(dir, 'model.min.js'));
   const shards = modelJson.weightsManifest.flatMap((g) => g.paths);
   const buf = Buffer.concat(shards.map((p) => Buffer.from(require(join(dir, `${p}.min.js`)), 'base64')));
@@ -191,9 +191,12 @@ function convert(id) {
   console.log(`[edgetune] models/${id}: converted from nsfwjs ${version}, ${Object.keys(files).length} files verified`);
 }
 
-try {
-  for (const id of ['mobilenet_v2_140', 'mobilenet_v2']) convert(id);
-} catch (err) {
-  console.error(`[edgetune] backbone conversion failed: ${err.message}`);
-  process.exit(1);
+// Converts when run (npm's prepare step, npm test); tests import the helpers above.
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  try {
+    for (const id of ['mobilenet_v2_140', 'mobilenet_v2']) convert(id);
+  } catch (err) {
+    console.error(`[edgetune] backbone conversion failed: ${err.message}`);
+    process.exit(1);
+  }
 }

@@ -221,6 +221,17 @@ export interface EvaluationReport {
   confusion: number[][];
   /** Expected calibration error of the top-1 probability (15 bins); absent for prototype answers. */
   ece?: number;
+  /** Images left out because they could not be decoded (with `skipInvalid`); absent when none were. */
+  skipped?: { name: string; reason: string }[];
+}
+
+export interface EvaluateOptions {
+  /**
+   * Leave out images that cannot be decoded and list them in `skipped`
+   * instead of failing; it still fails (INVALID_IMAGE) when no image is usable.
+   * @default false
+   */
+  skipInvalid?: boolean;
 }
 
 /** A model as a set of named files (the same layout as the CLI's model directory). */

@@ -6,19 +6,29 @@ import { EdgetuneError } from '../errors.js';
 import { createEngine, type Engine } from '../engine/classifier.js';
 import { FileEmbeddingStore } from '../engine/embed-store-fs.js';
 import { IMAGE_EXTENSIONS } from '../engine/decode-node.js';
+import type { ImageSource } from '../engine/examples.js';
 import { fileSource, readModelDir, writeModelDir } from '../engine/files-node.js';
 import { BUNDLED_BACKBONES } from '../engine/manifest.js';
 import type { EpochLog, EvaluationReport, FineTuneOptions, ModelFiles } from '../types.js';
 import { listImages, readImageFolder, type ClassFiles } from './imagefolder.js';
-import { createBar } from './progress.js';
+import { PhaseProgress, type ProgressIO } from './progress.js';
 
 export interface Output {
   json: boolean;
-  /** Human-readable lines (stderr when --json, so stdout holds only JSON). */
+  /** --quiet: no progress, no informational lines. */
+  quiet: boolean;
+  /** Where progress goes (stderr), and whether it is a terminal. */
+  io: ProgressIO;
+  /** Informational lines (stderr when --json, so stdout holds only JSON); none with --quiet. */
   log(line: string): void;
+  /** Warnings on stderr, each distinct message once. */
   warn(line: string): void;
+  /** Result lines on stdout (predictions), printed even with --quiet. */
+  print(line: string): void;
   result(value: unknown): void;
 }
+
+const progressFor = (out: Output) => new PhaseProgress(out.json || out.quiet, out.io);
 
 async function engineFor(backbone: string | undefined, cacheDir: string | undefined): Promise<Engine> {
   return createEngine({
@@ -66,9 +76,9 @@ export interface TrainArgs extends FineTuneOptions {
 /** Progress-bar prefix per training stage. */
 const STAGE_LABEL: Record<NonNullable<EpochLog['stage']>, string> = {
   select: '',
-  refit: 'refit train+val ',
-  partial: 'partial ',
-  'partial-refit': 'partial refit train+val ',
+  refit: 'refit train+val',
+  partial: 'partial',
+  'partial-refit': 'partial refit train+val',
 };
 
 /** edgetune train: ImageFolder -> model directory, with test accuracy when a test split exists. */
@@ -81,8 +91,7 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
   if (folder.ignored.length > 5) out.warn(`ignoring ${folder.ignored.length - 5} more non-image files`);
 
   const engine = await engineFor(args.backbone, cacheDir);
-  const embedBar = createBar('embed', out.json);
-  const epochBar = createBar('train', out.json);
+  const progress = progressFor(out);
   const abort = new AbortController();
   const onSigint = () => abort.abort();
   process.once('SIGINT', onSigint);
@@ -103,18 +112,15 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
       onProgress: (p) => {
         if (p.phase === 'embed') {
           const pre = p.prefix ? `; prefix cache ${p.prefix.cached} views${p.prefix.recomputed ? `, ${p.prefix.recomputed} recomputed each epoch (over budget)` : ''}` : '';
-          embedBar.update(p.done, p.total, `${p.cacheHits} cached${pre}`);
-        }
-        else if (p.phase === 'skip') out.warn(`skipping ${p.reason}`);
+          progress.update('embed', p.done, p.total, `${p.cacheHits} cached${pre}`);
+        } else if (p.phase === 'skip') out.warn(`skipping ${p.reason}`);
         else {
-          embedBar.stop();
           const val = p.valAccuracy !== undefined ? ` val_acc ${p.valAccuracy.toFixed(3)}` : '';
-          epochBar.update(p.epoch, p.epochs, `${STAGE_LABEL[p.stage ?? 'select']}loss ${p.loss.toFixed(3)} acc ${p.accuracy.toFixed(3)}${val}`);
+          progress.update(`train ${STAGE_LABEL[p.stage ?? 'select']}`.trim(), p.epoch, p.epochs, `loss ${p.loss.toFixed(3)} acc ${p.accuracy.toFixed(3)}${val}`);
         }
       },
     });
-    embedBar.stop();
-    epochBar.stop();
+    progress.end();
     out.log(
       `trained ${report.labels.length} classes on ${report.trainCount} images (${report.validationCount} val): ` +
         `${report.epochsRun} epochs, best epoch ${report.bestEpoch}` +
@@ -149,8 +155,7 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
     throw err;
   } finally {
     // A running bar holds a timer that would keep the process alive.
-    embedBar.stop();
-    epochBar.stop();
+    progress.end();
     process.off('SIGINT', onSigint);
     engine.dispose();
   }
@@ -159,22 +164,34 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
 async function evaluateSplit(engine: Engine, classes: ClassFiles, strict: boolean, out: Output): Promise<EvaluationReport> {
   const known = new Set(engine.labels);
   const samples = [];
+  let files = 0;
   for (const { label, sources } of await sourcesOf(classes, strict, out)) {
     if (!known.has(label)) throw new EdgetuneError('INVALID_DATASET', `Evaluation class '${label}' is not in the model (${engine.labels.join(', ')})`);
+    files += classes.get(label)?.length ?? 0;
     for (const s of sources) samples.push({ label, image: s });
   }
-  const bar = createBar('evaluate', out.json);
+  if (!samples.length) throw new EdgetuneError('INVALID_IMAGE', `None of the ${files} images could be read`);
+  const progress = progressFor(out);
   try {
-    bar.update(0, samples.length);
-    const report = await engine.evaluate(samples);
-    bar.update(samples.length, samples.length);
+    progress.update('evaluate', 0, samples.length);
+    const report = await engine.evaluate(samples, { skipInvalid: !strict });
+    for (const s of report.skipped ?? []) out.warn(`skipping ${s.reason}`);
+    progress.update('evaluate', report.n, samples.length, report.skipped ? `(${report.skipped.length} unreadable)` : '');
     return report;
   } finally {
-    bar.stop();
+    progress.end();
   }
 }
 
-async function loadModel(modelDir: string, backbone: string | undefined, out: Output): Promise<{ engine: Engine; files: ModelFiles }> {
+interface ModelArgs {
+  model: string;
+  backbone?: string;
+  /** Embedding cache for eval and predict; default: the one train wrote beside the model. */
+  cacheDir?: string;
+  noCache?: boolean;
+}
+
+async function loadModel({ model: modelDir, backbone, cacheDir, noCache }: ModelArgs, out: Output): Promise<{ engine: Engine; files: ModelFiles }> {
   const files = await readModelDir(modelDir);
   const metaBytes = files['edgetune.json'];
   if (!metaBytes) throw new EdgetuneError('MODEL_LOAD_FAILED', `${modelDir}: no edgetune.json (not an edgetune model directory)`);
@@ -188,7 +205,8 @@ async function loadModel(modelDir: string, backbone: string | undefined, out: Ou
   if (!chosen) {
     throw new EdgetuneError('UNKNOWN_BACKBONE', `${modelDir} was trained on backbone '${id}', which is not bundled: pass --backbone <manifest.json>`);
   }
-  const engine = await engineFor(chosen, undefined);
+  const cache = noCache ? undefined : (cacheDir ?? join(modelDir, 'cache'));
+  const engine = await engineFor(chosen, cache);
   try {
     await engine.import(files);
   } catch (err) {
@@ -200,11 +218,11 @@ async function loadModel(modelDir: string, backbone: string | undefined, out: Ou
 }
 
 /** edgetune eval: accuracy, per-class metrics and confusion on <data>/test or every <data>/<class>. */
-export async function evaluate(args: { model: string; data: string; backbone?: string; strict: boolean }, out: Output): Promise<void> {
+export async function evaluate(args: ModelArgs & { data: string; strict: boolean }, out: Output): Promise<void> {
   const folder = await readImageFolder(args.data, 1);
   const classes = folder.test ?? (folder.layout === 'flat' ? folder.train : undefined);
   if (!classes) throw new EdgetuneError('INVALID_DATASET', `${args.data}: has no test split to evaluate`);
-  const { engine } = await loadModel(args.model, args.backbone, out);
+  const { engine } = await loadModel(args, out);
   try {
     const report = await evaluateSplit(engine, classes, args.strict, out);
     formatEval(report).forEach((l) => out.log(l));
@@ -214,6 +232,7 @@ export async function evaluate(args: { model: string; data: string; backbone?: s
   }
 }
 
+/** Image files named or found under the given paths, each once (by resolved path), in order. */
 async function collectImages(paths: string[]): Promise<string[]> {
   const found: string[] = [];
   for (const p of paths) {
@@ -227,73 +246,72 @@ async function collectImages(paths: string[]): Promise<string[]> {
       found.push(...entries);
     } else found.push(p);
   }
-  if (!found.length) throw new EdgetuneError('INVALID_ARGUMENT', `No images found in ${paths.join(', ')}`);
-  return found;
+  const seen = new Set<string>();
+  const unique = found.filter((f) => !seen.has(resolve(f)) && !!seen.add(resolve(f)));
+  if (!unique.length) throw new EdgetuneError('INVALID_ARGUMENT', `No images found in ${paths.join(', ')}`);
+  return unique;
 }
 
 const csvCell = (v: string | number) => (typeof v === 'number' ? v.toFixed(6) : /[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
 
+type PredictRow = { path: string; label: string; probability: number; top: { label: string; probability: number }[] };
+
+/** Predicts a chunk of files; unreadable ones are skipped with a warning (or thrown with --strict). */
+async function predictChunk(engine: Engine, paths: string[], k: number, strict: boolean, out: Output): Promise<PredictRow[]> {
+  const skip = (err: unknown) => {
+    if (strict || !(err instanceof EdgetuneError && err.code === 'INVALID_IMAGE')) throw err;
+    out.warn(`skipping ${err.message}`);
+  };
+  const sources: ImageSource[] = [];
+  for (const p of paths) await fileSource(p).then((s) => sources.push(s), skip);
+  let preds: Awaited<ReturnType<Engine['predict']>>;
+  let ok = sources;
+  try {
+    preds = sources.length ? await engine.predict(sources, { topK: k }) : [];
+  } catch (err) {
+    skip(err);
+    // An undecodable image in the chunk: one by one, to skip just that one.
+    preds = [];
+    ok = [];
+    for (const s of sources) {
+      await engine.predict([s], { topK: k }).then(([p]) => (preds.push(p!), ok.push(s)), skip);
+    }
+  }
+  return preds.map((top, j) => ({ path: ok[j]!.name, label: top[0]!.label, probability: top[0]!.probability, top }));
+}
+
 /** edgetune predict: top-k per image, optionally as a CSV. */
-export async function predict(args: { model: string; inputs: string[]; topK: number; csv?: string; backbone?: string; strict: boolean }, out: Output): Promise<void> {
+export async function predict(args: ModelArgs & { inputs: string[]; topK: number; csv?: string; strict: boolean }, out: Output): Promise<void> {
   const paths = await collectImages(args.inputs);
-  const { engine } = await loadModel(args.model, args.backbone, out);
-  const bar = createBar('predict', out.json);
+  const { engine } = await loadModel(args, out);
+  const progress = progressFor(out);
   try {
     const k = Math.min(args.topK, engine.labels.length);
-    const rows: { path: string; label: string; probability: number; top: { label: string; probability: number }[] }[] = [];
+    const rows: PredictRow[] = [];
     for (let i = 0; i < paths.length; i += 32) {
-      const chunk = paths.slice(i, i + 32);
-      const sources: Awaited<ReturnType<typeof fileSource>>[] = [];
-      for (const p of chunk) {
-        try {
-          sources.push(await fileSource(p));
-        } catch (err) {
-          if (args.strict) throw err;
-          out.warn(`skipping ${(err as Error).message}`);
-        }
-      }
-      let preds: Awaited<ReturnType<Engine['predict']>>;
-      try {
-        preds = await engine.predict(sources, { topK: k });
-      } catch (err) {
-        if (args.strict || !(err instanceof EdgetuneError && err.code === 'INVALID_IMAGE')) throw err;
-        // One bad image in the chunk: predict one by one to skip just that one.
-        preds = [];
-        const ok = [];
-        for (const s of sources) {
-          try {
-            preds.push((await engine.predict([s], { topK: k }))[0]!);
-            ok.push(s);
-          } catch (e) {
-            if (!(e instanceof EdgetuneError && e.code === 'INVALID_IMAGE')) throw e;
-            out.warn(`skipping ${e.message}`);
-          }
-        }
-        sources.splice(0, sources.length, ...ok);
-      }
-      preds.forEach((top, j) => rows.push({ path: sources[j]!.name, label: top[0]!.label, probability: top[0]!.probability, top }));
-      bar.update(Math.min(i + 32, paths.length), paths.length);
+      rows.push(...(await predictChunk(engine, paths.slice(i, i + 32), k, args.strict, out)));
+      progress.update('predict', Math.min(i + 32, paths.length), paths.length);
     }
-    bar.stop();
+    progress.end();
+    if (!rows.length) throw new EdgetuneError('INVALID_IMAGE', `None of the ${paths.length} images could be read`);
     if (args.csv) {
       const header = ['path', 'label', 'probability', ...Array.from({ length: k }, (_, j) => [`top${j + 1}_label`, `top${j + 1}_probability`]).flat()];
       const lines = rows.map((r) => [r.path, r.label, r.probability, ...r.top.flatMap((t) => [t.label, t.probability])].map(csvCell).join(','));
       await writeFile(args.csv, [header.join(','), ...lines].join('\n') + '\n');
       out.log(`wrote ${rows.length} predictions to ${args.csv}`);
-    }
-    if (!args.csv || out.json) {
-      if (!out.json) for (const r of rows) out.log(`${r.path}\t${r.label}\t${r.probability.toFixed(4)}`);
+    } else if (!out.json) {
+      for (const r of rows) out.print(`${r.path}\t${r.label}\t${r.probability.toFixed(4)}`);
     }
     out.result({ predictions: rows });
   } finally {
-    bar.stop();
+    progress.end();
     engine.dispose();
   }
 }
 
 /** edgetune export: rewrite a model directory, optionally with a merged backbone+head tfjs model. */
 export async function exportCmd(args: { model: string; out: string; merged: boolean; backbone?: string }, out: Output): Promise<void> {
-  const { engine, files } = await loadModel(args.model, args.backbone, out);
+  const { engine, files } = await loadModel(args, out);
   try {
     const meta = JSON.parse(new TextDecoder().decode(files['edgetune.json']));
     const exported = await engine.export({ merged: args.merged, ...(meta.metrics ? { metrics: meta.metrics } : {}) });

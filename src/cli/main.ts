@@ -1,29 +1,11 @@
 #!/usr/bin/env node
 // edgetune command line: argument parsing, output modes and exit codes.
 //   0 success, 1 failure (one line: "edgetune: <CODE>: <message>"), 2 usage error.
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EdgetuneError } from '../errors.js';
 import { evaluate, exportCmd, predict, train, type Output } from './commands.js';
-
-const USAGE = `Usage:
-  edgetune train <data> --out <model-dir> [--backbone <id|manifest.json>] [--strategy head|partial]
-                 [--unfreeze-blocks N] [--backbone-lr X] [--partial-epochs N] [--prefix-cache-mb N]
-                 [--epochs N] [--batch-size N] [--lr X] [--weight-decay X] [--augment K]
-                 [--hidden N] [--dropout X] [--label-smoothing X] [--patience N] [--seed N]
-                 [--no-refit] [--from <model-dir>] [--cache-dir DIR] [--strict] [--json]
-  edgetune eval <model-dir> <data> [--json] [--strict]
-  edgetune predict <model-dir> <image-or-dir>... [--top-k K] [--csv out.csv] [--json] [--strict]
-  edgetune export <model-dir> --out <dir> [--merged] [--json]
-
-<data> is an ImageFolder: <data>/<class>/<image> or <data>/{train,val,test}/<class>/<image>.
-Unreadable images are skipped with a warning; --strict makes them an error.
-With a validation set, training picks the epoch count on it, then refits on train + val
-for that many epochs; --no-refit keeps the best-validation checkpoint instead.
---strategy partial then also trains the backbone's last blocks (--unfreeze-blocks 6:
-MobileNetV2's 7x7 stage and the 14x14 stage's last two) with the head at --backbone-lr
-(default: --lr) for --partial-epochs 20, keeping the best validation checkpoint, then
-refits it on train + val.
---from <model-dir> continues from a trained model: its classes keep their weights, new ones are added.`;
+import { COMMANDS, HELP, OVERVIEW, type Command } from './usage.js';
 
 const OPTIONS = {
   out: { type: 'string' },
@@ -44,6 +26,7 @@ const OPTIONS = {
   patience: { type: 'string' },
   seed: { type: 'string' },
   'cache-dir': { type: 'string' },
+  'no-cache': { type: 'boolean', default: false },
   from: { type: 'string' },
   'top-k': { type: 'string' },
   csv: { type: 'string' },
@@ -51,116 +34,162 @@ const OPTIONS = {
   strict: { type: 'boolean', default: false },
   'no-refit': { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
+  quiet: { type: 'boolean', short: 'q', default: false },
+  version: { type: 'boolean', short: 'v', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } satisfies ParseArgsConfig['options'];
 
-class UsageError extends Error {}
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+/** Where the CLI writes: the process's streams, or buffers in tests. */
+export interface CliIO {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** stderr is a terminal: progress bars redraw in place; otherwise one line per phase. */
+  isTTY: boolean;
+}
+
+const processIO = (): CliIO => ({
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+  isTTY: process.stderr.isTTY === true,
+});
+
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly command?: Command,
+  ) {
+    super(message);
+  }
+}
 
 function num(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got '${v}'`);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got '${v}'`);
   return n;
 }
 
-function makeOutput(json: boolean): Output {
-  const human = json ? process.stderr : process.stdout;
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function makeOutput(v: Values, io: CliIO): Output {
+  const human = v.json ? io.stderr : io.stdout;
+  const warned = new Set<string>();
   return {
-    json,
-    log: (line) => human.write(line + '\n'),
-    warn: (line) => process.stderr.write(`edgetune: warning: ${line}\n`),
+    json: v.json,
+    quiet: v.quiet,
+    io: { write: io.stderr, isTTY: io.isTTY },
+    log: (line) => v.quiet || human(line + '\n'),
+    // Once per message: a file given or found twice is one problem, not two.
+    warn: (line) => {
+      if (warned.has(line)) return;
+      warned.add(line);
+      io.stderr(`edgetune: warning: ${line}\n`);
+    },
+    print: (line) => io.stdout(line + '\n'),
     result: (value) => {
-      if (json) process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+      if (v.json) io.stdout(JSON.stringify(value, null, 2) + '\n');
     },
   };
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** The model-reading commands' cache: --no-cache, --cache-dir, else the one train wrote beside the model. */
+const cacheOf = (v: Values): { cacheDir?: string; noCache: boolean } => ({ ...(v['cache-dir'] ? { cacheDir: v['cache-dir'] } : {}), noCache: v['no-cache'] });
+
+async function runCommand(command: Command, rest: string[], v: Values, out: Output): Promise<void> {
+  const backbone = v.backbone ? { backbone: v.backbone } : {};
+  switch (command) {
+    case 'train': {
+      if (rest.length !== 1 || !v.out) throw new UsageError('train needs <data> and --out <model-dir>', command);
+      if (v.strategy && v.strategy !== 'head' && v.strategy !== 'partial') {
+        throw new UsageError(`--strategy must be 'head' or 'partial', got '${v.strategy}'`, command);
+      }
+      const cacheMb = num('prefix-cache-mb', v['prefix-cache-mb']);
+      return train(
+        {
+          data: rest[0]!,
+          out: v.out,
+          strict: v.strict,
+          ...backbone,
+          ...(v['cache-dir'] ? { cacheDir: v['cache-dir'] } : {}),
+          ...(v.from ? { from: v.from } : {}),
+          epochs: num('epochs', v.epochs),
+          batchSize: num('batch-size', v['batch-size']),
+          learningRate: num('lr', v.lr),
+          weightDecay: num('weight-decay', v['weight-decay']),
+          augment: v.augment === 'auto' ? 'auto' : num('augment', v.augment),
+          hiddenUnits: num('hidden', v.hidden),
+          dropout: num('dropout', v.dropout),
+          labelSmoothing: num('label-smoothing', v['label-smoothing']),
+          patience: num('patience', v.patience),
+          seed: num('seed', v.seed),
+          refit: !v['no-refit'],
+          ...(v.strategy ? { strategy: v.strategy as 'head' | 'partial' } : {}),
+          unfreezeBlocks: num('unfreeze-blocks', v['unfreeze-blocks']),
+          backboneLearningRate: num('backbone-lr', v['backbone-lr']),
+          partialEpochs: num('partial-epochs', v['partial-epochs']),
+          prefixCacheBytes: cacheMb === undefined ? undefined : Math.round(cacheMb * 1024 * 1024),
+        },
+        out,
+      );
+    }
+    case 'eval':
+      if (rest.length !== 2) throw new UsageError('eval needs <model-dir> <data>', command);
+      return evaluate({ model: rest[0]!, data: rest[1]!, strict: v.strict, ...backbone, ...cacheOf(v) }, out);
+    case 'predict':
+      if (rest.length < 2) throw new UsageError('predict needs <model-dir> and at least one image or directory', command);
+      return predict(
+        { model: rest[0]!, inputs: rest.slice(1), topK: num('top-k', v['top-k']) ?? 3, strict: v.strict, ...(v.csv ? { csv: v.csv } : {}), ...backbone, ...cacheOf(v) },
+        out,
+      );
+    case 'export':
+      if (rest.length !== 1 || !v.out) throw new UsageError('export needs <model-dir> and --out <dir>', command);
+      return exportCmd({ model: rest[0]!, out: v.out, merged: v.merged, ...backbone }, out);
+  }
+}
+
+/** Runs the CLI on `argv` (without node and the script); resolves to the exit code. */
+export async function main(argv: string[], io: CliIO = processIO()): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    process.stderr.write(`edgetune: ${(err as Error).message}\n\n${USAGE}\n`);
+    const command = COMMANDS.find((c) => c === argv[0]);
+    io.stderr(`edgetune: ${(err as Error).message}\n\n${command ? HELP[command] : OVERVIEW}\n`);
     return 2;
   }
   const { values: v, positionals } = parsed;
-  const [command, ...rest] = positionals;
-  if (v.help || !command) {
-    (v.help ? process.stdout : process.stderr).write(USAGE + '\n');
-    return v.help ? 0 : 2;
+  const [name, ...rest] = positionals;
+  if (v.version) {
+    io.stdout(`edgetune ${version()}\n`);
+    return 0;
   }
-  const out = makeOutput(v.json);
+  const command = COMMANDS.find((c) => c === name);
+  if (v.help) {
+    io.stdout((command ? HELP[command] : OVERVIEW) + '\n');
+    return 0;
+  }
+  if (!command) {
+    io.stderr(`${name ? `edgetune: unknown command '${name}'\n\n` : ''}${OVERVIEW}\n`);
+    return 2;
+  }
+  const out = makeOutput(v, io);
   try {
-    switch (command) {
-      case 'train': {
-        if (rest.length !== 1 || !v.out) throw new UsageError('train needs <data> and --out <model-dir>');
-        if (v.strategy && v.strategy !== 'head' && v.strategy !== 'partial') {
-          throw new UsageError(`--strategy must be 'head' or 'partial', got '${v.strategy}'`);
-        }
-        const cacheMb = num('prefix-cache-mb', v['prefix-cache-mb']);
-        await train(
-          {
-            data: rest[0]!,
-            out: v.out,
-            strict: v.strict,
-            ...(v.backbone ? { backbone: v.backbone } : {}),
-            ...(v['cache-dir'] ? { cacheDir: v['cache-dir'] } : {}),
-            ...(v.from ? { from: v.from } : {}),
-            epochs: num('epochs', v.epochs),
-            batchSize: num('batch-size', v['batch-size']),
-            learningRate: num('lr', v.lr),
-            weightDecay: num('weight-decay', v['weight-decay']),
-            augment: num('augment', v.augment),
-            hiddenUnits: num('hidden', v.hidden),
-            dropout: num('dropout', v.dropout),
-            labelSmoothing: num('label-smoothing', v['label-smoothing']),
-            patience: num('patience', v.patience),
-            seed: num('seed', v.seed),
-            refit: !v['no-refit'],
-            ...(v.strategy ? { strategy: v.strategy as 'head' | 'partial' } : {}),
-            unfreezeBlocks: num('unfreeze-blocks', v['unfreeze-blocks']),
-            backboneLearningRate: num('backbone-lr', v['backbone-lr']),
-            partialEpochs: num('partial-epochs', v['partial-epochs']),
-            prefixCacheBytes: cacheMb === undefined ? undefined : Math.round(cacheMb * 1024 * 1024),
-          },
-          out,
-        );
-        return 0;
-      }
-      case 'eval':
-        if (rest.length !== 2) throw new UsageError('eval needs <model-dir> <data>');
-        await evaluate({ model: rest[0]!, data: rest[1]!, strict: v.strict, ...(v.backbone ? { backbone: v.backbone } : {}) }, out);
-        return 0;
-      case 'predict':
-        if (rest.length < 2) throw new UsageError('predict needs <model-dir> and at least one image or directory');
-        await predict(
-          {
-            model: rest[0]!,
-            inputs: rest.slice(1),
-            topK: num('top-k', v['top-k']) ?? 3,
-            strict: v.strict,
-            ...(v.csv ? { csv: v.csv } : {}),
-            ...(v.backbone ? { backbone: v.backbone } : {}),
-          },
-          out,
-        );
-        return 0;
-      case 'export':
-        if (rest.length !== 1 || !v.out) throw new UsageError('export needs <model-dir> and --out <dir>');
-        await exportCmd({ model: rest[0]!, out: v.out, merged: v.merged, ...(v.backbone ? { backbone: v.backbone } : {}) }, out);
-        return 0;
-      default:
-        throw new UsageError(`unknown command '${command}'`);
-    }
+    await runCommand(command, rest, v, out);
+    return 0;
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`edgetune: ${err.message}\n\n${USAGE}\n`);
+      io.stderr(`edgetune: ${err.message}\n\n${HELP[err.command ?? command]}\n`);
       return 2;
     }
     const code = err instanceof EdgetuneError ? err.code : 'INTERNAL';
     const msg = (err as Error)?.message ?? String(err);
-    process.stderr.write(`edgetune: ${code}: ${msg.split('\n')[0]}\n`);
-    if (out.json) process.stdout.write(JSON.stringify({ error: { code, message: msg } }) + '\n');
+    io.stderr(`edgetune: ${code}: ${msg.split('\n')[0]}\n`);
+    if (v.json) io.stdout(JSON.stringify({ error: { code, message: msg } }) + '\n');
     return err instanceof EdgetuneError && err.code === 'INVALID_ARGUMENT' ? 2 : 1;
   }
 }

@@ -7,6 +7,7 @@ import type {
   BackendInfo,
   EpochLog,
   PrefixCacheInfo,
+  EvaluateOptions,
   EvaluationReport,
   FineTuneOptions,
   ModelFiles,
@@ -19,7 +20,7 @@ import type {
 import { exportModel, importModel, type ModelMetadata } from './artifacts.js';
 import { loadBackbone, type Backbone, type BackboneLoadOptions } from './backbone.js';
 import { selectBackend, type BackendOptions } from './backend.js';
-import { EmbeddingCache, embeddingKey, type EmbeddingStore } from './embed-cache.js';
+import { decodeHalf, EmbeddingCache, embeddingKey, encodeHalf, type EmbeddingStore } from './embed-cache.js';
 import { expectedCalibrationError, metrics } from './evaluate.js';
 import { OpenSet, PROTOTYPE_TEMPERATURE } from './open-set.js';
 import { checkLabel, type Example, type ImageSource } from './examples.js';
@@ -144,6 +145,8 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   const backbone = await loadBackbone(opts.backbone ?? DEFAULT_BACKBONE, opts);
   return new Engine(backend, backbone, opts);
 }
+
+const nameOf = (img: ImageSource | RawImage, i: number) => ('name' in img ? img.name : `image ${i}`);
 
 /** A short, file-name-safe FNV-1a hash (of a graph node name, for cache keys). */
 function shortHash(s: string): string {
@@ -749,36 +752,34 @@ export class Engine {
 
   /**
    * Class probabilities [n, classes] for the plain view of each source, and the
-   * best cosine similarity to a class prototype (not cached: predictions are one-off).
+   * best cosine similarity to a class prototype. Sources with a content hash
+   * (files, examples) read and fill the caches training uses: the embedding
+   * cache, or for a fine-tuned tail the persistent store's prefix activations;
+   * raw pixels (camera frames) are computed and forgotten.
    * Without a trained head, answers come from the examples' prototypes.
    */
   private async probabilities(
     sources: (ImageSource | RawImage)[],
-  ): Promise<{ labels: string[]; probs: Float32Array; bestSim: Float32Array; bestClass: Int32Array; basis?: 'prototypes' }> {
+    skipInvalid = false,
+  ): Promise<{ labels: string[]; probs: Float32Array; bestSim: Float32Array; bestClass: Int32Array; basis?: 'prototypes'; invalid: Map<number, string> }> {
     this.alive();
     const model = this.head ? { head: this.head, tail: this.tail, openSet: this.openSet, labels: this.headLabels } : await this.instantModel();
     const k = model.labels.length;
     const probs = new Float32Array(sources.length * k);
     const bestSim = new Float32Array(sources.length);
     const bestClass = new Int32Array(sources.length);
+    const invalid = new Map<number, string>();
     for (let s = 0; s < sources.length; s += this.embedBatch) {
       const chunk = sources.slice(s, s + this.embedBatch);
-      const imgs = await Promise.all(
-        chunk.map(async (src, j) => {
-          const img = 'load' in src ? await src.load() : src;
-          validateRawImage(img, 'load' in src ? src.name : `image ${s + j}`);
-          return img;
-        }),
-      );
+      const features = await this.inferenceFeatures(chunk, s, model.tail, skipInvalid ? invalid : null);
       // One read per chunk (on WebGPU each read is a GPU round trip): probabilities, then similarities.
       const out = tf.tidy(() => {
-        const inputs = imgs.map((img) => viewsToInput(img, [FULL_VIEW], this.backbone.manifest));
-        const x = inputs.length === 1 ? inputs[0]! : tf.concat(inputs, 0);
-        const emb = model.tail ? model.tail.apply(this.backbone.prefix(x, model.tail.plan.cutNode)) : this.backbone.embed(x);
+        const emb = model.tail ? model.tail.apply(features as tf.Tensor4D) : (features as tf.Tensor2D);
         const sims = model.openSet?.similarities(emb);
         const p = model.head ? tf.softmax(model.head.logits(emb)) : tf.softmax(tf.mul(sims!, PROTOTYPE_TEMPERATURE));
         return sims ? tf.concat([p, sims], 1) : p;
       });
+      features.dispose();
       let vals: Float32Array;
       try {
         vals = (await out.data()) as Float32Array;
@@ -786,7 +787,7 @@ export class Engine {
         out.dispose();
       }
       const width = model.openSet ? 2 * k : k;
-      imgs.forEach((_, i) => {
+      chunk.forEach((_, i) => {
         probs.set(vals.subarray(i * width, i * width + k), (s + i) * k);
         let best = 0;
         for (let c = 1; model.openSet && c < k; c++) if (vals[i * width + k + c]! > vals[i * width + k + best]!) best = c;
@@ -794,7 +795,82 @@ export class Engine {
         bestClass[s + i] = best;
       });
     }
-    return { labels: model.labels, probs, bestSim, bestClass, ...(model.head ? {} : { basis: 'prototypes' as const }) };
+    return { labels: model.labels, probs, bestSim, bestClass, invalid, ...(model.head ? {} : { basis: 'prototypes' as const }) };
+  }
+
+  /**
+   * What the model's trainable part reads for each source's plain view: the
+   * embedding [n, d] (head only) or the prefix activations [n, h, w, c] (with a
+   * tail), from the caches where the source has a hash, else from the backbone.
+   * With `invalid`, undecodable images are recorded there (by index) and get zeros.
+   */
+  private async inferenceFeatures(
+    chunk: (ImageSource | RawImage)[],
+    offset: number,
+    tail: Tail | null,
+    invalid: Map<number, string> | null,
+  ): Promise<tf.Tensor> {
+    const width = tail ? tail.prefixShape[0] * tail.prefixShape[1] * tail.prefixShape[2] : this.backbone.manifest.embeddingSize;
+    const keys = chunk.map((src) => ('hash' in src ? this.inferenceKey(src.hash, tail) : null));
+    const hashed = keys.flatMap((key, i) => (key ? [i] : []));
+    const found: (Float32Array | undefined)[] = new Array(chunk.length).fill(undefined);
+    const got = await this.readInferenceCache(hashed.map((i) => keys[i]!), tail);
+    hashed.forEach((i, j) => (found[i] = got[j]?.length === width ? got[j] : undefined));
+    let missing = chunk.flatMap((_, i) => (found[i] ? [] : [i]));
+    const loaded = await Promise.all(
+      missing.map(async (i) => {
+        const src = chunk[i]!;
+        try {
+          const img = 'load' in src ? await src.load() : src;
+          validateRawImage(img, 'load' in src ? src.name : `image ${offset + i}`);
+          return img;
+        } catch (err) {
+          if (!invalid || !(err instanceof EdgetuneError && err.code === 'INVALID_IMAGE')) throw err;
+          invalid.set(offset + i, err.message);
+          found[i] = new Float32Array(width);
+          return null;
+        }
+      }),
+    );
+    const imgs = loaded.filter((img): img is RawImage => img !== null);
+    missing = missing.filter((_, j) => loaded[j] !== null);
+    if (missing.length) {
+      const computed = tf.tidy(() => {
+        const inputs = imgs.map((img) => viewsToInput(img, [FULL_VIEW], this.backbone.manifest));
+        const x = inputs.length === 1 ? inputs[0]! : tf.concat(inputs, 0);
+        return tail ? this.backbone.prefix(x, tail.plan.cutNode) : this.backbone.embed(x);
+      });
+      const values = (await computed.data().finally(() => computed.dispose())) as Float32Array;
+      const entries: [string, Float32Array][] = [];
+      missing.forEach((i, j) => {
+        found[i] = values.subarray(j * width, (j + 1) * width);
+        if (keys[i]) entries.push([keys[i]!, found[i]!.slice()]);
+      });
+      await this.writeInferenceCache(entries, tail);
+    }
+    const flat = new Float32Array(chunk.length * width);
+    found.forEach((v, i) => flat.set(v!, i * width));
+    return tail ? tf.tensor4d(flat, [chunk.length, ...tail.prefixShape]) : tf.tensor2d(flat, [chunk.length, width]);
+  }
+
+  /** The key training uses for a plain view: its embedding, or (with a tail) its prefix activations. */
+  private inferenceKey(hash: string, tail: Tail | null): string | null {
+    const key = embeddingKey(this.backbone, hash, 0);
+    if (!tail) return key;
+    // Prefix activations are only worth keeping where they persist (they are large).
+    return this.store ? `${key}-t${shortHash(tail.plan.cutNode)}` : null;
+  }
+
+  private async readInferenceCache(keys: string[], tail: Tail | null): Promise<(Float32Array | undefined)[]> {
+    if (!keys.length) return [];
+    if (!tail) return this.cache.getMany(keys);
+    return (await this.store!.getMany(keys)).map((b) => decodeHalf(b));
+  }
+
+  private async writeInferenceCache(entries: [string, Float32Array][], tail: Tail | null): Promise<void> {
+    if (!entries.length) return;
+    if (!tail) return this.cache.putMany(entries);
+    await this.store!.putMany(entries.map(([k, v]) => [k, encodeHalf(v)]));
   }
 
   /** Instant feedback before training: prototypes of the current examples' plain views (cached embeddings). */
@@ -844,7 +920,7 @@ export class Engine {
   }
 
   /** Accuracy, per-class metrics, confusion matrix and calibration (ECE) on labelled images (labels must be known classes). */
-  async evaluate(samples: { label: string; image: ImageSource | RawImage }[]): Promise<EvaluationReport> {
+  async evaluate(samples: { label: string; image: ImageSource | RawImage }[], opts: EvaluateOptions = {}): Promise<EvaluationReport> {
     this.trained();
     if (!samples.length) throw new EdgetuneError('INVALID_ARGUMENT', 'evaluate needs at least one labelled image');
     const index = new Map(this.headLabels.map((l, i) => [l, i]));
@@ -852,16 +928,25 @@ export class Engine {
     if (unknown.length) {
       throw new EdgetuneError('INVALID_LABEL', `Labels not in the model: ${unknown.join(', ')} (model labels: ${this.headLabels.join(', ')})`);
     }
-    const { probs } = await this.probabilities(samples.map((s) => s.image));
-    const k = this.headLabels.length;
-    const truth = samples.map((s) => index.get(s.label)!);
-    const predicted = samples.map((_, i) => {
+    // The labels the model had when it started: a fineTune finishing meanwhile must not relabel the answers.
+    const labels = this.headLabels;
+    const { probs, invalid } = await this.probabilities(samples.map((s) => s.image), opts.skipInvalid ?? false);
+    const used = samples.map((_, i) => i).filter((i) => !invalid.has(i));
+    if (!used.length) throw new EdgetuneError('INVALID_IMAGE', `None of the ${samples.length} images could be read (${[...invalid.values()][0]})`);
+    const k = labels.length;
+    const truth = used.map((i) => index.get(samples[i]!.label)!);
+    const predicted = used.map((i) => {
       let best = 0;
       for (let c = 1; c < k; c++) if (probs[i * k + c]! > probs[i * k + best]!) best = c;
       return best;
     });
-    const confidence = predicted.map((c, i) => probs[i * k + c]!);
-    return { ...metrics(this.headLabels, truth, predicted), ece: expectedCalibrationError(confidence, predicted.map((c, i) => c === truth[i])) };
+    const confidence = predicted.map((c, j) => probs[used[j]! * k + c]!);
+    const skipped = [...invalid].map(([i, reason]) => ({ name: nameOf(samples[i]!.image, i), reason }));
+    return {
+      ...metrics(labels, truth, predicted),
+      ece: expectedCalibrationError(confidence, predicted.map((c, j) => c === truth[j])),
+      ...(skipped.length ? { skipped } : {}),
+    };
   }
 
   /** The model as files (see artifacts.ts); `merged` adds a standalone backbone+head tfjs model. */

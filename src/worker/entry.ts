@@ -114,7 +114,9 @@ const api: WorkerApi = {
   },
   async predict(images, opts) {
     const e = await current();
-    return e.predict(await sources(images, 'predict'), opts ?? {});
+    if (!Array.isArray(images) || images.length === 0) throw new EdgetuneError('INVALID_ARGUMENT', 'predict needs at least one image');
+    // Raw pixels, not hashed sources: camera frames are one-off and must not fill the persistent cache.
+    return e.predict(await Promise.all(images.map((img, i) => decodeWorkerImage(img, `predict image ${i}`))), opts ?? {});
   },
   async evaluate(samples) {
     const e = await current();

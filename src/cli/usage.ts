@@ -1,0 +1,73 @@
+// The CLI's help texts: one per command, and the overview.
+
+export const COMMANDS = ['train', 'eval', 'predict', 'export'] as const;
+export type Command = (typeof COMMANDS)[number];
+
+const COMMON = `Common options:
+  --json          one JSON object on stdout (human lines go to stderr)
+  --quiet         no progress and no informational lines (warnings and errors still print)
+  --strict        an unreadable image is an error instead of a skipped warning
+  --backbone B    bundled id or manifest.json (default: the one the model was trained on)
+  -h, --help      this help          --version   the edgetune version`;
+
+export const HELP: Record<Command, string> = {
+  train: `Usage: edgetune train <data> --out <model-dir> [options]
+
+Trains a classifier on an ImageFolder: <data>/<class>/<image> or
+<data>/{train,val,test}/<class>/<image>. A val folder is the validation set
+(else 15% of each class); with a test folder, test accuracy is reported and stored.
+
+  --strategy head|partial   partial also trains the backbone's last blocks (default head)
+  --unfreeze-blocks N       blocks unfrozen by partial (default 6: MobileNetV2's 7x7 stage
+                            and the 14x14 stage's last two)
+  --backbone-lr X           their learning rate (default: --lr)
+  --partial-epochs N        epochs of the partial stage (default 20)
+  --prefix-cache-mb N       memory for the frozen part's activations (default 256)
+  --epochs N  --batch-size N  --lr X  --weight-decay X  --augment K|auto
+  --hidden N  --dropout X  --label-smoothing X  --patience N  --seed N
+  --no-refit                keep the best-validation checkpoint instead of refitting on train + val
+  --from <model-dir>        continue from a trained model (its classes keep their weights)
+  --cache-dir DIR           embedding cache (default <model-dir>/cache)
+
+${COMMON}`,
+  eval: `Usage: edgetune eval <model-dir> <data> [options]
+
+Accuracy, per-class precision/recall/F1 and the confusion matrix on <data>/test,
+or on every <data>/<class> of a folder without splits. Exits 1 when no image
+could be read.
+
+  --cache-dir DIR   embedding cache to read and fill (default <model-dir>/cache)
+  --no-cache        compute every embedding, store none
+
+${COMMON}`,
+  predict: `Usage: edgetune predict <model-dir> <image-or-dir>... [options]
+
+Top-k classes for each image (directories are searched recursively; a file
+given twice is predicted once). Exits 1 when no image could be read.
+
+  --top-k K         classes per image (default 3)
+  --csv FILE        write path,label,probability,top1_label,top1_probability,...
+  --cache-dir DIR   embedding cache to read and fill (default <model-dir>/cache)
+  --no-cache        compute every embedding, store none
+
+${COMMON}`,
+  export: `Usage: edgetune export <model-dir> --out <dir> [options]
+
+Rewrites a model directory; --merged adds merged/model.json, backbone and head
+in one tfjs graph model that tf.loadGraphModel runs without edgetune.
+
+  --merged
+
+${COMMON}`,
+};
+
+export const OVERVIEW = `Usage: edgetune <command> [options]
+
+Commands:
+  train <data> --out <model-dir>         train on an ImageFolder
+  eval <model-dir> <data>                score a model on labelled images
+  predict <model-dir> <image-or-dir>...  classify images
+  export <model-dir> --out <dir>         rewrite a model (--merged: one tfjs graph model)
+
+edgetune <command> --help describes each command's options.
+Exit codes: 0 success, 1 failure (one line: "edgetune: <CODE>: <message>"), 2 usage error.`;
