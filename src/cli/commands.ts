@@ -38,7 +38,8 @@ async function engineFor(backbone: string | undefined, cacheDir: string | undefi
   });
 }
 
-async function sourcesOf(classes: ClassFiles, strict: boolean, out: Output) {
+/** File sources per class; unreadable files are warned about (and added to `skipped`), or thrown with --strict. */
+async function sourcesOf(classes: ClassFiles, strict: boolean, out: Output, skipped: { name: string; reason: string }[] = []) {
   const result: { label: string; sources: Awaited<ReturnType<typeof fileSource>>[] }[] = [];
   for (const [label, files] of classes) {
     const sources = [];
@@ -48,6 +49,7 @@ async function sourcesOf(classes: ClassFiles, strict: boolean, out: Output) {
       } catch (err) {
         if (strict || !(err instanceof EdgetuneError && err.code === 'INVALID_IMAGE')) throw err;
         out.warn(`skipping ${err.message}`);
+        skipped.push({ name: path, reason: err.message });
       }
     }
     result.push({ label, sources });
@@ -165,19 +167,21 @@ async function evaluateSplit(engine: Engine, classes: ClassFiles, strict: boolea
   const known = new Set(engine.labels);
   const samples = [];
   let files = 0;
-  for (const { label, sources } of await sourcesOf(classes, strict, out)) {
+  const unreadable: { name: string; reason: string }[] = [];
+  for (const { label, sources } of await sourcesOf(classes, strict, out, unreadable)) {
     if (!known.has(label)) throw new EdgetuneError('INVALID_DATASET', `Evaluation class '${label}' is not in the model (${engine.labels.join(', ')})`);
     files += classes.get(label)?.length ?? 0;
     for (const s of sources) samples.push({ label, image: s });
   }
-  if (!samples.length) throw new EdgetuneError('INVALID_IMAGE', `None of the ${files} images could be read`);
+  if (!samples.length) throw new EdgetuneError('INVALID_IMAGE', `None of the ${files} images could be read (${unreadable[0]?.reason})`);
   const progress = progressFor(out);
   try {
     progress.update('evaluate', 0, samples.length);
     const report = await engine.evaluate(samples, { skipInvalid: !strict });
     for (const s of report.skipped ?? []) out.warn(`skipping ${s.reason}`);
-    progress.update('evaluate', report.n, samples.length, report.skipped ? `(${report.skipped.length} unreadable)` : '');
-    return report;
+    const skipped = [...unreadable, ...(report.skipped ?? [])];
+    progress.update('evaluate', report.n, report.n + skipped.length, skipped.length ? `(${skipped.length} unreadable)` : '');
+    return { ...report, ...(skipped.length ? { skipped } : {}) };
   } finally {
     progress.end();
   }
@@ -226,7 +230,9 @@ export async function evaluate(args: ModelArgs & { data: string; strict: boolean
   try {
     const report = await evaluateSplit(engine, classes, args.strict, out);
     formatEval(report).forEach((l) => out.log(l));
-    out.result(report);
+    const embeddings = { ...engine.inferenceCounts };
+    out.log(`${embeddings.computed} backbone passes, ${embeddings.cached} cached`);
+    out.result({ ...report, embeddings });
   } finally {
     engine.dispose();
   }

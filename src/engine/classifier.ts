@@ -191,6 +191,8 @@ export class Engine {
   private training = false;
   private disposed = false;
   readonly cache: EmbeddingCache;
+  /** Plain views that predict and evaluate took from the caches, or ran through the backbone. */
+  readonly inferenceCounts = { cached: 0, computed: 0 };
   private readonly embedBatch: number;
 
   /** Use createEngine(). */
@@ -817,6 +819,7 @@ export class Engine {
     const got = await this.readInferenceCache(hashed.map((i) => keys[i]!), tail);
     hashed.forEach((i, j) => (found[i] = got[j]?.length === width ? got[j] : undefined));
     let missing = chunk.flatMap((_, i) => (found[i] ? [] : [i]));
+    this.inferenceCounts.cached += chunk.length - missing.length;
     const loaded = await Promise.all(
       missing.map(async (i) => {
         const src = chunk[i]!;
@@ -835,6 +838,7 @@ export class Engine {
     const imgs = loaded.filter((img): img is RawImage => img !== null);
     missing = missing.filter((_, j) => loaded[j] !== null);
     if (missing.length) {
+      this.inferenceCounts.computed += missing.length;
       const computed = tf.tidy(() => {
         const inputs = imgs.map((img) => viewsToInput(img, [FULL_VIEW], this.backbone.manifest));
         const x = inputs.length === 1 ? inputs[0]! : tf.concat(inputs, 0);
