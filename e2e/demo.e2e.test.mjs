@@ -8,9 +8,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildDemo } from '../scripts/build-demo.mjs';
 import { serve } from '../scripts/serve.mjs';
-import { ROOT, launch } from './harness.mjs';
+import { ARTIFACTS, ROOT, launch } from './harness.mjs';
 
-export const ARTIFACTS = join(ROOT, 'test-results');
 const PHASE_FRAMES = 30; // 3 s of each pattern at 10 fps
 
 /**

@@ -12,6 +12,8 @@ import { DEFAULT_CHROMIUM, findChromium } from '../scripts/ensure-chromium.mjs';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const BUILD = join(ROOT, 'e2e', '.build');
+/** Screenshots and other artifacts a person looks at after a run. */
+export const ARTIFACTS = join(ROOT, 'test-results');
 export const CHROMIUM = findChromium() ?? process.env.CHROMIUM_PATH ?? DEFAULT_CHROMIUM;
 
 /** Backend profiles: the flags that make Chromium offer (or not) a WebGPU adapter. */

@@ -83,6 +83,10 @@ export function imageFolder(files: DroppedFile[]): ImageFolderGroups {
     const byLabel = (splits[split] ??= new Map());
     (byLabel.get(label) ?? byLabel.set(label, []).get(label)!).push(file);
   }
+  // Folder listings come in file-system order: sort classes and files, as the CLI does.
+  for (const [split, byLabel] of Object.entries(splits) as [Split, Map<string, File[]>][]) {
+    splits[split] = new Map([...byLabel].sort(([a], [b]) => a.localeCompare(b)).map(([l, fs]) => [l, fs.sort((x, y) => x.name.localeCompare(y.name))]));
+  }
   return { layout, splits };
 }
 

@@ -29,6 +29,8 @@ const ui = {
   folderInput: $<HTMLInputElement>('folder-input'),
   strategy: $<HTMLSelectElement>('strategy'),
   epochs: $<HTMLInputElement>('epochs'),
+  partialEpochsField: $('partial-epochs-field'),
+  partialEpochs: $<HTMLInputElement>('partial-epochs'),
   augment: $<HTMLInputElement>('augment'),
   train: $<HTMLButtonElement>('train'),
   stop: $<HTMLButtonElement>('stop'),
@@ -338,6 +340,7 @@ async function train(): Promise<void> {
     const report: TrainingReport = await clf.fineTune({
       strategy: ui.strategy.value as 'head' | 'partial',
       epochs: clampInt(ui.epochs, 1, 500),
+      ...(ui.strategy.value === 'partial' ? { partialEpochs: clampInt(ui.partialEpochs, 1, 200) } : {}),
       augment: clampInt(ui.augment, 0, 8),
       signal: controller.signal,
       onProgress: (p) => {
@@ -539,6 +542,7 @@ async function main(): Promise<void> {
   );
   ui.cameraSwitch.addEventListener('click', () => guarded('Camera', () => startCamera(true)));
   ui.live.addEventListener('change', () => void liveLoop());
+  ui.strategy.addEventListener('change', () => (ui.partialEpochsField.hidden = ui.strategy.value !== 'partial'));
   ui.train.addEventListener('click', () => guarded('Training', train));
   ui.stop.addEventListener('click', () => state.training?.abort());
   bindDrop(ui.drop, (files) => guarded('Adding folder', () => addFolder(files)), failed('Adding folder'));

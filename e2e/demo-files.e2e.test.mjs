@@ -1,0 +1,288 @@
+// The demo with image files, through its UI as a person uses it: a class added
+// by name and filled with "Add files…", a flat class/image folder dropped (a real
+// drag-and-drop of a directory, through Chromium's input pipeline), a
+// train|val|test folder picked, rename and delete, training (head, then a short
+// partial), prediction on a dropped file, both evaluations, export, reload,
+// import into a fresh browser profile, reset. Real photos from the shared
+// datasets when they are there; generated images always.
+import assert from 'node:assert/strict';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { buildDemo } from '../scripts/build-demo.mjs';
+import { serve } from '../scripts/serve.mjs';
+import { generatedImageFolder, realImageFolder } from './fixtures.mjs';
+import { ARTIFACTS, ROOT, launch } from './harness.mjs';
+
+const VIEWPORTS = { desktop: { width: 1280, height: 800 }, mobile: { width: 360, height: 740 } };
+
+/** The demo's UI steps, with a screenshot after each. */
+class DemoPage {
+  constructor(page, shots) {
+    this.page = page;
+    this.shots = shots;
+    this.step = 0;
+  }
+
+  async shot(name) {
+    this.step++;
+    await this.page.screenshot({ path: join(ARTIFACTS, `${this.shots}-${String(this.step).padStart(2, '0')}-${name}.png`), fullPage: true });
+  }
+
+  status = () => this.page.locator('#status').textContent();
+
+  async waitStatus(pattern, timeout = 60_000) {
+    await this.page.waitForFunction((re) => new RegExp(re).test(document.getElementById('status').textContent), pattern.source, { timeout });
+    return this.status();
+  }
+
+  classes = () => this.page.locator('li.class').evaluateAll((ls) => ls.map((l) => [l.dataset.label, parseInt(l.querySelector('.count').textContent, 10)]));
+
+  /** A real drop of files or folders from disk onto `selector` (Chromium's drag pipeline, as from a file manager). */
+  async dropPaths(selector, paths) {
+    const el = this.page.locator(selector);
+    await el.scrollIntoViewIfNeeded();
+    const box = await el.boundingBox();
+    const cdp = await this.page.context().newCDPSession(this.page);
+    const at = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+    const data = { items: [], files: paths, dragOperationsMask: 1 };
+    for (const type of ['dragEnter', 'dragOver', 'drop']) await cdp.send('Input.dispatchDragEvent', { type, ...at, data });
+    await cdp.detach();
+  }
+
+  async train(strategy, epochs, partialEpochs) {
+    await this.page.selectOption('#strategy', strategy);
+    await this.page.fill('#epochs', String(epochs));
+    if (partialEpochs) await this.page.fill('#partial-epochs', String(partialEpochs));
+    await this.page.click('#train');
+    await this.page.waitForSelector('body[data-phase="training"]', { timeout: 10_000 }).catch(() => undefined);
+    await this.page.waitForSelector('body[data-phase="trained"]', { timeout: 240_000 });
+    const text = await this.page.locator('#train-status').textContent();
+    assert.match(text, /^Trained \d+ classes on \d+ examples/, text);
+    return text;
+  }
+
+  /** Top-1 of the "drop an image" panel for one file, through its picker. */
+  async predictFile(path) {
+    await this.page.locator('#file-prediction').evaluate((e) => e.replaceChildren());
+    await this.page.setInputFiles('#predict-input', path);
+    await this.page.waitForSelector('#file-prediction .bar.top', { timeout: 30_000 });
+    return this.page.locator('#file-prediction .bar.top').getAttribute('data-label');
+  }
+
+  /** The evaluation table's accuracy and image count. */
+  async evaluation() {
+    await this.page.waitForSelector('#evaluation caption', { timeout: 60_000 });
+    const caption = await this.page.locator('#evaluation caption').textContent();
+    const m = /accuracy ([\d.]+)% on (\d+) images/.exec(caption);
+    assert.ok(m, caption);
+    return { accuracy: Number(m[1]) / 100, n: Number(m[2]), caption };
+  }
+}
+
+async function openDemo(context, url, viewport, shots) {
+  const page = await context.newPage();
+  await page.setViewportSize(viewport);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(url);
+  await page.waitForSelector('body[data-phase="ready"], body[data-phase="trained"]', { timeout: 90_000 });
+  return { demo: new DemoPage(page, shots), errors };
+}
+
+/**
+ * The journey over one ImageFolder `data` (train/val/test, three classes A, B,
+ * C plus spare images for a throw-away class), at one viewport.
+ */
+async function journey(server, data, viewportName) {
+  const viewport = VIEWPORTS[viewportName];
+  const shots = `files-${data.kind}-${viewportName}`;
+  const work = mkdtempSync(join(tmpdir(), 'edgetune-journey-'));
+  const [a, b, c] = data.classes;
+  // What a person would have on disk: a flat class/image folder for B and a throw-away class, and the split folder.
+  const flat = join(work, 'more-photos');
+  cpSync(join(data.root, 'train', b), join(flat, b), { recursive: true });
+  cpSync(data.spare, join(flat, 'misc'), { recursive: true });
+  // One file in the folder is not a picture at all: it is reported, the others are added.
+  writeFileSync(join(flat, b, 'notes.jpg'), 'a text file with a .jpg name\n');
+  const split = join(work, 'dataset');
+  for (const s of ['val', 'test']) cpSync(join(data.root, s), join(split, s), { recursive: true });
+  cpSync(join(data.root, 'train', c), join(split, 'train', c), { recursive: true });
+  const files = (dir) => readdirSync(dir).sort().map((f) => join(dir, f));
+
+  const context = await launch();
+  try {
+    const { demo, errors } = await openDemo(context, `${server.url}/`, viewport, shots);
+    const { page } = demo;
+    await demo.shot('start');
+
+    // A class by name, filled with "Add files…".
+    await page.fill('#new-class', a);
+    await page.click('#add-class button[type=submit]');
+    await page.setInputFiles(`li.class[data-label="${a}"] input.files`, files(join(data.root, 'train', a)));
+    assert.match(await demo.waitStatus(new RegExp(`Added \\d+ images? to '${a}'`)), new RegExp(`Added ${data.counts.train[a]} images`));
+    await demo.shot('add-files');
+
+    // A flat class/image folder dropped onto the drop zone.
+    await demo.dropPaths('#drop', [flat]);
+    const dropped = await demo.waitStatus(/Added \d+ images in 2 classes/);
+    assert.match(dropped, /skipped 1 unreadable file: notes\.jpg: not a readable image/);
+    await demo.shot('drop-folder');
+
+    // A train/val/test folder through the folder picker: val pinned to validation, test left for evaluation.
+    await page.setInputFiles('#folder-input', split);
+    const added = await demo.waitStatus(/Added \d+ images in 3 classes \(\d+ test images left/);
+    assert.match(added, new RegExp(`\\(${data.counts.testTotal} test images left`));
+    await demo.shot('pick-split-folder');
+    const expectedCount = (l) => data.counts.train[l] + data.counts.val[l];
+    assert.deepEqual(Object.fromEntries(await demo.classes()), {
+      [a]: expectedCount(a),
+      [b]: expectedCount(b),
+      [c]: expectedCount(c),
+      misc: readdirSync(data.spare).length,
+    });
+
+    // Rename the throw-away class, then delete it.
+    await page.fill('li.class[data-label="misc"] input.rename', 'throwaway');
+    await page.locator('li.class[data-label="misc"] input.rename').press('Enter');
+    await demo.waitStatus(/Renamed 'misc' to 'throwaway'/);
+    assert.ok((await demo.classes()).some(([l, n]) => l === 'throwaway' && n === readdirSync(data.spare).length));
+    await demo.shot('rename');
+    await page.click('li.class[data-label="throwaway"] button.delete');
+    await page.waitForFunction(() => !document.querySelector('li.class[data-label="throwaway"]'));
+    assert.deepEqual((await demo.classes()).map(([l]) => l).sort(), [a, b, c].sort());
+    await demo.shot('delete');
+
+    // Train the head; the charts fill.
+    await demo.train('head', 20);
+    assert.ok(Number(await page.locator('#chart-loss').getAttribute('data-points')) >= 2);
+    await demo.shot('trained-head');
+
+    // Predict a dropped file.
+    const probe = files(join(data.root, 'test', a))[0];
+    await demo.dropPaths('#predict-drop', [probe]);
+    await page.waitForSelector('#file-prediction .bar.top', { timeout: 30_000 });
+    assert.ok([a, b, c].includes(await page.locator('#file-prediction .bar.top').getAttribute('data-label')));
+    await demo.shot('predict-drop');
+
+    // Evaluate on the examples (seen in training: high) and on the folder's test split.
+    await page.click('#evaluate');
+    const own = await demo.evaluation();
+    assert.equal(own.n, data.counts.trainTotal + data.counts.valTotal);
+    assert.ok(own.accuracy >= 0.6, own.caption);
+    await demo.shot('evaluate-examples');
+
+    // A short partial fine-tune, then the folder evaluation of the model that gets exported.
+    await demo.train('partial', 20, 3);
+    await demo.shot('trained-partial');
+    await page.locator('#evaluation').evaluate((e) => e.replaceChildren());
+    await page.setInputFiles('#eval-input', split);
+    const folderEval = await demo.evaluation();
+    assert.equal(folderEval.n, data.counts.testTotal, 'the test split, as edgetune eval scores it');
+    await demo.shot('evaluate-folder');
+
+    // Export: the files download.
+    const exported = join(work, 'exported');
+    mkdirSync(exported);
+    const downloads = [];
+    page.on('download', (d) => downloads.push(d.saveAs(join(exported, d.suggestedFilename()))));
+    await page.click('#export');
+    await demo.waitStatus(/^Exported \d+ files/);
+    await page.waitForTimeout(500);
+    await Promise.all(downloads);
+    const names = readdirSync(exported).sort();
+    for (const f of ['edgetune.json', 'model.json', 'weights.bin']) assert.ok(names.includes(f), names.join(', '));
+    await demo.shot('export');
+
+    // The same folder through `edgetune eval` on the exported model agrees within 5 points.
+    const cli = await evalWithCli(exported, split);
+    assert.equal(cli.n, folderEval.n);
+    assert.ok(Math.abs(cli.accuracy - folderEval.accuracy) <= 0.05, `demo ${folderEval.accuracy} vs edgetune eval ${cli.accuracy}`);
+
+    // Top-1 here, on the test files, before the reload and in a fresh profile.
+    const probes = [a, b, c].flatMap((l) => files(join(data.root, 'test', l)).slice(0, 2));
+    const here = [];
+    for (const p of probes) here.push(await demo.predictFile(p));
+
+    // Reload: classes, examples and the model come back.
+    await page.reload();
+    await page.waitForSelector('body[data-phase="trained"]', { timeout: 90_000 });
+    assert.match(await demo.status(), /Restored 3 classes, \d+ examples and the trained model/);
+    assert.deepEqual(Object.fromEntries(await demo.classes()), { [a]: expectedCount(a), [b]: expectedCount(b), [c]: expectedCount(c) });
+    await demo.shot('reloaded');
+    const restored = [];
+    for (const p of probes) restored.push(await demo.predictFile(p));
+    assert.deepEqual(restored, here, 'the restored model answers as before');
+
+    // Import into a fresh browser profile: identical top-1.
+    const fresh = await launch();
+    try {
+      const other = await openDemo(fresh, `${server.url}/`, viewport, `${shots}-fresh`);
+      await other.demo.page.setInputFiles('#import-input', names.map((n) => join(exported, n)));
+      await other.demo.waitStatus(/^Imported a model with classes/);
+      const imported = [];
+      for (const p of probes) imported.push(await other.demo.predictFile(p));
+      await other.demo.shot('imported');
+      assert.deepEqual(imported, here, 'the imported model answers as the exporting one');
+      assert.deepEqual(other.errors, []);
+    } finally {
+      await fresh.close();
+    }
+
+    // Reset: everything is gone, after a confirmation.
+    page.once('dialog', (d) => void d.accept());
+    await page.click('#reset');
+    await page.waitForLoadState('load');
+    await page.waitForSelector('body[data-phase="ready"]', { timeout: 90_000 });
+    assert.deepEqual(await demo.classes(), []);
+    await demo.shot('reset');
+    if (viewportName === 'mobile') assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= viewport.width);
+    assert.deepEqual(errors, []);
+    return { folderEval, cli };
+  } finally {
+    await context.close();
+    if (!process.env.EDGETUNE_KEEP) rmSync(work, { recursive: true, force: true });
+    else console.log(`# kept ${work}`);
+  }
+}
+
+/** `edgetune eval` from the built package, in this process. */
+async function evalWithCli(model, data) {
+  const { main } = await import('../dist/cli/main.js');
+  let stdout = '';
+  let stderr = '';
+  const code = await main(['eval', model, data, '--json', '--no-cache'], { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), isTTY: false });
+  assert.equal(code, 0, stderr);
+  return JSON.parse(stdout);
+}
+
+describe('demo PWA with image files (Chromium)', () => {
+  let server;
+  let generated;
+  let real = realImageFolder.available();
+
+  before(async () => {
+    await buildDemo({ quiet: true });
+    server = await serve(join(ROOT, 'demo/dist'), { index: 'index.html' });
+    generated = await generatedImageFolder();
+    if (!real.skip) real = realImageFolder();
+    mkdirSync(ARTIFACTS, { recursive: true });
+  });
+  after(() => {
+    server?.close();
+    if (!process.env.EDGETUNE_KEEP) for (const d of [generated, real]) if (d?.root) rmSync(d.root, { recursive: true, force: true });
+  });
+
+  it('generated images, 1280x800: every file path through the UI', async () => {
+    const r = await journey(server, generated, 'desktop');
+    console.log(`# [demo-files] generated: demo ${r.folderEval.accuracy} vs edgetune eval ${r.cli.accuracy} on ${r.cli.n} test images`);
+  });
+
+  for (const viewport of Object.keys(VIEWPORTS)) {
+    it(`real photos (${real.skip ? 'absent' : real.name}), ${VIEWPORTS[viewport].width}x${VIEWPORTS[viewport].height}: every file path through the UI`, { skip: real.skip }, async () => {
+      const r = await journey(server, real, viewport);
+      console.log(`# [demo-files] ${real.name} ${viewport}: demo ${r.folderEval.accuracy} vs edgetune eval ${r.cli.accuracy} on ${r.cli.n} test images`);
+    });
+  }
+});
