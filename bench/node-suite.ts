@@ -1,7 +1,7 @@
 // Node profile: the engine on WASM (SIMD, one thread), as the CLI runs it.
 // Prints one JSON object on stdout; progress on stderr.
 import { PerformanceObserver } from 'node:perf_hooks';
-import { createEngine } from '../src/engine/classifier.js';
+import { createEngine } from '../src/engine/engine.js';
 import { partialSuite, runEngineSuite } from './lib/engine-suite.js';
 
 const quick = process.argv.includes('--quick');

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `node bench/scale.mjs [--images N] [--per-call K]`: a browser app at scale.
+// `node bench/scale.mjs [--images N] [--per-call K] [--size PX] [--input blob|img|canvas|imagedata] [--add-only]`:
+// a browser app at scale.
 // 5,000 images (10 classes, 96x96 PNG) go through createClassifier in headless
 // Chromium (WASM worker, cross-origin isolated page): addExamples K at a time,
 // then fineTune. Prints one JSON object: time, peak worker tensor memory, page
@@ -16,7 +17,7 @@ const arg = (name, fallback) => {
 
 /** Builds the page and runs the scale scenario in a fresh Chromium profile. */
 export async function scaleRun(options = {}) {
-  const o = { images: 5000, classes: 10, perCall: 100, epochs: 20, ...options };
+  const o = { images: 5000, classes: 10, perCall: 100, epochs: 20, input: 'blob', train: true, size: 96, ...options };
   await esbuild.build({
     entryPoints: { 'scale-page': join(ROOT, 'bench/page/scale-page.ts') },
     outdir: join(ROOT, 'bench/.build'),
@@ -47,6 +48,7 @@ export async function scaleRun(options = {}) {
 }
 
 if (process.argv[1]?.endsWith('scale.mjs')) {
-  const r = await scaleRun({ images: arg('images', 5000), perCall: arg('per-call', 100) });
+  const input = process.argv.includes('--input') ? process.argv[process.argv.indexOf('--input') + 1] : 'blob';
+  const r = await scaleRun({ images: arg('images', 5000), perCall: arg('per-call', 100), size: arg('size', 96), input, train: !process.argv.includes('--add-only') });
   process.stdout.write(JSON.stringify(r) + '\n');
 }

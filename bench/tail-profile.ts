@@ -4,8 +4,8 @@
 // tf.profile times each kernel apart, so it says where a step goes, not how fast it is
 // (bench/node-suite.ts --partial-only measures that).
 import * as tf from '@tensorflow/tfjs-core';
-import { createEngine } from '../src/engine/classifier.js';
-import { Tail } from '../src/engine/tail.js';
+import { createEngine } from '../src/engine/engine.js';
+import { Tail } from '../src/engine/model/tail.js';
 
 const blocks = Number(process.argv[2] ?? 4);
 const engine = await createEngine({ backends: ['wasm'] });

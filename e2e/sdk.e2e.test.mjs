@@ -44,6 +44,13 @@ describe('createClassifier in Chromium (worker)', () => {
     assertOnlyOwnRequests(urls, server.url);
   });
 
+  it('[wasm] adds 300 ImageData and 100 <img> (224x224), 100 per call, without a main-thread long task', async () => {
+    const { result: r } = await runInPage(server.url, 'wasm', '/e2e/page/sdk.html', 'runAddMany', { backends: ['wasm'], imageData: 300, images: 100, size: 224 });
+    console.log(`# [wasm] add many: long tasks ${JSON.stringify(r.longTasks)}`);
+    assert.deepEqual(r.counts, { data: { train: 300, val: 0 }, img: { train: 100, val: 0 } });
+    assert.deepEqual(r.longTasks, [], 'no main-thread task over 50 ms while adding');
+  });
+
   it('[wasm] runs a short partial fine-tune (last blocks unfrozen) in the worker', async () => {
     const { result: r, urls } = await runInPage(server.url, 'wasm', '/e2e/page/sdk.html', 'runPartial', { backends: ['wasm'] });
     console.log(`# [wasm] partial: backend ${r.backend.name}, stages ${r.stages}, prefix cache ${JSON.stringify(r.prefix)}, accuracy ${r.accuracy}`);

@@ -19,7 +19,7 @@ process.chdir(root);
 rmSync('dist', { recursive: true, force: true });
 
 await esbuild.build({
-  entryPoints: { 'engine/index': 'src/engine/index.ts', 'engine/node': 'src/engine/node.ts', 'cli/main': 'src/cli/main.ts' },
+  entryPoints: { 'engine/index': 'src/engine/index.ts', 'engine/node': 'src/node/index.ts', 'cli/main': 'src/cli/main.ts' },
   outdir: 'dist',
   bundle: true,
   splitting: true,

@@ -3,14 +3,14 @@
 // re-training, the partial strategy, and tensor counts over many cycles.
 import * as tf from '@tensorflow/tfjs-core';
 import { layers, sequential } from '@tensorflow/tfjs-layers';
-import type { Engine } from '../../src/engine/classifier.js';
-import { pixelSource, type ImageSource } from '../../src/engine/examples.js';
-import { FULL_VIEW, viewsToInput } from '../../src/engine/preprocess.js';
+import type { Engine } from '../../src/engine/engine.js';
+import { pixelSource, type ImageSource } from '../../src/engine/data/examples.js';
+import { FULL_VIEW, viewsToInput } from '../../src/engine/data/preprocess.js';
 import { syntheticImage, SYNTHETIC_CLASSES } from '../../src/testing/synthetic.js';
 import type { RawImage } from '../../src/types.js';
-import { Tail } from '../../src/engine/tail.js';
-import { AdamW } from '../../src/engine/optimizer.js';
-import { Head } from '../../src/engine/head.js';
+import { Tail } from '../../src/engine/model/tail.js';
+import { AdamW } from '../../src/engine/train/optimizer.js';
+import { Head } from '../../src/engine/model/head.js';
 import { measure, quantile, round } from './stats.mjs';
 
 export const EPOCHS = 20;

@@ -3,7 +3,7 @@
 // page (same backend) for the backbone floor and the naive baseline.
 // @ts-expect-error resolved by the browser at run time
 import { createClassifier } from '/dist/index.js';
-import { createEngine } from '../../src/engine/classifier.js';
+import { createEngine } from '../../src/engine/engine.js';
 import { toImageData } from '../../src/testing/dom.js';
 import type { BackendName } from '../../src/types.js';
 import { floor, images, naive, EPOCHS } from '../lib/engine-suite.js';

@@ -101,6 +101,41 @@ async function runPartial(o: { backends: string[] }) {
   return { backend, stages: [...new Set(stages)], partialEpochs: report.partial?.history.length, prefix: prefix.at(-1), accuracy: evaluation.accuracy, files: Object.keys(files).sort() };
 }
 
+/**
+ * Adding many pixel images (ImageData, <img>) 100 per call: the page's main
+ * thread converts them in slices, so no task runs over 50 ms. Adding only:
+ * the backbone passes happen in the worker at training time.
+ */
+async function runAddMany(o: { backends: string[]; imageData: number; images: number; size: number }) {
+  const clf = await createClassifier({ backends: o.backends, persistentCacheBytes: 0 });
+  const pixels = (seed: number) => {
+    const img = syntheticImage((['disc', 'stripes', 'checker'] as const)[seed % 3], seed, o.size);
+    return toImageData(img);
+  };
+  const data = Array.from({ length: o.imageData }, (_, i) => pixels(i));
+  const elements = await Promise.all(
+    Array.from({ length: o.images }, async (_, i) => {
+      const c = toCanvas(syntheticImage('disc', 9000 + i, o.size));
+      const img = new Image();
+      img.src = URL.createObjectURL(await new Promise<Blob>((r) => c.toBlob((b) => r(b!), 'image/png')));
+      await img.decode();
+      return img;
+    }),
+  );
+  const longTasks: number[] = [];
+  const observer = new PerformanceObserver((list) => list.getEntries().forEach((e) => longTasks.push(Math.round(e.duration))));
+  observer.observe({ type: 'longtask' });
+  let counts: Record<string, { train: number }> = {};
+  for (let i = 0; i < data.length; i += 100) counts = await clf.addExamples('data', data.slice(i, i + 100));
+  for (let i = 0; i < elements.length; i += 100) counts = await clf.addExamples('img', elements.slice(i, i + 100));
+  // Long tasks are reported after they end: give the last one time to arrive.
+  await new Promise((r) => setTimeout(r, 200));
+  observer.disconnect();
+  await clf.dispose();
+  return { longTasks, counts };
+}
+
+(globalThis as unknown as { runAddMany: typeof runAddMany }).runAddMany = runAddMany;
 (globalThis as unknown as { runSdk: typeof runSdk }).runSdk = runSdk;
 (globalThis as unknown as { runPartial: typeof runPartial }).runPartial = runPartial;
 document.title = 'ready';

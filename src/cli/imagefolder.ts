@@ -4,7 +4,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { EdgetuneError } from '../errors.js';
-import { IMAGE_EXTENSIONS } from '../engine/decode-node.js';
+import { IMAGE_EXTENSIONS } from '../node/decode.js';
 
 export type ClassFiles = Map<string, string[]>;
 

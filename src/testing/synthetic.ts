@@ -1,7 +1,7 @@
 // Images generated in code for tests that must pass without ../shared: each
 // class has its own shape, colour family and texture, with seeded jitter.
 import type { RawImage } from '../types.js';
-import { createRng } from '../engine/random.js';
+import { createRng } from '../engine/util/random.js';
 
 export const SYNTHETIC_CLASSES = ['disc', 'stripes', 'checker', 'triangle'] as const;
 export type SyntheticClass = (typeof SYNTHETIC_CLASSES)[number];

@@ -2,7 +2,7 @@
 // backbone + manifest hash + preprocessing version + image hash + view, so a
 // page reload retrains without a single backbone forward pass. A byte budget
 // with least-recently-used eviction keeps it from growing without bound.
-import type { EmbeddingStore } from '../engine/embed-cache.js';
+import type { EmbeddingStore } from '../engine/data/embed-cache.js';
 
 const DB = 'edgetune-cache';
 /** key -> fp16 bytes. */

@@ -3,7 +3,7 @@
 // one is committed whole, so a crash or a quota error never leaves no loadable model.
 import { EdgetuneError } from '../errors.js';
 import type { ModelFiles } from '../types.js';
-import { defaultFetcher, resolveAllowed } from '../engine/fetch.js';
+import { defaultFetcher, resolveAllowed } from '../engine/model/fetch.js';
 
 const DB = 'edgetune';
 const STORE = 'models';

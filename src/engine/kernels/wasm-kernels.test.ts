@@ -10,8 +10,8 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 // tfjs' gradients come with tfjs-layers (registered at its import), as in the engine.
 import '@tensorflow/tfjs-layers';
-import { AdamW } from './optimizer.js';
-import { fromHalf } from './prefix-cache.js';
+import { AdamW } from '../train/optimizer.js';
+import { fromHalf } from '../data/prefix-cache.js';
 import { ADAMW, registerWasmTrainingKernels, relu6, tensorFromHalves } from './wasm-kernels.js';
 import { simdLoops } from './wasm-simd.js';
 

@@ -3,9 +3,9 @@ import { readFile } from 'node:fs/promises';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadBackbone, packageModelBaseUrl } from './backbone.js';
-import { selectBackend } from './backend.js';
+import { selectBackend } from '../backend.js';
 import type { FileFetcher } from './fetch.js';
-import { isEdgetuneError } from '../errors.js';
+import { isEdgetuneError } from '../../errors.js';
 
 const manifestUrl = new URL('mobilenet_v2_140/manifest.json', packageModelBaseUrl());
 

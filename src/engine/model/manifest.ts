@@ -1,6 +1,6 @@
 // The backbone manifest: what edgetune needs to know to use any tfjs graph or
 // layers model as a frozen feature extractor. Documented in models/README.md.
-import { EdgetuneError } from '../errors.js';
+import { EdgetuneError } from '../../errors.js';
 
 export const MANIFEST_VERSION = 1;
 

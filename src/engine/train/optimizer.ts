@@ -2,7 +2,7 @@
 // gradient, as torch.optim.AdamW. tfjs ships Adam only, and its learning rate
 // cannot be changed per step, which a StepLR schedule needs.
 import * as tf from '@tensorflow/tfjs-core';
-import { ADAMW, registerWasmTrainingKernels, type AdamWAttrs } from './wasm-kernels.js';
+import { ADAMW, registerWasmTrainingKernels, type AdamWAttrs } from '../kernels/wasm-kernels.js';
 
 export class AdamW {
   private step = 0;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { metrics } from './evaluate.js';
+import { metrics } from './metrics.js';
 
 describe('metrics', () => {
   it('computes accuracy, per-class precision/recall and the confusion matrix', () => {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
-import { decodeImage, DECODE_MAX_SIDE } from './decode-node.js';
+import { decodeImage, DECODE_MAX_SIDE } from './decode.js';
 import { isEdgetuneError } from '../errors.js';
 
 const solid = (w: number, h: number, channels: 1 | 3 | 4, value: number[]) =>

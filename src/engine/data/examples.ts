@@ -1,9 +1,9 @@
 // Training examples: a label, a content hash (the cache key) and a way to get
 // the pixels back, so file-backed datasets need not stay decoded in memory.
-import { UNKNOWN_LABEL } from '../constants.js';
-import { EdgetuneError } from '../errors.js';
-import type { RawImage } from '../types.js';
-import { sha256Hex } from './fetch.js';
+import { UNKNOWN_LABEL } from '../../constants.js';
+import { EdgetuneError } from '../../errors.js';
+import type { RawImage } from '../../types.js';
+import { sha256Hex } from '../model/fetch.js';
 import { validateRawImage } from './preprocess.js';
 
 export interface ImageSource {

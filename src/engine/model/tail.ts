@@ -8,9 +8,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { EdgetuneError } from '../errors.js';
+import { EdgetuneError } from '../../errors.js';
 import type { Backbone } from './backbone.js';
-import { registerWasmTrainingKernels, relu6 } from './wasm-kernels.js';
+import { registerWasmTrainingKernels, relu6 } from '../kernels/wasm-kernels.js';
 
 interface GraphNode {
   name: string;

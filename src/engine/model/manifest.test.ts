@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parseManifest } from './manifest.js';
-import { isEdgetuneError } from '../errors.js';
+import { isEdgetuneError } from '../../errors.js';
 
-const bundled = readFileSync(new URL('../../models/mobilenet_v2_140/manifest.json', import.meta.url), 'utf8');
+const bundled = readFileSync(new URL('../../../models/mobilenet_v2_140/manifest.json', import.meta.url), 'utf8');
 
 describe('parseManifest', () => {
   it('accepts the bundled default manifest', () => {

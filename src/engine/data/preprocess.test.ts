@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { augmentBox, FULL_VIEW, validateRawImage, viewsToInput } from './preprocess.js';
-import type { BackboneManifest } from './manifest.js';
-import { isEdgetuneError } from '../errors.js';
+import type { BackboneManifest } from '../model/manifest.js';
+import { isEdgetuneError } from '../../errors.js';
 
 const manifest = { inputSize: [8, 8], normalization: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] } } as BackboneManifest;
 

@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { TRAIN_DEFAULTS } from './classifier.js';
-import { featureStats, Head } from './head.js';
-import { createRng } from './random.js';
-import { balancedClassWeights, trainHead } from './train.js';
+import { TRAIN_DEFAULTS } from '../engine.js';
+import { featureStats, Head } from '../model/head.js';
+import { createRng } from '../util/random.js';
+import { balancedClassWeights, trainHead } from './loop.js';
 
 /** Two overlapping Gaussian classes in 16-d: 300 majority (mean 0), 15 minority (mean 0.8 on every axis). */
 function overlapping(seed: number, nMajor = 300, nMinor = 15) {

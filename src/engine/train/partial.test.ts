@@ -4,12 +4,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
-import { createEngine, type Engine } from './classifier.js';
-import { pixelSource } from './examples.js';
-import { fromHalf, toHalf } from './prefix-cache.js';
-import { planTail, Tail } from './tail.js';
-import { isEdgetuneError } from '../errors.js';
-import { syntheticImage, syntheticSet, SYNTHETIC_CLASSES } from '../testing/synthetic.js';
+import { createEngine, type Engine } from '../engine.js';
+import { pixelSource } from '../data/examples.js';
+import { fromHalf, toHalf } from '../data/prefix-cache.js';
+import { planTail, Tail } from '../model/tail.js';
+import { isEdgetuneError } from '../../errors.js';
+import { syntheticImage, syntheticSet, SYNTHETIC_CLASSES } from '../../testing/synthetic.js';
 
 const CLASSES = SYNTHETIC_CLASSES.slice(0, 3);
 // No validation split: the tail is always kept, so the tests exercise it.

@@ -17,21 +17,21 @@ import type {
   ResolvedTrainConfig,
   TrainingReport,
 } from '../types.js';
-import { exportModel, importModel, type ModelMetadata } from './artifacts.js';
-import { loadBackbone, type Backbone, type BackboneLoadOptions } from './backbone.js';
+import { exportModel, importModel, type ModelMetadata } from './model/artifacts.js';
+import { loadBackbone, type Backbone, type BackboneLoadOptions } from './model/backbone.js';
 import { selectBackend, type BackendOptions } from './backend.js';
-import { decodeHalf, EmbeddingCache, embeddingKey, encodeHalf, type EmbeddingStore } from './embed-cache.js';
-import { expectedCalibrationError, metrics } from './evaluate.js';
-import { OpenSet, PROTOTYPE_TEMPERATURE } from './open-set.js';
-import { checkLabel, type Example, type ImageSource } from './examples.js';
-import { featureStats, Head } from './head.js';
-import { DEFAULT_BACKBONE } from './manifest.js';
-import { FULL_VIEW, augmentBox, validateRawImage, viewsToInput, type Box } from './preprocess.js';
-import { createRng, shuffle } from './random.js';
-import { PrefixCache } from './prefix-cache.js';
-import { Tail } from './tail.js';
-import { tensorFromHalves } from './wasm-kernels.js';
-import { balancedClassWeights, throwIfAborted, trainHead, yieldToEventLoop, type TailFeed, type TrainData } from './train.js';
+import { decodeHalf, EmbeddingCache, embeddingKey, encodeHalf, type EmbeddingStore } from './data/embed-cache.js';
+import { expectedCalibrationError, metrics } from './train/metrics.js';
+import { OpenSet, PROTOTYPE_TEMPERATURE } from './model/open-set.js';
+import { checkLabel, type Example, type ImageSource } from './data/examples.js';
+import { featureStats, Head } from './model/head.js';
+import { DEFAULT_BACKBONE } from './model/manifest.js';
+import { FULL_VIEW, augmentBox, validateRawImage, viewsToInput, type Box } from './data/preprocess.js';
+import { createRng, shuffle } from './util/random.js';
+import { PrefixCache } from './data/prefix-cache.js';
+import { Tail } from './model/tail.js';
+import { tensorFromHalves } from './kernels/wasm-kernels.js';
+import { balancedClassWeights, throwIfAborted, trainHead, yieldToEventLoop, type TailFeed, type TrainData } from './train/loop.js';
 
 export interface EngineOptions extends BackboneLoadOptions, BackendOptions {
   /** A bundled backbone id or the URL/path of a manifest.json. @default 'mobilenet_v2_140' */

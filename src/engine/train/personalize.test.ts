@@ -5,12 +5,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createEngine, type Engine } from './classifier.js';
-import { FileEmbeddingStore } from './embed-store-fs.js';
-import { pixelSource, type ImageSource } from './examples.js';
-import { UNKNOWN_LABEL } from '../constants.js';
-import { isEdgetuneError } from '../errors.js';
-import { syntheticImage, type SyntheticClass } from '../testing/synthetic.js';
+import { createEngine, type Engine } from '../engine.js';
+import { FileEmbeddingStore } from '../../node/embed-store-fs.js';
+import { pixelSource, type ImageSource } from '../data/examples.js';
+import { UNKNOWN_LABEL } from '../../constants.js';
+import { isEdgetuneError } from '../../errors.js';
+import { syntheticImage, type SyntheticClass } from '../../testing/synthetic.js';
 
 const sources = (label: SyntheticClass, n: number, seed: number): Promise<ImageSource[]> =>
   Promise.all(Array.from({ length: n }, (_, i) => pixelSource(syntheticImage(label, seed + i), `${label}${seed + i}`)));

@@ -4,8 +4,8 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { dirname, join, relative, sep } from 'node:path';
 import { EdgetuneError } from '../errors.js';
 import type { ModelFiles } from '../types.js';
-import { decodeImage } from './decode-node.js';
-import type { ImageSource } from './examples.js';
+import { decodeImage } from './decode.js';
+import type { ImageSource } from '../engine/data/examples.js';
 
 /**
  * An image file as a source: hashed from its bytes now, decoded only when its

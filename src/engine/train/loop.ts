@@ -1,12 +1,12 @@
 // Head training over cached embeddings: AdamW, StepLR, label smoothing, class
 // weights, seeded shuffles, best-validation checkpoint and early stopping.
 import * as tf from '@tensorflow/tfjs-core';
-import { EdgetuneError } from '../errors.js';
-import type { EpochLog, ResolvedTrainConfig } from '../types.js';
-import { Head } from './head.js';
-import type { Tail } from './tail.js';
+import { EdgetuneError } from '../../errors.js';
+import type { EpochLog, ResolvedTrainConfig } from '../../types.js';
+import { Head } from '../model/head.js';
+import type { Tail } from '../model/tail.js';
 import { AdamW } from './optimizer.js';
-import { createRng, shuffle } from './random.js';
+import { createRng, shuffle } from '../util/random.js';
 
 /** Embedding rows and labels, as the trainer sees them. */
 export interface TrainData {

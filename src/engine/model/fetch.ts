@@ -1,6 +1,6 @@
 // Reading model files: http(s) through fetch, file: URLs through node:fs.
 // The only network access the SDK ever makes goes through here.
-import { EdgetuneError } from '../errors.js';
+import { EdgetuneError } from '../../errors.js';
 
 /** Returns the bytes at a URL; throws MODEL_LOAD_FAILED when they cannot be read. */
 export type FileFetcher = (url: URL) => Promise<Uint8Array>;

@@ -3,9 +3,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GraphModel as GraphModelClass, loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
 import { loadLayersModel, model as layersModel, type LayersModel } from '@tensorflow/tfjs-layers';
-import { EdgetuneError, asEdgetuneError } from '../errors.js';
+import { EdgetuneError, asEdgetuneError } from '../../errors.js';
 import { BUNDLED_BACKBONES, parseManifest, type BackboneManifest } from './manifest.js';
 import { defaultFetcher, resolveAllowed, sha256Hex, type FetchPolicy } from './fetch.js';
+import { packageRootUrl } from '../package-url.js';
 
 /** The model files as loaded: kept so a merged model can be exported without refetching. */
 export interface BackboneArtifacts {
@@ -40,7 +41,7 @@ export interface BackboneLoadOptions extends FetchPolicy {
 
 /** The package's own models/ folder, resolved from this module's location (src/engine or dist/engine). */
 export function packageModelBaseUrl(): URL {
-  return new URL('../../models/', import.meta.url);
+  return new URL('models/', packageRootUrl());
 }
 
 /** Turns a bundled id, a manifest URL or a file path into the manifest's URL. */

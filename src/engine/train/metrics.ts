@@ -1,5 +1,5 @@
 // Classification metrics: accuracy, per-class precision/recall/F1, confusion matrix.
-import type { EvaluationReport } from '../types.js';
+import type { EvaluationReport } from '../../types.js';
 
 /**
  * Expected calibration error: |accuracy - confidence| averaged over `bins`

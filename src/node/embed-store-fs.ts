@@ -2,7 +2,7 @@
 // key, written atomically (temp file + rename) so a crash never leaves a torn entry.
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { EmbeddingStore } from './embed-cache.js';
+import type { EmbeddingStore } from '../engine/data/embed-cache.js';
 
 export class FileEmbeddingStore implements EmbeddingStore {
   constructor(readonly dir: string) {}

@@ -4,12 +4,12 @@
 //   merged/model.json, merged/weights.bin   optional: backbone + head in one tfjs model, input RGB 0..255
 import * as tf from '@tensorflow/tfjs-core';
 import { loadLayersModel, type LayersModel } from '@tensorflow/tfjs-layers';
-import { EdgetuneError, asEdgetuneError } from '../errors.js';
-import type { ModelFiles, ResolvedTrainConfig } from '../types.js';
+import { EdgetuneError, asEdgetuneError } from '../../errors.js';
+import type { ModelFiles, ResolvedTrainConfig } from '../../types.js';
 import { toArrayBuffer, type Backbone } from './backbone.js';
 import { sha256Hex } from './fetch.js';
 import { Head } from './head.js';
-import { PREPROCESS_VERSION } from './preprocess.js';
+import { PREPROCESS_VERSION } from '../data/preprocess.js';
 import { OpenSet } from './open-set.js';
 import { Tail } from './tail.js';
 

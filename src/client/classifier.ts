@@ -1,10 +1,10 @@
 // The main-thread API: spawns the worker, speaks to it through Comlink, turns
 // DOM images into transferable ImageBitmaps. Never imports @tensorflow/*.
 import { proxy, transfer, wrap, type Remote } from 'comlink';
-import { EdgetuneError } from './errors.js';
-import { installErrorTransfer } from './error-transfer.js';
-import type { BackendInfo, BackendName, EvaluationReport, FineTuneOptions, ModelFiles, Prediction, PredictOptions, TrainingReport } from './types.js';
-import type { WorkerApi, WorkerImage, WorkerStats } from './worker/api.js';
+import { EdgetuneError } from '../errors.js';
+import { installErrorTransfer } from '../error-transfer.js';
+import type { BackendInfo, BackendName, EvaluationReport, FineTuneOptions, ModelFiles, Prediction, PredictOptions, TrainingReport } from '../types.js';
+import type { WorkerApi, WorkerImage, WorkerStats } from '../worker/api.js';
 
 /** Anything a page has as an image. */
 export type ImageInput =
@@ -76,14 +76,16 @@ const defaultUrl = (rel: string) => new URL(rel, import.meta.url).href;
 
 /** Converts a page image to what crosses to the worker, plus what to transfer. */
 async function toWorkerImage(img: ImageInput, what: string): Promise<[WorkerImage, Transferable[]]> {
+  // Encoded files cross as they are: the worker decodes them, off the main thread.
   if (typeof Blob !== 'undefined' && img instanceof Blob) return [img, []];
-  if (typeof ImageData !== 'undefined' && img instanceof ImageData) return [img, []];
   if (typeof HTMLVideoElement !== 'undefined' && img instanceof HTMLVideoElement && img.readyState < 2) {
     throw new EdgetuneError('INVALID_IMAGE', `${what}: the video has no frame yet (readyState ${img.readyState}); wait for 'loadeddata'`);
   }
   if (typeof ImageBitmap !== 'undefined' && img instanceof ImageBitmap && (img.width === 0 || img.height === 0)) {
     throw new EdgetuneError('INVALID_IMAGE', `${what}: the ImageBitmap is closed or empty`);
   }
+  // Everything else, ImageData included, becomes an ImageBitmap that is transferred, not
+  // copied: a structured clone of pixels runs on the main thread inside postMessage.
   let bitmap: ImageBitmap;
   try {
     bitmap = await createImageBitmap(img as ImageBitmapSource);
@@ -93,10 +95,38 @@ async function toWorkerImage(img: ImageInput, what: string): Promise<[WorkerImag
   return [bitmap, [bitmap]];
 }
 
+/**
+ * Main-thread time one slice of conversions may take before yielding. Converting
+ * a decoded <img> costs milliseconds (Chromium decodes it again when its cache
+ * dropped it), so a 100-image call is cut into tasks well under 50 ms.
+ */
+const SLICE_MS = 10;
+
+/** Lets the page's other tasks (input, rendering) run between slices of conversion work. */
+const yieldToPage = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
 async function toWorkerImages(images: ImageInput[], what: string): Promise<[WorkerImage[], Transferable[]]> {
   if (!Array.isArray(images)) throw new EdgetuneError('INVALID_ARGUMENT', `${what}: images must be an array`);
-  const converted = await Promise.all(images.map((img, i) => toWorkerImage(img, `${what} image ${i}`)));
-  return [converted.map((c) => c[0]), converted.flatMap((c) => c[1])];
+  const out: WorkerImage[] = [];
+  const transfers: Transferable[] = [];
+  // Yield first: this may run inside the task that delivered the previous call's reply.
+  let sliceStart = -Infinity;
+  try {
+    for (let i = 0; i < images.length; i++) {
+      if (performance.now() - sliceStart > SLICE_MS) {
+        await yieldToPage();
+        sliceStart = performance.now();
+      }
+      const [converted, t] = await toWorkerImage(images[i]!, `${what} image ${i}`);
+      out.push(converted);
+      transfers.push(...t);
+    }
+  } catch (err) {
+    // Bitmaps made so far are not going anywhere: free them now.
+    for (const t of transfers) (t as ImageBitmap).close?.();
+    throw err;
+  }
+  return [out, transfers];
 }
 
 /**

@@ -1,10 +1,10 @@
 // Pixels -> normalized backbone input, with random-resized-crop + flip views
 // expressed as crop boxes so one tfjs op does crop, flip and resize.
 import * as tf from '@tensorflow/tfjs-core';
-import { EdgetuneError } from '../errors.js';
-import type { RawImage } from '../types.js';
-import type { BackboneManifest } from './manifest.js';
-import { createRng, seedFrom } from './random.js';
+import { EdgetuneError } from '../../errors.js';
+import type { RawImage } from '../../types.js';
+import type { BackboneManifest } from '../model/manifest.js';
+import { createRng, seedFrom } from '../util/random.js';
 
 /** Bumped whenever preprocessing changes, so cached embeddings of older versions are not reused. */
 export const PREPROCESS_VERSION = 2;

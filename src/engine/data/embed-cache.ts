@@ -1,7 +1,7 @@
 // Content-addressed embedding cache: a backbone forward pass per image view is
 // computed once, then reused across epochs, fineTune calls and (with a
 // persistent store) across processes or page reloads.
-import type { Backbone } from './backbone.js';
+import type { Backbone } from '../model/backbone.js';
 import { fromHalf, toHalf } from './prefix-cache.js';
 import { PREPROCESS_VERSION } from './preprocess.js';
 

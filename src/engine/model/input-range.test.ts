@@ -8,12 +8,12 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { loadBundled, nsfwjsDir } from '../../scripts/convert-backbones.mjs';
-import { syntheticImage, SYNTHETIC_CLASSES } from '../testing/synthetic.js';
-import { selectBackend } from './backend.js';
+import { loadBundled, nsfwjsDir } from '../../../scripts/convert-backbones.mjs';
+import { syntheticImage, SYNTHETIC_CLASSES } from '../../testing/synthetic.js';
+import { selectBackend } from '../backend.js';
 import { parseManifest } from './manifest.js';
-import { FULL_VIEW, viewsToInput } from './preprocess.js';
-import type { BackboneManifest, RawImage } from '../types.js';
+import { FULL_VIEW, viewsToInput } from '../data/preprocess.js';
+import type { BackboneManifest, RawImage } from '../../types.js';
 
 const require = createRequire(import.meta.url);
 const { NSFWJS } = require('nsfwjs') as { NSFWJS: new (io: tf.io.IOHandler, o: { size: number; type?: 'graph' }) => Reference };
@@ -70,7 +70,7 @@ describe('backbone input range (against nsfwjs, the code that ships the weights)
 
   for (const { id, dir, type } of BACKBONES) {
     it(`${id}: the manifest's normalization reproduces nsfwjs' classifier output; [-1, 1] would not`, async () => {
-      const manifest = parseManifest(readFileSync(new URL(`../../models/${id}/manifest.json`, import.meta.url), 'utf8'));
+      const manifest = parseManifest(readFileSync(new URL(`../../../models/${id}/manifest.json`, import.meta.url), 'utf8'));
       const ref = await reference(dir, type);
       try {
         const imgs = images();
