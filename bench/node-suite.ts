@@ -14,7 +14,7 @@ if (process.argv.includes('--partial-only')) {
   // `node --import tsx bench/node-suite.ts --partial-only`: the partial strategy's epoch cost alone.
   const partial = await partialSuite(engine, { quick, partialSize: quick ? 50 : 1000, gcMs, log: (m) => process.stderr.write(`[bench node] ${m}\n`) });
   process.stdout.write(JSON.stringify({ profile: 'node-wasm', backend: engine.backend, partial }) + '\n');
-  engine.dispose();
+  await engine.dispose();
   process.exit(0);
 }
 const result = await runEngineSuite(engine, {
@@ -27,5 +27,5 @@ const result = await runEngineSuite(engine, {
   gcMs,
   log: (m) => process.stderr.write(`[bench node] ${m}\n`),
 });
-engine.dispose();
+await engine.dispose();
 process.stdout.write(JSON.stringify({ profile: 'node-wasm', backend: engine.backend, ...result }) + '\n');

@@ -49,4 +49,4 @@ process.stdout.write(
   }) + '\n',
 );
 tail.dispose();
-engine.dispose();
+await engine.dispose();

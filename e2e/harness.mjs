@@ -28,7 +28,7 @@ export const PROFILES = {
 
 export async function buildPage() {
   await esbuild.build({
-    entryPoints: { 'engine-page': join(ROOT, 'e2e/page/engine-page.ts'), 'sdk-page': join(ROOT, 'e2e/page/sdk-page.ts'), 'reliability-page': join(ROOT, 'e2e/page/reliability-page.ts') },
+    entryPoints: { 'engine-page': join(ROOT, 'e2e/page/engine-page.ts'), 'sdk-page': join(ROOT, 'e2e/page/sdk-page.ts'), 'reliability-page': join(ROOT, 'e2e/page/reliability-page.ts'), 'testing-worker': join(ROOT, 'e2e/page/testing-worker.ts') },
     outdir: BUILD,
     bundle: true,
     splitting: true,

@@ -3,4 +3,4 @@ export { createClassifier, type Classifier, type ClassifierOptions, type ImageIn
 export { EdgetuneError, isEdgetuneError, type EdgetuneErrorCode } from './errors.js';
 export { UNKNOWN_LABEL } from './constants.js';
 export type * from './types.js';
-export type { WorkerStats } from './worker/api.js';
+

@@ -236,3 +236,86 @@ export interface EvaluateOptions {
 
 /** A model as a set of named files (the same layout as the CLI's model directory). */
 export type ModelFiles = Record<string, Uint8Array>;
+
+/** edgetune.json: what an exported model is, what it needs, and every file's sha256. */
+export interface ModelMetadata {
+  format: 'edgetune-model';
+  formatVersion: number;
+  edgetuneVersion: string;
+  createdAt: string;
+  labels: string[];
+  backbone: {
+    id: string;
+    manifestHash: string;
+    inputSize: [number, number];
+    normalization: { mean: number[]; std: number[] };
+    embeddingSize: number;
+  };
+  preprocessing: { version: number; resize: 'bilinear-squash'; alpha: 'flatten-white' };
+  head: { hiddenUnits: number; modelUrl: 'model.json' };
+  /** Partial strategy: the fine-tuned backbone tail, float32 weights by graph node name, concatenated in tail.bin. */
+  tail?: { cutNode: string; unfreezeBlocks: number; weightsUrl: 'tail.bin'; weights: { name: string; shape: number[] }[] };
+  /** Open-set rejection: class prototypes (float32 [classes, features] in prototypes.bin) and the calibrated cosine threshold. */
+  openSet?: { thresholds: number[]; calibratedOn: number; prototypesUrl: 'prototypes.bin' };
+  training?: { config: ResolvedTrainConfig; epochsRun: number; bestEpoch: number; bestValAccuracy?: number };
+  metrics?: Record<string, number>;
+  merged?: { modelUrl: string; input: string; output: string };
+  /** sha256 of every other file in the export. */
+  files: Record<string, { sha256: string; bytes: number }>;
+}
+
+/** Examples per class and split. */
+export type ExampleCounts = Record<string, { train: number; val: number }>;
+
+export interface AddExamplesOptions {
+  /** 'val' pins the images to the validation set; by default a seeded split chooses. */
+  split?: 'train' | 'val';
+}
+
+export interface ExportOptions {
+  /** Also write merged/model.json: backbone and head in one tfjs graph model. @default false */
+  merged?: boolean;
+  /** Numbers to record in edgetune.json (test accuracy, say). */
+  metrics?: Record<string, number>;
+}
+
+/** Tensors and bytes held by tfjs, the embedding cache, and the backend in use now. */
+export interface ClassifierStats {
+  /** After a lost WebGPU device: the fallback, with the reason under `reasons.webgpu`. */
+  backend: BackendInfo;
+  numTensors: number;
+  numBytes: number;
+  cache: { entries: number; bytes: number; hits: number; misses: number };
+}
+
+/**
+ * The one API shape of a classifier, whatever runs it: the engine in this
+ * thread (images are ImageSources or raw pixels) or the worker behind
+ * createClassifier (images are what a page has). Method names, arguments and
+ * results are the same; the differences are in the image type and in what
+ * only a page has (a worker to restart, IndexedDB to save to).
+ */
+export interface ClassifierApi<Image> {
+  /** The backend in use and why preferred ones were skipped. */
+  readonly backend: BackendInfo;
+  /** Adds images of one class; returns the examples per class after the call. */
+  addExamples(label: string, images: Image[], opts?: AddExamplesOptions): Promise<ExampleCounts>;
+  /** Removes every example of a class; returns how many were removed. */
+  removeClass(label: string): Promise<number>;
+  /** Trains on the examples; the previous model stays in use until it succeeds, and after a failure or abort. */
+  fineTune(opts?: FineTuneOptions): Promise<TrainingReport>;
+  /** Top-k classes, most probable first; before training, answers from class prototypes (`basis: 'prototypes'`). */
+  predict(image: Image, opts?: PredictOptions): Promise<Prediction[]>;
+  predictBatch(images: Image[], opts?: PredictOptions): Promise<Prediction[][]>;
+  /** Accuracy, per-class metrics, confusion matrix and calibration on labelled images of known classes. */
+  evaluate(samples: { label: string; image: Image }[], opts?: EvaluateOptions): Promise<EvaluationReport>;
+  /** The model as files: edgetune.json, model.json, weights.bin (tail.bin, prototypes.bin; merged/ with `merged`). */
+  export(opts?: ExportOptions): Promise<ModelFiles>;
+  /** Replaces the model with exported files; on any error the current model stays. */
+  import(files: ModelFiles): Promise<ModelMetadata>;
+  /** Empties the embedding caches (memory and persistent); models are untouched. */
+  clearCache(): Promise<void>;
+  stats(): Promise<ClassifierStats>;
+  /** Frees everything; idempotent; later calls reject with DISPOSED. */
+  dispose(): Promise<void>;
+}

@@ -40,7 +40,7 @@ export function images(n: number, seed = 1): { label: string; img: RawImage }[] 
 async function addAll(engine: Engine, set: { label: string; img: RawImage }[]): Promise<void> {
   const by = new Map<string, ImageSource[]>();
   for (const { label, img } of set) (by.get(label) ?? by.set(label, []).get(label)!).push(await pixelSource(img));
-  for (const [label, srcs] of by) engine.addExamples(label, srcs);
+  for (const [label, srcs] of by) await engine.addExamples(label, srcs);
 }
 
 /** Forward time per image of the frozen backbone alone, per batch size. */
@@ -149,11 +149,11 @@ export async function runEngineSuite(engine: Engine, o: SuiteOptions) {
   await addAll(engine, images(40, 3));
   const probe = images(1, 4)[0]!.img;
   await engine.fineTune({ epochs: 2, augment: 0 });
-  await engine.predict([probe]);
+  await engine.predictBatch([probe]);
   const before = tf.memory().numTensors;
   for (let i = 0; i < o.cycles; i++) {
     await engine.fineTune({ epochs: 2, augment: 0 });
-    await engine.predict([probe]);
+    await engine.predictBatch([probe]);
   }
   result.tensors = { cycles: o.cycles, before, after: tf.memory().numTensors };
   return result;

@@ -23,15 +23,15 @@ async function runScenario(o: ScenarioOptions) {
     const classes = ['disc', 'stripes', 'checker'] as const;
     for (const label of classes) {
       const imgs = Array.from({ length: o.perClass }, (_, i) => syntheticImage(label, 500 + i));
-      engine.addExamples(label, await Promise.all(imgs.map((img) => pixelSource(img))));
+      await engine.addExamples(label, await Promise.all(imgs.map((img) => pixelSource(img))));
     }
     const epochs: number[] = [];
     const report = await engine.fineTune({ epochs: o.epochs, augment: o.augment, seed: 5, onProgress: (p) => p.phase === 'train' && epochs.push(p.epoch) });
     const test = syntheticSet(3, 3, 77);
     const evaluation = await engine.evaluate(test.map((s) => ({ label: s.label, image: s.image })));
-    const before = await engine.predict(test.map((s) => s.image));
+    const before = await engine.predictBatch(test.map((s) => s.image));
     await engine.import(await engine.export());
-    const after = await engine.predict(test.map((s) => s.image));
+    const after = await engine.predictBatch(test.map((s) => s.image));
     // Embeddings of fixed images, to compare backends with each other.
     const probe = classes.map((c) => syntheticImage(c, 1));
     const tf = await import('@tensorflow/tfjs-core');
@@ -50,7 +50,7 @@ async function runScenario(o: ScenarioOptions) {
       embeddings,
     };
   } finally {
-    engine.dispose();
+    await engine.dispose();
   }
 }
 

@@ -29,6 +29,15 @@ async function countRecords(db: string): Promise<Record<string, number>> {
   return out;
 }
 
+/** The shipped worker plus fault injection (testing-worker.ts). */
+const TESTING_WORKER = '/e2e/.build/testing-worker.js';
+
+/** Injects a fault into the testing workers of this page. */
+async function inject(fault: 'crash' | 'lose-device'): Promise<void> {
+  new BroadcastChannel('edgetune-testing').postMessage(fault);
+  await new Promise((r) => setTimeout(r, 50));
+}
+
 interface Options {
   backbone: string;
   predicts: number;
@@ -36,7 +45,7 @@ interface Options {
 }
 
 async function runReliability(o: Options) {
-  const opts = { backends: ['wasm'], backbone: o.backbone };
+  const opts = { backends: ['wasm'], backbone: o.backbone, workerUrl: TESTING_WORKER };
   const clf = await createClassifier(opts);
   const classes = ['disc', 'stripes', 'checker'] as const;
   const images = (label: (typeof classes)[number], seed: number, n = 4) => Array.from({ length: n }, (_, i) => toImageData(syntheticImage(label, seed + i)));
@@ -92,9 +101,10 @@ async function runReliability(o: Options) {
 
   // Crash: pending and later calls reject with WORKER_CRASHED; restart() reloads the last save.
   const saved = await clf.predict(probe);
-  const pending = clf.fineTune({ epochs: 500, augment: 0 });
-  await clf[Symbol.for('edgetune.crashForTesting')]();
-  const crashCodes = { pending: await codeOf(pending), later: await codeOf(clf.predict(probe)) };
+  // The pending call's outcome is awaited from the start: it rejects while the fault is injected.
+  const pending = codeOf(clf.fineTune({ epochs: 500, augment: 0 }));
+  await inject('crash');
+  const crashCodes = { pending: await pending, later: await codeOf(clf.predict(probe)) };
   const restarted = await clf.restart();
   const afterRestart = await clf.predict(probe);
 
@@ -128,7 +138,7 @@ async function runReliability(o: Options) {
 
 /** WebGPU device lost after training: the worker moves to WASM with the same model and examples. */
 async function runDeviceLoss(o: { backbone: string }) {
-  const clf = await createClassifier({ backends: ['webgpu', 'wasm'], backbone: o.backbone });
+  const clf = await createClassifier({ backends: ['webgpu', 'wasm'], backbone: o.backbone, workerUrl: TESTING_WORKER });
   const before = clf.backend;
   for (const label of ['disc', 'stripes'] as const) {
     await clf.addExamples(label, Array.from({ length: 4 }, (_, i) => toImageData(syntheticImage(label, 20 + i))));
@@ -136,7 +146,7 @@ async function runDeviceLoss(o: { backbone: string }) {
   await clf.fineTune({ epochs: 4, augment: 0 });
   const probe = toImageData(syntheticImage('stripes', 777));
   const p1 = await clf.predict(probe);
-  await clf[Symbol.for('edgetune.loseDeviceForTesting')]();
+  await inject('lose-device');
   let after = (await clf.stats()).backend;
   for (let i = 0; i < 100 && after.name === 'webgpu'; i++) {
     await new Promise((r) => setTimeout(r, 100));

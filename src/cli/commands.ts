@@ -103,9 +103,9 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
       const meta = await engine.import(await readModelDir(resolve(args.from)));
       out.log(`continuing from ${args.from} (classes: ${meta.labels.join(', ')})`);
     }
-    for (const { label, sources } of await sourcesOf(folder.train, args.strict, out)) if (sources.length) engine.addExamples(label, sources);
+    for (const { label, sources } of await sourcesOf(folder.train, args.strict, out)) if (sources.length) await engine.addExamples(label, sources);
     if (folder.val) {
-      for (const { label, sources } of await sourcesOf(folder.val, args.strict, out)) if (sources.length) engine.addExamples(label, sources, { split: 'val' });
+      for (const { label, sources } of await sourcesOf(folder.val, args.strict, out)) if (sources.length) await engine.addExamples(label, sources, { split: 'val' });
     }
     const report = await engine.fineTune({
       ...args,
@@ -159,7 +159,7 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
     // A running bar holds a timer that would keep the process alive.
     progress.end();
     process.off('SIGINT', onSigint);
-    engine.dispose();
+    await engine.dispose();
   }
 }
 
@@ -214,7 +214,7 @@ async function loadModel({ model: modelDir, backbone, cacheDir, noCache }: Model
   try {
     await engine.import(files);
   } catch (err) {
-    engine.dispose();
+    await engine.dispose();
     throw err;
   }
   out.log(`model ${modelDir}: ${engine.labels.length} classes, backbone ${chosen}, backend ${engine.backend.name}`);
@@ -230,11 +230,11 @@ export async function evaluate(args: ModelArgs & { data: string; strict: boolean
   try {
     const report = await evaluateSplit(engine, classes, args.strict, out);
     formatEval(report).forEach((l) => out.log(l));
-    const embeddings = { ...engine.inferenceCounts };
+    const embeddings = { ...engine.embedder.inferenceCounts };
     out.log(`${embeddings.computed} backbone passes, ${embeddings.cached} cached`);
     out.result({ ...report, embeddings });
   } finally {
-    engine.dispose();
+    await engine.dispose();
   }
 }
 
@@ -270,17 +270,17 @@ async function predictChunk(engine: Engine, paths: string[], k: number, strict: 
   };
   const sources: ImageSource[] = [];
   for (const p of paths) await fileSource(p).then((s) => sources.push(s), skip);
-  let preds: Awaited<ReturnType<Engine['predict']>>;
+  let preds: Awaited<ReturnType<Engine['predictBatch']>>;
   let ok = sources;
   try {
-    preds = sources.length ? await engine.predict(sources, { topK: k }) : [];
+    preds = sources.length ? await engine.predictBatch(sources, { topK: k }) : [];
   } catch (err) {
     skip(err);
     // An undecodable image in the chunk: one by one, to skip just that one.
     preds = [];
     ok = [];
     for (const s of sources) {
-      await engine.predict([s], { topK: k }).then(([p]) => (preds.push(p!), ok.push(s)), skip);
+      await engine.predictBatch([s], { topK: k }).then(([p]) => (preds.push(p!), ok.push(s)), skip);
     }
   }
   return preds.map((top, j) => ({ path: ok[j]!.name, label: top[0]!.label, probability: top[0]!.probability, top }));
@@ -311,7 +311,7 @@ export async function predict(args: ModelArgs & { inputs: string[]; topK: number
     out.result({ predictions: rows });
   } finally {
     progress.end();
-    engine.dispose();
+    await engine.dispose();
   }
 }
 
@@ -325,6 +325,6 @@ export async function exportCmd(args: { model: string; out: string; merged: bool
     out.log(`exported ${Object.keys(exported).length} files to ${resolve(args.out)}`);
     out.result({ out: resolve(args.out), files: Object.fromEntries(Object.entries(exported).map(([n, b]) => [n, b.length])) });
   } finally {
-    engine.dispose();
+    await engine.dispose();
   }
 }

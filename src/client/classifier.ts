@@ -3,8 +3,8 @@
 import { proxy, transfer, wrap, type Remote } from 'comlink';
 import { EdgetuneError } from '../errors.js';
 import { installErrorTransfer } from '../error-transfer.js';
-import type { BackendInfo, BackendName, EvaluationReport, FineTuneOptions, ModelFiles, Prediction, PredictOptions, TrainingReport } from '../types.js';
-import type { WorkerApi, WorkerImage, WorkerStats } from '../worker/api.js';
+import type { ClassifierApi, ModelFiles, ModelMetadata } from '../types.js';
+import type { WorkerApi, WorkerImage, WorkerInit } from '../worker/api.js';
 
 /** Anything a page has as an image. */
 export type ImageInput =
@@ -16,59 +16,31 @@ export type ImageInput =
   | ImageData
   | Blob;
 
-export interface ClassifierOptions {
-  /** A bundled backbone id or the URL of a manifest.json. @default 'mobilenet_v2_140' */
-  backbone?: string;
-  /** Backend preference. @default ['webgpu', 'wasm', 'cpu'] */
-  backends?: BackendName[];
-  /** Folder holding <id>/manifest.json for bundled backbones. @default the package's models/ */
-  modelBaseUrl?: string;
-  /** Folder of the tfjs .wasm files. @default the package's dist/wasm/ */
-  wasmPaths?: string;
+/** The worker's options, passed to it as they are, and where the worker script is. */
+export interface ClassifierOptions extends WorkerInit {
   /** URL of the worker script (edgetune/worker). @default the package's dist/worker.js */
   workerUrl?: string | URL;
-  /** Other origins model files may load from. @default [] */
-  allowedOrigins?: string[];
-  /**
-   * Budget of the persistent embedding cache in IndexedDB (fp16, least recently
-   * used evicted first); 0 keeps embeddings in memory only. @default 512 MiB
-   */
-  persistentCacheBytes?: number;
 }
 
-export interface Classifier {
-  /** The backend in use and why preferred ones were skipped. */
-  readonly backend: BackendInfo;
-  addExamples(label: string, images: ImageInput[], opts?: { split?: 'train' | 'val' }): Promise<Record<string, { train: number; val: number }>>;
-  removeClass(label: string): Promise<number>;
-  fineTune(opts?: FineTuneOptions): Promise<TrainingReport>;
-  /** Top-k classes, most probable first; before training, answers from class prototypes (`basis: 'prototypes'`). */
-  predict(image: ImageInput, opts?: PredictOptions): Promise<Prediction[]>;
-  predictBatch(images: ImageInput[], opts?: PredictOptions): Promise<Prediction[][]>;
-  evaluate(samples: { label: string; image: ImageInput }[]): Promise<EvaluationReport>;
-  /** The model as files: edgetune.json, model.json, weights.bin (and merged/ with `merged`). */
-  export(opts?: { merged?: boolean }): Promise<ModelFiles>;
+/**
+ * The classifier API (ClassifierApi in types.ts) on page images, plus what a
+ * page has: `import` also takes File objects from a picker, models save to
+ * IndexedDB, and the worker can be restarted. Pixel inputs are transferred to
+ * the worker as ImageBitmaps (an input ImageBitmap is detached by the call).
+ */
+export interface Classifier extends Omit<ClassifierApi<ImageInput>, 'import'> {
   /** Loads exported files (a ModelFiles map, or File objects from a picker); the current model stays on any error. */
-  import(files: ModelFiles | File[]): Promise<{ labels: string[] }>;
+  import(files: ModelFiles | File[]): Promise<ModelMetadata>;
   /** Saves the model to `indexeddb://<name>`, atomically (the previous version stays until the new one is whole). */
   save(url: string): Promise<void>;
   /** Loads `indexeddb://<name>` or the URL of an exported model folder. */
-  load(url: string): Promise<{ labels: string[] }>;
-  /** Empties the embedding caches (memory and IndexedDB); models are untouched. */
-  clearCache(): Promise<void>;
-  /**
-   * Tensors and bytes held by tfjs in the worker, the embedding cache's size, and
-   * the backend in use now (after a lost WebGPU device: the fallback, and why).
-   */
-  stats(): Promise<WorkerStats>;
+  load(url: string): Promise<ModelMetadata>;
   /**
    * Replaces the worker with a fresh one (after WORKER_CRASHED, or to free memory)
-   * and reloads the last model saved or loaded through `save`/`load`. Examples
-   * live in the worker and must be added again.
+   * and reloads the last model saved or loaded through `save`/`load` (null when
+   * there was none). Examples live in the worker and must be added again.
    */
-  restart(): Promise<{ labels: string[] }>;
-  /** Terminates the worker; idempotent; later calls reject with DISPOSED. */
-  dispose(): Promise<void>;
+  restart(): Promise<ModelMetadata | null>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -165,7 +137,7 @@ export async function createClassifier(options: ClassifierOptions = {}): Promise
     addExamples: (label, images, opts = {}) =>
       call(async (remote) => {
         const [imgs, t] = await toWorkerImages(images, `addExamples('${label}')`);
-        return remote.addExamples(label, transfer(imgs, t), opts.split);
+        return remote.addExamples(label, transfer(imgs, t), opts);
       }),
     removeClass: (label) => call((remote) => remote.removeClass(label)),
     fineTune: (opts = {}) =>
@@ -183,22 +155,23 @@ export async function createClassifier(options: ClassifierOptions = {}): Promise
     predict: (image, opts = {}) =>
       call(async (remote) => {
         const [imgs, t] = await toWorkerImages([image], 'predict');
-        return (await remote.predict(transfer(imgs, t), opts))[0]!;
+        return remote.predict(transfer(imgs[0]!, t), opts);
       }),
     predictBatch: (images, opts = {}) =>
       call(async (remote) => {
         const [imgs, t] = await toWorkerImages(images, 'predict');
-        return remote.predict(transfer(imgs, t), opts);
+        return remote.predictBatch(transfer(imgs, t), opts);
       }),
-    evaluate: (samples) =>
+    evaluate: (samples, opts = {}) =>
       call(async (remote) => {
+        if (!Array.isArray(samples)) throw new EdgetuneError('INVALID_ARGUMENT', 'evaluate: samples must be an array');
         const [imgs, t] = await toWorkerImages(samples.map((s) => s.image), 'evaluate');
-        return remote.evaluate(transfer(samples.map((s, i) => ({ label: s.label, image: imgs[i]! })), t));
+        return remote.evaluate(transfer(samples.map((s, i) => ({ label: s.label, image: imgs[i]! })), t), opts);
       }),
-    export: (opts = {}) => call((remote) => remote.exportModel(opts.merged)),
+    export: (opts = {}) => call((remote) => remote.export(opts)),
     import: (files) =>
       call(async (remote) => {
-        if (!Array.isArray(files)) return remote.importModel(files);
+        if (!Array.isArray(files)) return remote.import(files);
         // Files from a picker: key them by their path inside the picked folder (merged/model.json, ...).
         const entries = await Promise.all(
           files.map(async (f) => {
@@ -206,7 +179,7 @@ export async function createClassifier(options: ClassifierOptions = {}): Promise
             return [path.split('/').slice(path.includes('/') ? 1 : 0).join('/'), new Uint8Array(await f.arrayBuffer())] as const;
           }),
         );
-        return remote.importModel(Object.fromEntries(entries));
+        return remote.import(Object.fromEntries(entries));
       }),
     save: (url) =>
       call(async (remote) => {
@@ -226,14 +199,11 @@ export async function createClassifier(options: ClassifierOptions = {}): Promise
         session.info.backend = st.backend;
         return st;
       }),
-    // Test hooks (not part of the typed API): a crashed worker, a lost WebGPU device.
-    [Symbol.for('edgetune.crashForTesting')]: () => call(async (remote) => remote.crashForTesting()),
-    [Symbol.for('edgetune.loseDeviceForTesting')]: () => call(async (remote) => remote.loseDeviceForTesting()),
     restart: async () => {
       if (disposed) throw new EdgetuneError('DISPOSED', 'This classifier was disposed; create a new one');
       await session.close();
       session = await spawn(options);
-      if (!lastSaved) return { labels: [] };
+      if (!lastSaved) return null;
       return call((remote) => remote.load(lastSaved!));
     },
     clearCache: () => call((remote) => remote.clearCache()),
@@ -252,7 +222,8 @@ interface Session {
 }
 
 async function spawn(options: ClassifierOptions): Promise<Session> {
-  const worker = new Worker(options.workerUrl ?? defaultUrl('./worker.js'), { type: 'module', name: 'edgetune' });
+  const { workerUrl, ...init } = options;
+  const worker = new Worker(workerUrl ?? defaultUrl('./worker.js'), { type: 'module', name: 'edgetune' });
   const remote: Remote<WorkerApi> = wrap<WorkerApi>(worker);
   // A crashed worker rejects every pending and later call with WORKER_CRASHED.
   let crash: EdgetuneError | null = null;
@@ -261,7 +232,11 @@ async function spawn(options: ClassifierOptions): Promise<Session> {
       crash ??= new EdgetuneError('WORKER_CRASHED', `The edgetune worker stopped: ${why}. Call restart() to reload the last saved model.`);
       reject(crash);
     };
-    worker.addEventListener('error', (e) => fail(e.message || 'script error (is workerUrl correct?)'));
+    worker.addEventListener('error', (e) => {
+      // Handled here: it becomes WORKER_CRASHED on every call, not an uncaught error on the page.
+      e.preventDefault();
+      fail(e.message || 'script error (is workerUrl correct?)');
+    });
     worker.addEventListener('messageerror', () => fail('a message could not be deserialized'));
   });
   crashed.catch(() => undefined);
@@ -272,12 +247,10 @@ async function spawn(options: ClassifierOptions): Promise<Session> {
   try {
     const info = await Promise.race([
       remote.init({
-        ...(options.backbone ? { backbone: options.backbone } : {}),
-        ...(options.backends ? { backends: options.backends } : {}),
-        modelBaseUrl: options.modelBaseUrl ?? defaultUrl('../models/'),
-        wasmPaths: options.wasmPaths ?? defaultUrl('./wasm/'),
-        ...(options.allowedOrigins ? { allowedOrigins: options.allowedOrigins } : {}),
-        ...(options.persistentCacheBytes !== undefined ? { persistentCacheBytes: options.persistentCacheBytes } : {}),
+        ...init,
+        // Defaults resolved here: the package's files sit beside this module, wherever the host serves them.
+        modelBaseUrl: init.modelBaseUrl ?? defaultUrl('../models/'),
+        wasmPaths: init.wasmPaths ?? defaultUrl('./wasm/'),
       }),
       crashed,
     ]);

@@ -21,7 +21,7 @@ async function sources(images: RawImage[]): Promise<ImageSource[]> {
 async function addTraining(engine: Engine, perClass: number, seed = 1): Promise<void> {
   for (const label of CLASSES) {
     const imgs = Array.from({ length: perClass }, (_, i) => syntheticImage(label, seed * 1000 + i));
-    engine.addExamples(label, await sources(imgs));
+    await engine.addExamples(label, await sources(imgs));
   }
 }
 
@@ -43,9 +43,9 @@ describe('Engine on the default backbone (generated images)', () => {
   it('rejects predict before training with NOT_TRAINED', async () => {
     const fresh = await createEngine({ useCurrentBackend: true });
     try {
-      await assert.rejects(fresh.predict([test[0]!.image]), (e) => isEdgetuneError(e, 'NOT_TRAINED'));
+      await assert.rejects(fresh.predictBatch([test[0]!.image]), (e) => isEdgetuneError(e, 'NOT_TRAINED'));
       await assert.rejects(fresh.fineTune(), (e) => isEdgetuneError(e, 'NO_EXAMPLES'));
-      fresh.addExamples('only', await sources([test[0]!.image]));
+      await fresh.addExamples('only', await sources([test[0]!.image]));
       await assert.rejects(fresh.fineTune(), (e) => isEdgetuneError(e, 'TOO_FEW_CLASSES') && /'only'/.test(e.message));
     } finally {
       fresh.dispose();
@@ -71,21 +71,21 @@ describe('Engine on the default backbone (generated images)', () => {
 
   it('gives identical results with the same seed', async () => {
     const a = await engine.fineTune(FAST);
-    const pa = await engine.predict([test[0]!.image]);
+    const pa = await engine.predictBatch([test[0]!.image]);
     const b = await engine.fineTune(FAST);
-    const pb = await engine.predict([test[0]!.image]);
+    const pb = await engine.predictBatch([test[0]!.image]);
     assert.deepEqual(a.history.map((h) => h.loss), b.history.map((h) => h.loss));
     assert.deepEqual(pa, pb);
   });
 
   it('returns top-k predictions sorted by probability, summing to 1 over all classes', async () => {
-    const [all] = await engine.predict([test[0]!.image]);
+    const [all] = await engine.predictBatch([test[0]!.image]);
     assert.equal(all!.length, 3);
     assert.ok(Math.abs(all!.reduce((s, p) => s + p.probability, 0) - 1) < 1e-4);
-    const [top1] = await engine.predict([test[0]!.image], { topK: 1 });
+    const [top1] = await engine.predictBatch([test[0]!.image], { topK: 1 });
     assert.equal(top1!.length, 1);
     assert.equal(top1![0]!.label, all![0]!.label);
-    await assert.rejects(engine.predict([test[0]!.image], { topK: 0 }), (e) => isEdgetuneError(e, 'INVALID_ARGUMENT'));
+    await assert.rejects(engine.predictBatch([test[0]!.image], { topK: 0 }), (e) => isEdgetuneError(e, 'INVALID_ARGUMENT'));
   });
 
   it('does not leak tensors across repeated fineTune, predict, export and import', async () => {
@@ -93,7 +93,7 @@ describe('Engine on the default backbone (generated images)', () => {
     const before = tf.memory().numTensors;
     for (let i = 0; i < 3; i++) {
       await engine.fineTune({ ...FAST, epochs: 2 });
-      await engine.predict(test.slice(0, 4).map((s) => s.image));
+      await engine.predictBatch(test.slice(0, 4).map((s) => s.image));
       await engine.evaluate(test.slice(0, 4).map((s) => ({ label: s.label, image: s.image })));
       await engine.import(await engine.export({ merged: true }));
     }
@@ -102,7 +102,7 @@ describe('Engine on the default backbone (generated images)', () => {
 
   it('keeps the previous model when fineTune is aborted', async () => {
     await engine.fineTune(FAST);
-    const before = await engine.predict([test[1]!.image]);
+    const before = await engine.predictBatch([test[1]!.image]);
     const ctrl = new AbortController();
     const run = engine.fineTune({
       ...FAST,
@@ -113,7 +113,7 @@ describe('Engine on the default backbone (generated images)', () => {
       signal: ctrl.signal,
     });
     await assert.rejects(run, (e) => isEdgetuneError(e, 'ABORTED'));
-    assert.deepEqual(await engine.predict([test[1]!.image]), before);
+    assert.deepEqual(await engine.predictBatch([test[1]!.image]), before);
   });
 
   it('rejects a second fineTune while one runs with BUSY', async () => {
@@ -128,11 +128,11 @@ describe('Engine on the default backbone (generated images)', () => {
     const meta = JSON.parse(new TextDecoder().decode(files['edgetune.json']));
     assert.deepEqual(meta.labels, [...CLASSES]);
     assert.equal(meta.backbone.id, 'mobilenet_v2_140');
-    const want = await engine.predict(test.slice(0, 3).map((s) => s.image));
+    const want = await engine.predictBatch(test.slice(0, 3).map((s) => s.image));
     const other = await createEngine({ useCurrentBackend: true });
     try {
       await other.import(files);
-      const got = await other.predict(test.slice(0, 3).map((s) => s.image));
+      const got = await other.predictBatch(test.slice(0, 3).map((s) => s.image));
       got.flat().forEach((p, i) => assert.ok(Math.abs(p.probability - want.flat()[i]!.probability) < 1e-5));
     } finally {
       other.dispose();
@@ -149,32 +149,32 @@ describe('Engine on the default backbone (generated images)', () => {
     const img = test[2]!.image;
     const probs = tf.tidy(() => {
       // The merged model takes RGB 0..255 at 224x224 (bilinear resize with half-pixel centers).
-      const x = tf.image.resizeBilinear(tf.tensor3d(img.data, [img.height, img.width, 3], 'float32'), [224, 224], false, true);
+      const x = tf.image.resizeBilinear(tf.tensor3d(Float32Array.from(img.data), [img.height, img.width, 3], 'float32'), [224, 224], false, true);
       return graph.execute(tf.expandDims(x), 'edgetune/probabilities') as tf.Tensor;
     });
     const got = await probs.data();
     probs.dispose();
     graph.dispose();
-    const [want] = await engine.predict([img]);
+    const [want] = await engine.predictBatch([img]);
     for (const p of want!) assert.ok(Math.abs(got[CLASSES.indexOf(p.label as never)]! - p.probability) < 1e-4);
   });
 
   it('refuses exported files whose weights were altered (MODEL_INTEGRITY) or from a newer format (MODEL_INCOMPATIBLE)', async () => {
     const files = await engine.export();
-    const before = await engine.predict([test[0]!.image]);
+    const before = await engine.predictBatch([test[0]!.image]);
     const tampered = { ...files, 'weights.bin': files['weights.bin']!.slice() };
     tampered['weights.bin']![10]! ^= 0xff;
     await assert.rejects(engine.import(tampered), (e) => isEdgetuneError(e, 'MODEL_INTEGRITY'));
     const meta = JSON.parse(new TextDecoder().decode(files['edgetune.json']));
     const newer = { ...files, 'edgetune.json': new TextEncoder().encode(JSON.stringify({ ...meta, formatVersion: 99 })) };
     await assert.rejects(engine.import(newer), (e) => isEdgetuneError(e, 'MODEL_INCOMPATIBLE') && /newer/.test(e.message));
-    assert.deepEqual(await engine.predict([test[0]!.image]), before, 'a failed import keeps the current model');
+    assert.deepEqual(await engine.predictBatch([test[0]!.image]), before, 'a failed import keeps the current model');
   });
 
   it('validates labels and options with typed errors', async () => {
-    assert.throws(() => engine.addExamples('  ', []), (e) => isEdgetuneError(e, 'INVALID_LABEL'));
-    assert.throws(() => engine.addExamples('x'.repeat(101), []), (e) => isEdgetuneError(e, 'INVALID_LABEL'));
-    assert.throws(() => engine.addExamples('ok', []), (e) => isEdgetuneError(e, 'INVALID_ARGUMENT'));
+    await assert.rejects(engine.addExamples('  ', []), (e) => isEdgetuneError(e, 'INVALID_LABEL'));
+    await assert.rejects(engine.addExamples('x'.repeat(101), []), (e) => isEdgetuneError(e, 'INVALID_LABEL'));
+    await assert.rejects(engine.addExamples('ok', []), (e) => isEdgetuneError(e, 'INVALID_ARGUMENT'));
     await assert.rejects(engine.fineTune({ epochs: 0 }), (e) => isEdgetuneError(e, 'INVALID_ARGUMENT') && /epochs/.test(e.message));
     await assert.rejects(engine.fineTune({ learningRate: Number.NaN }), (e) => isEdgetuneError(e, 'INVALID_ARGUMENT'));
   });
@@ -182,8 +182,8 @@ describe('Engine on the default backbone (generated images)', () => {
   it('balances class weights automatically when one class has over twice the examples of another', async () => {
     const imbalanced = await createEngine({ useCurrentBackend: true });
     try {
-      imbalanced.addExamples('disc', await sources(Array.from({ length: 9 }, (_, i) => syntheticImage('disc', i))));
-      imbalanced.addExamples('stripes', await sources(Array.from({ length: 3 }, (_, i) => syntheticImage('stripes', i))));
+      await imbalanced.addExamples('disc', await sources(Array.from({ length: 9 }, (_, i) => syntheticImage('disc', i))));
+      await imbalanced.addExamples('stripes', await sources(Array.from({ length: 3 }, (_, i) => syntheticImage('stripes', i))));
       const r = await imbalanced.fineTune({ epochs: 2, augment: 0, validationSplit: 0 });
       assert.ok(r.classWeights && r.classWeights.stripes! > r.classWeights.disc!, JSON.stringify(r.classWeights));
       const off = await imbalanced.fineTune({ epochs: 2, augment: 0, validationSplit: 0, classBalance: 'off' });
@@ -197,8 +197,8 @@ describe('Engine on the default backbone (generated images)', () => {
     const d = await createEngine({ useCurrentBackend: true });
     d.dispose();
     d.dispose(); // idempotent
-    assert.throws(() => d.addExamples('a', []), (e) => isEdgetuneError(e, 'DISPOSED'));
+    await assert.rejects(d.addExamples('a', []), (e) => isEdgetuneError(e, 'DISPOSED'));
     await assert.rejects(d.fineTune(), (e) => isEdgetuneError(e, 'DISPOSED'));
-    await assert.rejects(d.predict([test[0]!.image]), (e) => isEdgetuneError(e, 'DISPOSED'));
+    await assert.rejects(d.predictBatch([test[0]!.image]), (e) => isEdgetuneError(e, 'DISPOSED'));
   });
 });

@@ -1,26 +1,31 @@
-// The interface both sides of the worker compile against. Everything crossing
-// it is structured-cloneable or transferable; progress comes back via Comlink.proxy.
-import type {
-  BackendInfo,
-  BackendName,
-  EvaluationReport,
-  FineTuneOptions,
-  ModelFiles,
-  Prediction,
-  PredictOptions,
-  TrainingReport,
-} from '../types.js';
+// The interface both sides of the worker compile against, derived from the one
+// classifier API (types.ts): the same methods with the worker's image type,
+// plus what only a worker needs. Everything crossing is structured-cloneable or
+// transferable; progress comes back through Comlink.proxy.
+import type { BackendInfo, BackendName, ClassifierApi, FineTuneOptions, ModelMetadata, TrainingReport } from '../types.js';
 
 /** An image as it crosses to the worker: a transferred ImageBitmap, raw ImageData, or an encoded Blob. */
 export type WorkerImage = ImageBitmap | ImageData | Blob;
 
+/**
+ * The options of createClassifier that the worker uses, passed through as they
+ * are (the page only resolves default URLs).
+ */
 export interface WorkerInit {
+  /** A bundled backbone id or the URL of a manifest.json. @default 'mobilenet_v2_140' */
   backbone?: string;
+  /** Backend preference. @default ['webgpu', 'wasm', 'cpu'] */
   backends?: BackendName[];
+  /** Folder holding <id>/manifest.json for bundled backbones. @default the package's models/ */
   modelBaseUrl?: string;
+  /** Folder of the tfjs .wasm files. @default the package's dist/wasm/ */
   wasmPaths?: string;
+  /** Other origins model files may load from. @default [] */
   allowedOrigins?: string[];
-  /** Persistent embedding cache budget in IndexedDB (bytes); 0 = memory only. */
+  /**
+   * Budget of the persistent embedding cache in IndexedDB (fp16, least recently
+   * used evicted first); 0 keeps embeddings in memory only. @default 512 MiB
+   */
   persistentCacheBytes?: number;
 }
 
@@ -29,36 +34,14 @@ export interface WorkerInfo {
   backbone: { id: string; inputSize: [number, number]; embeddingSize: number };
 }
 
-export interface WorkerStats {
-  /** The backend in use now: after a lost WebGPU device, the fallback, with the reason under `reasons.webgpu`. */
-  backend: BackendInfo;
-  numTensors: number;
-  numBytes: number;
-  cache: { entries: number; bytes: number; hits: number; misses: number };
-}
-
-export interface WorkerApi {
+export type WorkerApi = Omit<ClassifierApi<WorkerImage>, 'backend' | 'fineTune'> & {
   init(opts: WorkerInit): Promise<WorkerInfo>;
-  addExamples(label: string, images: WorkerImage[], split?: 'train' | 'val'): Promise<Record<string, { train: number; val: number }>>;
-  removeClass(label: string): Promise<number>;
-  fineTune(opts: Omit<FineTuneOptions, 'signal' | 'onProgress'>, onProgress?: FineTuneOptions['onProgress']): Promise<TrainingReport>;
-  /** Aborts the running fineTune (AbortSignal does not cross postMessage). */
+  /** AbortSignal and callbacks do not cross postMessage: progress is a Comlink proxy, cancelling is abort(). */
+  fineTune(opts?: Omit<FineTuneOptions, 'signal' | 'onProgress'>, onProgress?: FineTuneOptions['onProgress']): Promise<TrainingReport>;
+  /** Aborts the running fineTune. */
   abort(): void;
-  predict(images: WorkerImage[], opts?: PredictOptions): Promise<Prediction[][]>;
-  evaluate(samples: { label: string; image: WorkerImage }[]): Promise<EvaluationReport>;
-  exportModel(merged?: boolean): Promise<ModelFiles>;
-  importModel(files: ModelFiles): Promise<{ labels: string[] }>;
-  /** Saves the current model to indexeddb://<name>. */
+  /** Saves the current model to indexeddb://<name>, atomically. */
   save(url: string): Promise<void>;
   /** Loads indexeddb://<name> or an exported folder's URL. */
-  load(url: string): Promise<{ labels: string[] }>;
-  labels(): Promise<string[]>;
-  /** Empties the embedding caches (memory and IndexedDB). */
-  clearCache(): Promise<void>;
-  stats(): Promise<WorkerStats>;
-  /** Test hook: throws an uncaught error in the worker (what a crash looks like to the page). */
-  crashForTesting(): void;
-  /** Test hook: destroys the WebGPU device (what a lost device looks like). */
-  loseDeviceForTesting(): void;
-  dispose(): Promise<void>;
-}
+  load(url: string): Promise<ModelMetadata>;
+};

@@ -2,7 +2,7 @@
 // computed once, then reused across epochs, fineTune calls and (with a
 // persistent store) across processes or page reloads.
 import type { Backbone } from '../model/backbone.js';
-import { fromHalf, toHalf } from './prefix-cache.js';
+import { decodeHalf, encodeHalf } from '../util/fp16.js';
 import { PREPROCESS_VERSION } from './preprocess.js';
 
 /**
@@ -13,19 +13,6 @@ export interface EmbeddingStore {
   getMany(keys: string[]): Promise<(Uint8Array | undefined)[]>;
   putMany(entries: [string, Uint8Array][]): Promise<void>;
   clear(): Promise<void>;
-}
-
-/** fp16 bytes of a float32 vector, for a persistent store. */
-export function encodeHalf(v: Float32Array): Uint8Array {
-  const h = toHalf(v);
-  return new Uint8Array(h.buffer, h.byteOffset, h.byteLength);
-}
-
-/** float32 vector from fp16 bytes (undefined for a torn or odd-sized entry). */
-export function decodeHalf(b: Uint8Array | undefined): Float32Array | undefined {
-  if (!b || b.byteLength % 2 !== 0 || b.byteLength === 0) return undefined;
-  const h = b.byteOffset % 2 === 0 ? new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2) : new Uint16Array(b.slice().buffer);
-  return fromHalf(h) as Float32Array;
 }
 
 /** The cache key of one view of one image for one exact backbone and preprocessing. */

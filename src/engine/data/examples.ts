@@ -3,8 +3,9 @@
 import { UNKNOWN_LABEL } from '../../constants.js';
 import { EdgetuneError } from '../../errors.js';
 import type { RawImage } from '../../types.js';
-import { sha256Hex } from '../model/fetch.js';
+
 import { validateRawImage } from './preprocess.js';
+import { sha256Hex } from '../util/hash.js';
 
 export interface ImageSource {
   /** sha256 of the image content: equal content, equal embeddings. */

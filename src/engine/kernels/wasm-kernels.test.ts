@@ -11,11 +11,13 @@ import '@tensorflow/tfjs-backend-wasm';
 // tfjs' gradients come with tfjs-layers (registered at its import), as in the engine.
 import '@tensorflow/tfjs-layers';
 import { AdamW } from '../train/optimizer.js';
-import { fromHalf } from '../data/prefix-cache.js';
+
 import { ADAMW, registerWasmTrainingKernels, relu6, tensorFromHalves } from './wasm-kernels.js';
 import { simdLoops } from './wasm-simd.js';
+import { fromHalf } from '../util/fp16.js';
 
-type Case = { x: number[]; k: number[]; stride: number; pad: 'same' | 'valid' };
+type Shape4 = [number, number, number, number];
+type Case = { x: Shape4; k: Shape4; stride: number; pad: 'same' | 'valid' };
 const CASES: Case[] = [
   { x: [2, 7, 7, 12], k: [3, 3, 12, 1], stride: 1, pad: 'same' },
   { x: [2, 14, 14, 8], k: [3, 3, 8, 1], stride: 2, pad: 'same' },
@@ -132,7 +134,9 @@ describe('WASM training kernels', () => {
       assert.equal(differ, 0, `array ${j}: ${differ} of ${ref.length} floats differ`);
     });
     // The updates did move the weights.
-    const start = tf.tidy(() => new Uint32Array(tf.randomUniform([37, 5], -1, 1, 'float32', 0).dataSync().buffer));
+    const init = tf.randomUniform([37, 5], -1, 1, 'float32', 0);
+    const start = new Uint32Array((init.dataSync() as Float32Array).slice().buffer);
+    init.dispose();
     assert.ok(ops[0]!.some((bits, e) => bits !== start[e]), 'the weights moved');
   });
 

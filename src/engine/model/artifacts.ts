@@ -4,44 +4,24 @@
 //   merged/model.json, merged/weights.bin   optional: backbone + head in one tfjs model, input RGB 0..255
 import * as tf from '@tensorflow/tfjs-core';
 import { loadLayersModel, type LayersModel } from '@tensorflow/tfjs-layers';
+import { EDGETUNE_VERSION } from '../../constants.js';
 import { EdgetuneError, asEdgetuneError } from '../../errors.js';
-import type { ModelFiles, ResolvedTrainConfig } from '../../types.js';
+import type { ModelFiles, ModelMetadata } from '../../types.js';
+
+export type { ModelMetadata } from '../../types.js';
 import { toArrayBuffer, type Backbone } from './backbone.js';
-import { sha256Hex } from './fetch.js';
+
 import { Head } from './head.js';
 import { PREPROCESS_VERSION } from '../data/preprocess.js';
 import { OpenSet } from './open-set.js';
 import { Tail } from './tail.js';
+import { sha256Hex } from '../util/hash.js';
+import { concatBytes } from '../util/bytes.js';
+import { buildMergedGraph } from './merged-graph.js';
 
 /** Version 2 adds a fine-tuned backbone tail (partial strategy); head-only exports stay version 1. */
 export const FORMAT_VERSION = 2;
-export const EDGETUNE_VERSION = '0.1.0';
 
-export interface ModelMetadata {
-  format: 'edgetune-model';
-  formatVersion: number;
-  edgetuneVersion: string;
-  createdAt: string;
-  labels: string[];
-  backbone: {
-    id: string;
-    manifestHash: string;
-    inputSize: [number, number];
-    normalization: { mean: number[]; std: number[] };
-    embeddingSize: number;
-  };
-  preprocessing: { version: number; resize: 'bilinear-squash'; alpha: 'flatten-white' };
-  head: { hiddenUnits: number; modelUrl: 'model.json' };
-  /** Partial strategy: the fine-tuned backbone tail, float32 weights by graph node name, concatenated in tail.bin. */
-  tail?: { cutNode: string; unfreezeBlocks: number; weightsUrl: 'tail.bin'; weights: { name: string; shape: number[] }[] };
-  /** Open-set rejection: class prototypes (float32 [classes, features] in prototypes.bin) and the calibrated cosine threshold. */
-  openSet?: { thresholds: number[]; calibratedOn: number; prototypesUrl: 'prototypes.bin' };
-  training?: { config: ResolvedTrainConfig; epochsRun: number; bestEpoch: number; bestValAccuracy?: number };
-  metrics?: Record<string, number>;
-  merged?: { modelUrl: string; input: string; output: string };
-  /** sha256 of every other file in the export. */
-  files: Record<string, { sha256: string; bytes: number }>;
-}
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -92,7 +72,7 @@ export async function exportModel(input: ExportInput): Promise<ModelFiles> {
   let tailMeta: ModelMetadata['tail'];
   const tailWeights = input.tail ? await Promise.all(input.tail.weights().map(async (w) => ({ name: w.name, shape: w.tensor.shape, data: (await w.tensor.data()) as Float32Array }))) : [];
   if (input.tail) {
-    files['tail.bin'] = concatFloats(tailWeights.map((w) => w.data));
+    files['tail.bin'] = concatBytes(tailWeights.map((w) => w.data));
     tailMeta = {
       cutNode: input.tail.plan.cutNode,
       unfreezeBlocks: input.tail.blocks,
@@ -134,15 +114,6 @@ export async function exportModel(input: ExportInput): Promise<ModelFiles> {
   return files;
 }
 
-function concatFloats(parts: Float32Array[]): Uint8Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return new Uint8Array(out.buffer);
-}
 
 function incompatible(msg: string): never {
   throw new EdgetuneError('MODEL_INCOMPATIBLE', msg);
@@ -247,127 +218,4 @@ async function importTail(spec: NonNullable<ModelMetadata['tail']>, bytes: Uint8
     tail.dispose();
     throw err;
   }
-}
-
-// ---- merged graph model -------------------------------------------------------
-
-interface GraphNode {
-  name: string;
-  op: string;
-  input?: string[];
-  attr?: Record<string, unknown>;
-}
-
-const FLOAT = { type: 'DT_FLOAT' };
-function constNode(name: string, shape: number[], dtype = 'DT_FLOAT'): GraphNode {
-  return {
-    name,
-    op: 'Const',
-    attr: { value: { tensor: { dtype, tensorShape: { dim: shape.map((s) => ({ size: String(s) })) } } }, dtype: { type: dtype } },
-  };
-}
-const opNode = (name: string, op: string, input: string[], attr: Record<string, unknown> = {}): GraphNode => ({
-  name,
-  op,
-  input,
-  attr: { T: FLOAT, ...attr },
-});
-
-/**
- * Appends pixel normalization in front of, and the head behind, a graph backbone:
- * pixels (0..255) -> backbone -> [Mean] -> MatMul/BiasAdd[/Relu] ... -> Softmax.
- */
-/** Bytes a weight occupies in a tfjs weights file (quantized ones at their stored width). */
-function byteLength(spec: tf.io.WeightsManifestEntry): number {
-  const n = spec.shape.reduce((a, b) => a * b, 1);
-  const dtype = spec.quantization?.dtype ?? spec.dtype;
-  const width = dtype === 'uint8' ? 1 : dtype === 'uint16' || dtype === 'float16' ? 2 : 4;
-  if (spec.dtype === 'string') throw new EdgetuneError('INTERNAL', `Cannot re-pack string weight '${spec.name}'`);
-  return n * width;
-}
-
-async function buildMergedGraph(backbone: Backbone, head: Head, tailWeights: Map<string, { shape: number[]; data: Float32Array }>): Promise<ModelFiles> {
-  const m = backbone.manifest;
-  if (m.format !== 'graph') {
-    throw new EdgetuneError('INVALID_ARGUMENT', `A merged export needs a graph backbone; '${m.id}' is a layers model. Export without merged.`);
-  }
-  const topo = backbone.artifacts.modelJson.modelTopology as { node: GraphNode[]; [k: string]: unknown };
-  const inputNode = topo.node.find((n) => n.op === 'Placeholder');
-  if (!inputNode) throw new EdgetuneError('INTERNAL', 'Backbone graph has no Placeholder input');
-  const P = 'edgetune/';
-  const nodes: GraphNode[] = [];
-  const weights: { spec: tf.io.WeightsManifestEntry; data: Float32Array }[] = [];
-  const addConst = (name: string, data: Float32Array | Int32Array, shape: number[]) => {
-    const dtype = data instanceof Int32Array ? 'int32' : 'float32';
-    nodes.push(constNode(P + name, shape, dtype === 'int32' ? 'DT_INT32' : 'DT_FLOAT'));
-    weights.push({ spec: { name: P + name, shape, dtype }, data: data as Float32Array });
-  };
-  // Normalization: x = pixels * (1 / (255 * std)) - mean / std.
-  const { mean, std } = m.normalization;
-  addConst('norm/scale', Float32Array.from(std, (s) => 1 / (255 * s)), [3]);
-  addConst('norm/offset', Float32Array.from(mean, (mu, i) => mu / std[i]!), [3]);
-  nodes.push({ name: 'pixels', op: 'Placeholder', attr: inputNode.attr });
-  nodes.push(opNode(P + 'norm/mul', 'Mul', ['pixels', P + 'norm/scale']));
-  nodes.push(opNode(P + 'norm/sub', 'Sub', [P + 'norm/mul', P + 'norm/offset']));
-  const rewired = topo.node
-    .filter((n) => n !== inputNode)
-    // Data inputs now read the normalized pixels; control inputs ('^input') the new placeholder.
-    .map((n) => ({ ...n, input: n.input?.map((i) => (i === inputNode.name ? P + 'norm/sub' : i === `^${inputNode.name}` ? '^pixels' : i)) }));
-
-  let x = m.featureNode;
-  if (m.pooling === 'avg') {
-    addConst('pool/axes', Int32Array.from([1, 2]), [2]);
-    nodes.push(opNode(P + 'pool', 'Mean', [x, P + 'pool/axes'], { keep_dims: { b: false }, Tidx: { type: 'DT_INT32' } }));
-    x = P + 'pool';
-  }
-  const folded = head.foldedWeights();
-  try {
-    for (let i = 0; i < folded.length; i += 2) {
-      const [k, b] = [folded[i]!, folded[i + 1]!];
-      const name = `dense${i / 2}`;
-      addConst(`${name}/kernel`, (await k.data()) as Float32Array, k.shape);
-      addConst(`${name}/bias`, (await b.data()) as Float32Array, b.shape);
-      nodes.push(opNode(`${P}${name}/matmul`, 'MatMul', [x, `${P}${name}/kernel`], { transpose_a: { b: false }, transpose_b: { b: false } }));
-      nodes.push(opNode(`${P}${name}/bias_add`, 'BiasAdd', [`${P}${name}/matmul`, `${P}${name}/bias`]));
-      x = `${P}${name}/bias_add`;
-      if (i + 2 < folded.length) {
-        nodes.push(opNode(`${P}${name}/relu`, 'Relu', [x]));
-        x = `${P}${name}/relu`;
-      }
-    }
-  } finally {
-    tf.dispose(folded);
-  }
-  nodes.push(opNode(P + 'probabilities', 'Softmax', [x]));
-
-  // Weights: the backbone's bytes as they are (quantized specs kept) except the
-  // fine-tuned tail's, which are replaced by float32 ones, then the head's.
-  const kept: { spec: tf.io.WeightsManifestEntry; bytes: Uint8Array }[] = [];
-  let off = 0;
-  for (const spec of backbone.artifacts.modelJson.weightsManifest.flatMap((g) => g.weights)) {
-    const n = byteLength(spec);
-    const bytes = backbone.artifacts.weightData.subarray(off, off + n);
-    off += n;
-    if (!tailWeights.has(spec.name)) kept.push({ spec, bytes });
-  }
-  for (const [name, w] of tailWeights) weights.push({ spec: { name, shape: w.shape, dtype: 'float32' }, data: w.data });
-  const parts = [...kept.map((k) => k.bytes), ...weights.map((w) => new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength))];
-  const data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  off = 0;
-  for (const p of parts) {
-    data.set(p, off);
-    off += p.length;
-  }
-  const sigInput = { 'pixels:0': { name: 'pixels:0', dtype: 'DT_FLOAT', tensorShape: (inputNode.attr as { shape?: { shape?: unknown } })?.shape?.shape } };
-  const json = {
-    format: 'graph-model',
-    generatedBy: `edgetune ${EDGETUNE_VERSION}`,
-    convertedBy: `edgetune ${EDGETUNE_VERSION} (backbone ${m.id} + trained head)`,
-    signature: { inputs: sigInput, outputs: { [`${P}probabilities:0`]: { name: `${P}probabilities:0`, dtype: 'DT_FLOAT' } } },
-    modelTopology: { ...topo, node: [...nodes, ...rewired] },
-    weightsManifest: [
-      { paths: ['weights.bin'], weights: [...kept.map((k) => k.spec), ...weights.map((w) => w.spec)] },
-    ],
-  };
-  return { 'merged/model.json': enc.encode(JSON.stringify(json)), 'merged/weights.bin': data };
 }

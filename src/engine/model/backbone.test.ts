@@ -97,7 +97,7 @@ describe('loadBackbone', () => {
     const evil = editManifest((m) => {
       const files = m.files as Record<string, unknown>;
       m.modelUrl = 'https://elsewhere.example/model.json';
-      files[m.modelUrl] = files['model.json'];
+      files[m.modelUrl as string] = files['model.json'];
     });
     await assert.rejects(
       loadBackbone(manifestUrl.href, { fetcher: fetcherWith({ 'manifest.json': evil }, seen) }),

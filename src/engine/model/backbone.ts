@@ -5,8 +5,10 @@ import { GraphModel as GraphModelClass, loadGraphModel, type GraphModel } from '
 import { loadLayersModel, model as layersModel, type LayersModel } from '@tensorflow/tfjs-layers';
 import { EdgetuneError, asEdgetuneError } from '../../errors.js';
 import { BUNDLED_BACKBONES, parseManifest, type BackboneManifest } from './manifest.js';
-import { defaultFetcher, resolveAllowed, sha256Hex, type FetchPolicy } from './fetch.js';
+import { defaultFetcher, resolveAllowed, type FetchPolicy } from './fetch.js';
 import { packageRootUrl } from '../package-url.js';
+import { concatBytes } from '../util/bytes.js';
+import { sha256Hex } from '../util/hash.js';
 
 /** The model files as loaded: kept so a merged model can be exported without refetching. */
 export interface BackboneArtifacts {
@@ -80,15 +82,6 @@ async function verified(url: URL, expect: { sha256: string; bytes: number } | un
   return bytes;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 /** Exact-length ArrayBuffer copy of a view (tfjs needs a whole ArrayBuffer). */
 export function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
@@ -116,7 +109,7 @@ async function fetchArtifacts(manifest: BackboneManifest, manifestUrl: URL, poli
       return verified(url, manifest.files[key], policy);
     }),
   );
-  return { modelJson, weightData: concat(shards) };
+  return { modelJson, weightData: concatBytes(shards) };
 }
 
 function ioHandler(a: BackboneArtifacts): tf.io.IOHandler {

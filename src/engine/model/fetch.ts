@@ -54,9 +54,3 @@ export function resolveAllowed(ref: string, base: URL, trustedOrigin: string, po
   }
   return url;
 }
-
-/** sha256 as lowercase hex, via WebCrypto (present in browsers, workers and Node >= 20). */
-export async function sha256Hex(data: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', data as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
-}

@@ -11,9 +11,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadBundled, nsfwjsDir } from '../../../scripts/convert-backbones.mjs';
 import { syntheticImage, SYNTHETIC_CLASSES } from '../../testing/synthetic.js';
 import { selectBackend } from '../backend.js';
-import { parseManifest } from './manifest.js';
+import { parseManifest, type BackboneManifest } from './manifest.js';
 import { FULL_VIEW, viewsToInput } from '../data/preprocess.js';
-import type { BackboneManifest, RawImage } from '../../types.js';
+import type { RawImage } from '../../types.js';
 
 const require = createRequire(import.meta.url);
 const { NSFWJS } = require('nsfwjs') as { NSFWJS: new (io: tf.io.IOHandler, o: { size: number; type?: 'graph' }) => Reference };

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { TRAIN_DEFAULTS } from '../engine.js';
+import { TRAIN_DEFAULTS } from '../config.js';
 import { featureStats, Head } from '../model/head.js';
 import { createRng } from '../util/random.js';
 import { balancedClassWeights, trainHead } from './loop.js';

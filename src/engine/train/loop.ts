@@ -21,6 +21,8 @@ export interface TrainData {
   numClasses: number;
   /** Per-class loss weights (1 everywhere when balancing is off). */
   classWeights: Float32Array;
+  /** Whether `classWeights` are balanced ones (a refit rebalances them over train + val). */
+  balanced?: boolean;
 }
 
 export interface TrainResult {

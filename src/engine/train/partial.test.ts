@@ -6,10 +6,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
 import { createEngine, type Engine } from '../engine.js';
 import { pixelSource } from '../data/examples.js';
-import { fromHalf, toHalf } from '../data/prefix-cache.js';
-import { planTail, Tail } from '../model/tail.js';
+
+import { Tail } from '../model/tail.js';
+import { planTail } from '../model/tail-plan.js';
 import { isEdgetuneError } from '../../errors.js';
 import { syntheticImage, syntheticSet, SYNTHETIC_CLASSES } from '../../testing/synthetic.js';
+import { fromHalf, toHalf } from '../util/fp16.js';
 
 const CLASSES = SYNTHETIC_CLASSES.slice(0, 3);
 // No validation split: the tail is always kept, so the tests exercise it.
@@ -35,7 +37,7 @@ describe('Partial strategy on the default backbone (generated images)', () => {
     engine = await createEngine({ backends: ['wasm', 'cpu'] });
     for (const label of CLASSES) {
       const imgs = await Promise.all(Array.from({ length: 6 }, (_, i) => pixelSource(syntheticImage(label, 500 + i), `${label}${i}`)));
-      engine.addExamples(label, imgs);
+      await engine.addExamples(label, imgs);
     }
   });
   after(() => engine.dispose());
@@ -98,7 +100,7 @@ describe('Partial strategy on the default backbone (generated images)', () => {
 
   it('recomputes prefix activations that exceed the budget, with the same result as the cache (fp16 tolerance)', async () => {
     const all = await engine.fineTune(PARTIAL);
-    const cached = await engine.predict([test[0]!.image]);
+    const cached = await engine.predictBatch([test[0]!.image]);
     // The default cut (6 blocks) is block 11's input: 14x14x136 fp16 per view.
     const budget = 10 * 14 * 14 * 136 * 2;
     const report = await engine.fineTune({ ...PARTIAL, prefixCacheBytes: budget });
@@ -106,7 +108,7 @@ describe('Partial strategy on the default backbone (generated images)', () => {
     // The first epoch sees the same views, read back from fp16 or recomputed in fp32.
     const [a, b] = [all.partial!.history[0]!.loss, report.partial!.history[0]!.loss];
     assert.ok(Math.abs(a - b) < 1e-2 * a, `first partial epoch's loss: ${a} (cached) vs ${b} (recomputed)`);
-    const recomputed = await engine.predict([test[0]!.image]);
+    const recomputed = await engine.predictBatch([test[0]!.image]);
     for (const p of cached[0]!) {
       const q = recomputed[0]!.find((r) => r.label === p.label)!;
       // Two epochs at the default backbone rate amplify the fp16 rounding: 0.06 was seen.
@@ -129,12 +131,12 @@ describe('Partial strategy on the default backbone (generated images)', () => {
     const trained = new Float32Array(files['tail.bin']!.slice(0, n * 4).buffer);
     const original = await (engine.backbone.model as GraphModel).weights[first.name]![0]!.data();
     assert.ok(trained.some((v, i) => Math.abs(v - original[i]!) > 1e-6), 'the exported tail differs from the frozen graph');
-    const want = await engine.predict(test.map((s) => s.image));
+    const want = await engine.predictBatch(test.map((s) => s.image));
 
     const other = await createEngine({ useCurrentBackend: true });
     try {
       await other.import(files);
-      const got = await other.predict(test.map((s) => s.image));
+      const got = await other.predictBatch(test.map((s) => s.image));
       got.forEach((g, i) => g.forEach((p, j) => assert.ok(Math.abs(p.probability - want[i]![j]!.probability) < 1e-4)));
     } finally {
       other.dispose();
@@ -147,7 +149,7 @@ describe('Partial strategy on the default backbone (generated images)', () => {
     );
     const img = test[1]!.image;
     const probs = tf.tidy(() => {
-      const x = tf.image.resizeBilinear(tf.tensor3d(img.data, [img.height, img.width, 3], 'float32'), [224, 224], false, true);
+      const x = tf.image.resizeBilinear(tf.tensor3d(Float32Array.from(img.data), [img.height, img.width, 3], 'float32'), [224, 224], false, true);
       return graph.execute(tf.expandDims(x), 'edgetune/probabilities') as tf.Tensor;
     });
     const merged = await probs.data();
@@ -161,7 +163,7 @@ describe('Partial strategy on the default backbone (generated images)', () => {
     const before = tf.memory().numTensors;
     for (let i = 0; i < 2; i++) {
       await engine.fineTune(PARTIAL);
-      await engine.predict([test[0]!.image]);
+      await engine.predictBatch([test[0]!.image]);
       await engine.import(await engine.export());
     }
     assert.equal(tf.memory().numTensors, before);
@@ -169,7 +171,7 @@ describe('Partial strategy on the default backbone (generated images)', () => {
 
   it('keeps the previous model (tail included) when a partial fineTune is aborted, in the partial stage or its refit', async () => {
     await engine.fineTune(PARTIAL);
-    const want = await engine.predict([test[2]!.image]);
+    const want = await engine.predictBatch([test[2]!.image]);
     const before = tf.memory().numTensors;
     for (const stage of ['partial', 'partial-refit']) {
       const ac = new AbortController();
@@ -183,7 +185,7 @@ describe('Partial strategy on the default backbone (generated images)', () => {
         onProgress: (p) => p.phase === 'train' && p.stage === stage && ac.abort(),
       });
       await assert.rejects(run, (e) => isEdgetuneError(e, 'ABORTED'), stage);
-      assert.deepEqual(await engine.predict([test[2]!.image]), want, stage);
+      assert.deepEqual(await engine.predictBatch([test[2]!.image]), want, stage);
       assert.equal(tf.memory().numTensors, before, `no tensors left behind by the abort in ${stage}`);
     }
   });
@@ -202,16 +204,16 @@ describe('Partial strategy on the default backbone (generated images)', () => {
         assert.ok(diff < 1e-3, `blocks=${blocks}: max abs diff ${diff}`);
       }
       for (const label of CLASSES) {
-        layers.addExamples(label, await Promise.all(Array.from({ length: 4 }, (_, i) => pixelSource(syntheticImage(label, 900 + i), `${label}${i}`))));
+        await layers.addExamples(label, await Promise.all(Array.from({ length: 4 }, (_, i) => pixelSource(syntheticImage(label, 900 + i), `${label}${i}`))));
       }
       const report = await layers.fineTune({ ...PARTIAL, partialEpochs: 1 });
       assert.equal(report.partial!.history.length, 1);
       const files = await layers.export();
       // The default 6 blocks: block_11 to block_16 (block_13: stride 2, ZeroPadding2D + valid depthwise), cut at block_10's output.
       assert.match(JSON.parse(new TextDecoder().decode(files['edgetune.json'])).tail.cutNode, /^block_10_project_BN$/);
-      const want = await layers.predict([test[0]!.image]);
+      const want = await layers.predictBatch([test[0]!.image]);
       await layers.import(files);
-      const got = await layers.predict([test[0]!.image]);
+      const got = await layers.predictBatch([test[0]!.image]);
       got[0]!.forEach((p, j) => assert.ok(Math.abs(p.probability - want[0]![j]!.probability) < 1e-4));
     } finally {
       layers.dispose();

@@ -1,0 +1,113 @@
+// The trainable tail of a Keras layers backbone (mobilenet_v2): the same ops as
+// a graph backbone's tail, planned from the LayersModel's layers.
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { cutPoints } from './graph.js';
+import { incompatible, type Act, type Padding, type TailOp, type TailPlan } from './tail-plan.js';
+
+interface KerasLayer {
+  name: string;
+  getClassName(): string;
+  getConfig(): Record<string, unknown>;
+  getWeights(): tf.Tensor[];
+  inboundNodes: { inboundLayers: { name: string }[] }[];
+}
+
+/**
+ * The same tail for a Keras LayersModel: Conv2D/DepthwiseConv2D + BatchNormalization
+ * (+ ReLU) are fused into one op with the BatchNorm folded into the kernel and bias,
+ * exactly what the converter did for the graph model. Trainable `Conv2D` layers would
+ * need conv gradients, which tfjs-backend-wasm lacks; the folded ops have them everywhere.
+ */
+export function planLayersTail(model: LayersModel, featureLayer: string, blocks: number, avgPool: boolean): { plan: TailPlan; weights: Map<string, tf.Tensor> } {
+  const layers = model.layers as unknown as KerasLayer[];
+  const idx = new Map(layers.map((l, i) => [l.name, i]));
+  const inputsOf = (l: KerasLayer) => (l.inboundNodes[0]?.inboundLayers ?? []).map((x) => x.name);
+  const end = idx.get(featureLayer);
+  if (end === undefined) incompatible(`feature layer '${featureLayer}' is not in the model`);
+  const order = layers.slice(0, end + 1);
+  const cuts = cutPoints(
+    order,
+    (l) => l.name,
+    inputsOf,
+    (c) => {
+      const k = c.getClassName() === 'Conv2D' ? c.getWeights()[0] : undefined;
+      return !!k && k.shape[0] === 1 && k.shape[1] === 1 && k.shape[3]! > k.shape[2]!;
+    },
+  );
+  if (cuts.length <= blocks) incompatible(`it has ${cuts.length - 1} blocks before its last 1x1 convolution, ${blocks} requested`);
+  const cut = cuts[cuts.length - 1 - blocks]!;
+  const cutNode = order[cut]!.name;
+  // Each layer name resolves to the op output that holds its value (BN and ReLU fold into their conv).
+  const alias = new Map<string, string>([[cutNode, cutNode]]);
+  const resolve = (n: string) => alias.get(n) ?? incompatible(`'${n}' is read by the tail but computed before the cut`);
+  const ops: TailOp[] = [];
+  const weightNodes: string[] = [];
+  const weights = new Map<string, tf.Tensor>();
+  for (let i = cut + 1; i <= end; i++) {
+    const l = order[i]!;
+    const kind = l.getClassName();
+    const cfg = l.getConfig();
+    if (kind === 'ZeroPadding2D') {
+      const p = cfg.padding as [[number, number], [number, number]] | [number, number] | number;
+      const pads: [[number, number], [number, number]] = typeof p === 'number' ? [[p, p], [p, p]] : typeof p[0] === 'number' ? [[p[0], p[0]], [p[1] as number, p[1] as number]] : (p as [[number, number], [number, number]]);
+      ops.push({ kind: 'pad', name: l.name, input: resolve(inputsOf(l)[0]!), pads });
+      alias.set(l.name, l.name);
+    } else if (kind === 'Conv2D' || kind === 'DepthwiseConv2D') {
+      const strides = (cfg.strides as number[]) ?? [1, 1];
+      const [w, b] = l.getWeights();
+      const isDw = kind === 'DepthwiseConv2D';
+      if (strides[0] !== strides[1] || (!isDw && strides[0] !== 1)) incompatible(`'${l.name}' has strides [${strides}]`);
+      if (!isDw && (w!.shape[0] !== 1 || w!.shape[1] !== 1)) incompatible(`'${l.name}' is not a 1x1 convolution`);
+      let out = l.name;
+      const next = order[i + 1];
+      const bn = next?.getClassName() === 'BatchNormalization' && inputsOf(next)[0] === l.name ? next : undefined;
+      // Fresh tensors (clones share data): the caller disposes them once the tail's variables hold them.
+      const [kernel, bias] = tf.tidy(() => {
+        let k: tf.Tensor = w!.clone();
+        let c: tf.Tensor = b ? b.clone() : tf.zeros([isDw ? w!.shape[2]! : w!.shape[3]!]);
+        if (bn) {
+          const [gamma, beta, mean, variance] = bn.getWeights();
+          const scale = tf.div(gamma!, tf.sqrt(tf.add(variance!, (bn.getConfig().epsilon as number) ?? 1e-3)));
+          k = isDw ? tf.mul(k, tf.reshape(scale, [1, 1, -1, 1])) : tf.mul(k, scale);
+          c = tf.add(beta!, tf.mul(tf.sub(c, mean!), scale));
+        }
+        return [k, c];
+      });
+      if (bn) {
+        out = bn.name;
+        i++;
+      }
+      let act: Act = 'none';
+      const after = order[i + 1];
+      if (after?.getClassName() === 'ReLU' && inputsOf(after)[0] === out) {
+        const c = after.getConfig();
+        const max = (c.maxValue ?? c.max_value) as number | null | undefined;
+        if (max !== 6 && max != null) incompatible(`'${after.name}' caps at ${max}`);
+        act = max === 6 ? 'relu6' : 'relu';
+        out = after.name;
+        i++;
+      }
+      const [kName, bName] = [`${l.name}/folded_kernel`, `${l.name}/folded_bias`];
+      weights.set(kName, kernel!).set(bName, bias!);
+      weightNodes.push(kName, bName);
+      const input = resolve(inputsOf(l)[0]!);
+      const padding: Padding = cfg.padding === 'valid' ? 'valid' : 'same';
+      ops.push(
+        isDw
+          ? { kind: 'depthwise', name: out, input, kernel: kName, bias: bName, act, stride: strides[0] ?? 1, padding }
+          : { kind: 'conv1x1', name: out, input, kernel: kName, bias: bName, act },
+      );
+      alias.set(out, out);
+    } else if (kind === 'Add') {
+      const [a, c] = inputsOf(l).map(resolve);
+      ops.push({ kind: 'add', name: l.name, inputs: [a!, c!] });
+      alias.set(l.name, l.name);
+    } else {
+      incompatible(`layer ${kind} ('${l.name}') is not supported in a trainable tail`);
+    }
+  }
+  const last = ops[ops.length - 1]!.name;
+  if (avgPool) ops.push({ kind: 'meanpool', name: `${last}/pool`, input: last });
+  return { plan: { cutNode, ops, weightNodes }, weights };
+}
