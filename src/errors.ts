@@ -42,6 +42,8 @@ export type EdgetuneErrorCode =
   | 'QUOTA_EXCEEDED'
   /** The worker died; pending calls reject with this code. */
   | 'WORKER_CRASHED'
+  /** An optional package this feature needs is not installed (sharp, for decoding image files in Node). */
+  | 'MISSING_DEPENDENCY'
   /** An unexpected internal failure (a bug: please report it). */
   | 'INTERNAL';
 

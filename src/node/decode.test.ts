@@ -1,5 +1,6 @@
 // Node decoding of awkward and broken files: each is decoded correctly or refused with INVALID_IMAGE.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { decodeImage, DECODE_MAX_SIDE } from './decode.js';
@@ -59,5 +60,14 @@ describe('decodeImage (sharp)', () => {
     const big = await sharp({ create: { width: 8000, height: 8000, channels: 3, background: { r: 9, g: 99, b: 199 } } }).jpeg().toBuffer();
     const img = await decodeImage(big);
     assert.deepEqual([img.width, img.height], [DECODE_MAX_SIDE, DECODE_MAX_SIDE]);
+  });
+
+  it('without sharp installed, fails with MISSING_DEPENDENCY naming the package to install', () => {
+    // A resolve hook that hides 'sharp', as in an app that did not install the optional peer.
+    const hide = `export async function resolve(s, c, next) { if (s === 'sharp') throw Object.assign(new Error('Cannot find package sharp'), { code: 'ERR_MODULE_NOT_FOUND' }); return next(s, c); }`;
+    const register = `import { register } from 'node:module'; register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hide)}));`;
+    const run = `import('${new URL('./decode.ts', import.meta.url).href}').then((m) => m.decodeImage(new Uint8Array([1, 2, 3]))).then(() => console.log('decoded'), (e) => console.log(e.code + ': ' + e.message));`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', `data:text/javascript,${encodeURIComponent(register)}`, '--input-type=module', '-e', run], { encoding: 'utf8' });
+    assert.equal(r.stdout.trim(), "MISSING_DEPENDENCY: Decoding image files in Node needs the 'sharp' package: npm install sharp", r.stderr);
   });
 });

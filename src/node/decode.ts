@@ -1,7 +1,7 @@
 // Node image decoding with sharp (libvips): JPEG, PNG, WebP, GIF, AVIF, TIFF,
 // EXIF orientation, CMYK and 16-bit inputs, shrink-on-load for huge images.
 import { readFile } from 'node:fs/promises';
-import sharp from 'sharp';
+import type sharpType from 'sharp';
 import { EdgetuneError } from '../errors.js';
 import type { RawImage } from '../types.js';
 
@@ -14,6 +14,23 @@ export const DECODE_MAX_SIDE = 448;
 /** Refuse inputs beyond 100 megapixels before decoding them (a decompression-bomb guard). */
 export const MAX_INPUT_PIXELS = 100_000_000;
 
+let sharpModule: Promise<typeof sharpType> | undefined;
+
+/**
+ * sharp, loaded on first use. It is an optional peer dependency: browser apps
+ * never install its native binaries; Node users who decode files need it.
+ */
+export function loadSharp(): Promise<typeof sharpType> {
+  sharpModule ??= import('sharp').then(
+    (m) => m.default,
+    (err) => {
+      sharpModule = undefined;
+      throw new EdgetuneError('MISSING_DEPENDENCY', "Decoding image files in Node needs the 'sharp' package: npm install sharp", { cause: err });
+    },
+  );
+  return sharpModule;
+}
+
 /**
  * Decodes encoded image bytes to RGB pixels, downscaled to at most `maxSide`,
  * transparent areas flattened onto white.
@@ -22,6 +39,7 @@ export const MAX_INPUT_PIXELS = 100_000_000;
  */
 export async function decodeImage(bytes: Uint8Array, name = 'image', maxSide = DECODE_MAX_SIDE): Promise<RawImage> {
   if (bytes.length === 0) throw new EdgetuneError('INVALID_IMAGE', `${name}: empty file`);
+  const sharp = await loadSharp();
   try {
     const img = sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'truncated' });
     const meta = await img.metadata();
