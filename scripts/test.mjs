@@ -38,5 +38,13 @@ process.env.CHROMIUM_PATH = chromium.path;
 
 run('backbones', process.execPath, ['scripts/convert-backbones.mjs']);
 run('build', process.execPath, ['scripts/build.mjs']);
-run('unit tests', process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...find('src', /\.test\.ts$/), ...find('scripts', /\.test\.mjs$/)]);
+// Two files at a time (WASM runs one thread per process, and this machine has two
+// cores), the longest first so both runners finish together.
+const SLOW_FIRST = ['src/cli/real-data.test.ts', 'src/engine/train/partial.test.ts', 'src/engine/train/partial-training.test.ts', 'src/engine/train/personalize.test.ts'];
+const unit = [...find('src', /\.test\.ts$/), ...find('scripts', /\.test\.mjs$/)].sort((a, b) => rank(a) - rank(b));
+function rank(f) {
+  const i = SLOW_FIRST.indexOf(f);
+  return i < 0 ? SLOW_FIRST.length : i;
+}
+run('unit tests', process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...unit]);
 run('e2e (Chromium)', process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...find('e2e', /\.test\.mjs$/)]);

@@ -1,4 +1,4 @@
-// The CLI as scripts and logs meet it, run in-process through main(): exit
+// The CLI as scripts and logs meet it (the built one, in-process): exit
 // codes on unreadable input, warnings once, quiet logs off a TTY, help and
 // version, and eval/predict on a warm embedding cache.
 import assert from 'node:assert/strict';
@@ -8,21 +8,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { syntheticImage, SYNTHETIC_CLASSES } from '../testing/synthetic.js';
-import { main } from './main.js';
+import { runCli } from '../testing/cli.js';
 import { COMMANDS } from './usage.js';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI in this process; stderr is a log file (not a TTY) unless `tty`. */
-async function cli(args: string[], tty = false): Promise<Run> {
-  const r = { stdout: '', stderr: '' };
-  const code = await main(args, { stdout: (t) => void (r.stdout += t), stderr: (t) => void (r.stderr += t), isTTY: tty });
-  return { code, ...r };
-}
+const cli = runCli;
 
 async function png(cls: (typeof SYNTHETIC_CLASSES)[number], seed: number, format: 'png' | 'jpeg' = 'png'): Promise<Buffer> {
   const img = syntheticImage(cls, seed, 64);

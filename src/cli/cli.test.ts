@@ -1,6 +1,5 @@
-// The edgetune command, run as a process over ImageFolder trees generated in code.
+// The edgetune command (the built one, in-process) over ImageFolder trees generated in code.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,23 +7,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+import { runCli } from '../testing/cli.js';
 import { syntheticImage, SYNTHETIC_CLASSES } from '../testing/synthetic.js';
 
-const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+const cli = (...args: string[]) => runCli(args);
 
 async function writePng(path: string, cls: (typeof SYNTHETIC_CLASSES)[number], seed: number): Promise<void> {
   const img = syntheticImage(cls, seed, 64);

@@ -1,17 +1,16 @@
 // Real data: stamps-dev from ../shared/datasets (or $EDGETUNE_DATA). Skips, saying
 // so, when the folder is absent (a fresh clone without ../shared).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
+import { runCli } from '../testing/cli.js';
 import { fileURLToPath } from 'node:url';
 
 const DATA = resolve(process.env.EDGETUNE_DATA ?? fileURLToPath(new URL('../../../shared/datasets', import.meta.url)));
 const STAMPS = join(DATA, 'stamps-dev');
-const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 
 describe('real data (stamps-dev)', () => {
   it('trains the default backbone to near the reference test accuracy (0.69)', async (t) => {
@@ -21,12 +20,9 @@ describe('real data (stamps-dev)', () => {
     }
     const out = await mkdtemp(join(tmpdir(), 'edgetune-real-'));
     try {
-      const stdout = await new Promise<string>((ok, fail) =>
-        execFile(process.execPath, ['--import', 'tsx', MAIN, 'train', STAMPS, '--out', join(out, 'model'), '--seed', '1', '--json'], { maxBuffer: 64 << 20 }, (err, so, se) =>
-          err ? fail(new Error(se)) : ok(so),
-        ),
-      );
-      const result = JSON.parse(stdout);
+      const r = await runCli(['train', STAMPS, '--out', join(out, 'model'), '--seed', '1', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const result = JSON.parse(r.stdout);
       console.log(`# stamps-dev test accuracy ${result.test.accuracy.toFixed(3)} (seed 1; README figure 0.714, reference 0.69)`);
       assert.equal(result.test.n, 35);
       // A regression guard a few images below the measured 0.714 (35 test images: one image is 2.9 points).

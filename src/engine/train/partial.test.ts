@@ -73,31 +73,6 @@ describe('Partial strategy on the default backbone (generated images)', () => {
     assert.throws(() => planTail(nodes, 'out', 0, new Map([['k', [3, 3, 3, 8]]])), (e) => isEdgetuneError(e, 'MODEL_INCOMPATIBLE'));
   });
 
-  it('trains the tail and the head, and reports the prefix cache', async () => {
-    const stages: string[] = [];
-    const report = await engine.fineTune({ ...PARTIAL, onProgress: (p) => p.phase === 'train' && stages.push(p.stage!) });
-    assert.equal(report.strategy, 'partial');
-    assert.ok(report.partial, 'a partial section in the report');
-    assert.equal(report.partial.history.length, 2);
-    assert.deepEqual(report.partial.prefix, { cached: 36, recomputed: 0, budgetBytes: 256 * 1024 * 1024 });
-    assert.ok(stages.includes('select') && stages.includes('partial'));
-    const ev = await engine.evaluate(test.map((s) => ({ label: s.label, image: s.image })));
-    assert.ok(ev.accuracy >= 0.8, `accuracy ${ev.accuracy}`);
-  });
-
-  it('refits a kept tail on train + val for the selected partial epochs', async () => {
-    const stages: string[] = [];
-    const report = await engine.fineTune({ ...PARTIAL, validationSplit: 0.34, partialEpochs: 3, onProgress: (p) => p.phase === 'train' && stages.push(p.stage!) });
-    const p = report.partial!;
-    // Here the tail beats the head-only start on validation (lower loss), so it is kept and refit.
-    assert.ok(p.bestEpoch > 0, 'the tail is kept');
-    assert.equal(p.refitHistory?.length, p.bestEpoch);
-    assert.deepEqual([...new Set(stages)], ['select', 'partial', 'refit', 'partial-refit']);
-    assert.equal(report.refitHistory?.length, report.bestEpoch);
-    const ev = await engine.evaluate(test.map((s) => ({ label: s.label, image: s.image })));
-    assert.ok(ev.accuracy >= 0.8, `accuracy ${ev.accuracy}`);
-  });
-
   it('recomputes prefix activations that exceed the budget, with the same result as the cache (fp16 tolerance)', async () => {
     const all = await engine.fineTune(PARTIAL);
     const cached = await engine.predictBatch([test[0]!.image]);
@@ -156,38 +131,6 @@ describe('Partial strategy on the default backbone (generated images)', () => {
     probs.dispose();
     graph.dispose();
     for (const p of want[1]!) assert.ok(Math.abs(merged[CLASSES.indexOf(p.label as never)]! - p.probability) < 1e-4);
-  });
-
-  it('does not leak tensors across repeated partial fineTune, predict and export/import', async () => {
-    await engine.fineTune(PARTIAL);
-    const before = tf.memory().numTensors;
-    for (let i = 0; i < 2; i++) {
-      await engine.fineTune(PARTIAL);
-      await engine.predictBatch([test[0]!.image]);
-      await engine.import(await engine.export());
-    }
-    assert.equal(tf.memory().numTensors, before);
-  });
-
-  it('keeps the previous model (tail included) when a partial fineTune is aborted, in the partial stage or its refit', async () => {
-    await engine.fineTune(PARTIAL);
-    const want = await engine.predictBatch([test[2]!.image]);
-    const before = tf.memory().numTensors;
-    for (const stage of ['partial', 'partial-refit']) {
-      const ac = new AbortController();
-      const run = engine.fineTune({
-        ...PARTIAL,
-        validationSplit: 0.34,
-        partialEpochs: 3,
-        // Seed 3 keeps the tail (see the refit test), so its refit stage runs.
-        seed: stage === 'partial' ? 9 : 3,
-        signal: ac.signal,
-        onProgress: (p) => p.phase === 'train' && p.stage === stage && ac.abort(),
-      });
-      await assert.rejects(run, (e) => isEdgetuneError(e, 'ABORTED'), stage);
-      assert.deepEqual(await engine.predictBatch([test[2]!.image]), want, stage);
-      assert.equal(tf.memory().numTensors, before, `no tensors left behind by the abort in ${stage}`);
-    }
   });
 
   it('rebuilds the mobilenet_v2 layers backbone tail (BatchNorm folded) and trains it', async () => {

@@ -1,0 +1,89 @@
+// The partial strategy's training on the real default backbone: the stages and
+// the refit, tensor hygiene, and the previous model kept on abort.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
+import { createEngine, type Engine } from '../engine.js';
+import { pixelSource } from '../data/examples.js';
+
+import { Tail } from '../model/tail.js';
+import { planTail } from '../model/tail-plan.js';
+import { isEdgetuneError } from '../../errors.js';
+import { syntheticImage, syntheticSet, SYNTHETIC_CLASSES } from '../../testing/synthetic.js';
+import { fromHalf, toHalf } from '../util/fp16.js';
+
+const CLASSES = SYNTHETIC_CLASSES.slice(0, 3);
+// No validation split: the tail is always kept, so the tests exercise it.
+const PARTIAL = { strategy: 'partial', epochs: 6, partialEpochs: 2, augment: 1, seed: 3, validationSplit: 0, batchSize: 8 } as const;
+
+describe('Partial strategy training on the default backbone (generated images)', () => {
+  let engine: Engine;
+  const test = syntheticSet(3, 3, 51);
+
+  before(async () => {
+    engine = await createEngine({ backends: ['wasm', 'cpu'] });
+    for (const label of CLASSES) {
+      const imgs = await Promise.all(Array.from({ length: 6 }, (_, i) => pixelSource(syntheticImage(label, 500 + i), `${label}${i}`)));
+      await engine.addExamples(label, imgs);
+    }
+  });
+  after(() => engine.dispose());
+
+  it('trains the tail and the head, and reports the prefix cache', async () => {
+    const stages: string[] = [];
+    const report = await engine.fineTune({ ...PARTIAL, onProgress: (p) => p.phase === 'train' && stages.push(p.stage!) });
+    assert.equal(report.strategy, 'partial');
+    assert.ok(report.partial, 'a partial section in the report');
+    assert.equal(report.partial.history.length, 2);
+    assert.deepEqual(report.partial.prefix, { cached: 36, recomputed: 0, budgetBytes: 256 * 1024 * 1024 });
+    assert.ok(stages.includes('select') && stages.includes('partial'));
+    const ev = await engine.evaluate(test.map((s) => ({ label: s.label, image: s.image })));
+    assert.ok(ev.accuracy >= 0.8, `accuracy ${ev.accuracy}`);
+  });
+
+  it('refits a kept tail on train + val for the selected partial epochs', async () => {
+    const stages: string[] = [];
+    const report = await engine.fineTune({ ...PARTIAL, validationSplit: 0.34, partialEpochs: 3, onProgress: (p) => p.phase === 'train' && stages.push(p.stage!) });
+    const p = report.partial!;
+    // Here the tail beats the head-only start on validation (lower loss), so it is kept and refit.
+    assert.ok(p.bestEpoch > 0, 'the tail is kept');
+    assert.equal(p.refitHistory?.length, p.bestEpoch);
+    assert.deepEqual([...new Set(stages)], ['select', 'partial', 'refit', 'partial-refit']);
+    assert.equal(report.refitHistory?.length, report.bestEpoch);
+    const ev = await engine.evaluate(test.map((s) => ({ label: s.label, image: s.image })));
+    assert.ok(ev.accuracy >= 0.8, `accuracy ${ev.accuracy}`);
+  });
+
+  it('does not leak tensors across repeated partial fineTune, predict and export/import', async () => {
+    await engine.fineTune(PARTIAL);
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 2; i++) {
+      await engine.fineTune(PARTIAL);
+      await engine.predictBatch([test[0]!.image]);
+      await engine.import(await engine.export());
+    }
+    assert.equal(tf.memory().numTensors, before);
+  });
+
+  it('keeps the previous model (tail included) when a partial fineTune is aborted, in the partial stage or its refit', async () => {
+    await engine.fineTune(PARTIAL);
+    const want = await engine.predictBatch([test[2]!.image]);
+    const before = tf.memory().numTensors;
+    for (const stage of ['partial', 'partial-refit']) {
+      const ac = new AbortController();
+      const run = engine.fineTune({
+        ...PARTIAL,
+        validationSplit: 0.34,
+        partialEpochs: 3,
+        // Seed 3 keeps the tail (see the refit test), so its refit stage runs.
+        seed: stage === 'partial' ? 9 : 3,
+        signal: ac.signal,
+        onProgress: (p) => p.phase === 'train' && p.stage === stage && ac.abort(),
+      });
+      await assert.rejects(run, (e) => isEdgetuneError(e, 'ABORTED'), stage);
+      assert.deepEqual(await engine.predictBatch([test[2]!.image]), want, stage);
+      assert.equal(tf.memory().numTensors, before, `no tensors left behind by the abort in ${stage}`);
+    }
+  });
+});
