@@ -3,7 +3,7 @@
 import { proxy, transfer, wrap, type Remote } from 'comlink';
 import { EdgetuneError } from '../errors.js';
 import { installErrorTransfer } from '../error-transfer.js';
-import type { ClassifierApi, ModelFiles, ModelMetadata } from '../types.js';
+import type { ClassifierApi, FineTuneOptions, ModelFiles, ModelMetadata } from '../types.js';
 import type { WorkerApi, WorkerImage, WorkerInit } from '../worker/api.js';
 
 /** Anything a page has as an image. */
@@ -140,18 +140,7 @@ export async function createClassifier(options: ClassifierOptions = {}): Promise
         return remote.addExamples(label, transfer(imgs, t), opts);
       }),
     removeClass: (label) => call((remote) => remote.removeClass(label)),
-    fineTune: (opts = {}) =>
-      call(async (remote) => {
-        const { signal, onProgress, ...rest } = opts;
-        if (signal?.aborted) throw new EdgetuneError('ABORTED', 'fineTune was aborted before it started');
-        const onAbort = () => void remote.abort();
-        signal?.addEventListener('abort', onAbort);
-        try {
-          return await remote.fineTune(rest, onProgress ? proxy(onProgress) : undefined);
-        } finally {
-          signal?.removeEventListener('abort', onAbort);
-        }
-      }),
+    fineTune: (opts = {}) => call((remote) => fineTuneIn(remote, opts)),
     predict: (image, opts = {}) =>
       call(async (remote) => {
         const [imgs, t] = await toWorkerImages([image], 'predict');
@@ -169,18 +158,7 @@ export async function createClassifier(options: ClassifierOptions = {}): Promise
         return remote.evaluate(transfer(samples.map((s, i) => ({ label: s.label, image: imgs[i]! })), t), opts);
       }),
     export: (opts = {}) => call((remote) => remote.export(opts)),
-    import: (files) =>
-      call(async (remote) => {
-        if (!Array.isArray(files)) return remote.import(files);
-        // Files from a picker: key them by their path inside the picked folder (merged/model.json, ...).
-        const entries = await Promise.all(
-          files.map(async (f) => {
-            const path = (f as File & { webkitRelativePath?: string }).webkitRelativePath || f.name;
-            return [path.split('/').slice(path.includes('/') ? 1 : 0).join('/'), new Uint8Array(await f.arrayBuffer())] as const;
-          }),
-        );
-        return remote.import(Object.fromEntries(entries));
-      }),
+    import: (files) => call(async (remote) => remote.import(Array.isArray(files) ? await modelFilesOf(files) : files)),
     save: (url) =>
       call(async (remote) => {
         await remote.save(url);
@@ -210,6 +188,30 @@ export async function createClassifier(options: ClassifierOptions = {}): Promise
     dispose,
     [Symbol.asyncDispose]: dispose,
   };
+}
+
+/** fineTune across the worker boundary: progress through a Comlink proxy, the AbortSignal as an abort() call. */
+async function fineTuneIn(remote: Remote<WorkerApi>, opts: FineTuneOptions) {
+  const { signal, onProgress, ...rest } = opts;
+  if (signal?.aborted) throw new EdgetuneError('ABORTED', 'fineTune was aborted before it started');
+  const onAbort = () => void remote.abort();
+  signal?.addEventListener('abort', onAbort);
+  try {
+    return await remote.fineTune(rest, onProgress ? proxy(onProgress) : undefined);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Files from a picker, keyed by their path inside the picked folder (merged/model.json, ...). */
+async function modelFilesOf(files: File[]): Promise<ModelFiles> {
+  const entries = await Promise.all(
+    files.map(async (f) => {
+      const path = (f as File & { webkitRelativePath?: string }).webkitRelativePath || f.name;
+      return [path.split('/').slice(path.includes('/') ? 1 : 0).join('/'), new Uint8Array(await f.arrayBuffer())] as const;
+    }),
+  );
+  return Object.fromEntries(entries);
 }
 
 /** One worker with its Comlink endpoint, initialized; `crashed` rejects with WORKER_CRASHED when it dies. */

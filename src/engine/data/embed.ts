@@ -74,26 +74,8 @@ export class Embedder {
     let r = 0;
     sources.forEach((_, i) => views.push(viewIds[i]!.map((v) => (rowSource.push({ example: i, view: v }), r++))));
 
-    // Prefix activations: keep this run's views, fill up to the budget in row order.
+    const { prefixKeys, wantPrefix, prefix } = await this.planPrefix(flat, partial);
     const cut = partial?.tail.plan.cutNode;
-    const cutTag = cut ? shortHash(cut) : '';
-    const prefixKeys = cut ? flat.map((k) => `${k}-t${cutTag}`) : [];
-    const wantPrefix = new Set<number>();
-    let prefix: PrefixCacheInfo | undefined;
-    if (partial) {
-      if (this.prefixCache.budgetBytes !== partial.budgetBytes) this.prefixCache = new PrefixCache(partial.budgetBytes, this.store);
-      this.prefixCache.retain(new Set(prefixKeys));
-      const [h, w, c] = partial.tail.prefixShape;
-      await this.prefixCache.preload(prefixKeys.slice(0, this.prefixCache.capacity(h * w * c)));
-      let slots = this.prefixCache.capacity(h * w * c);
-      prefixKeys.forEach((k, row) => {
-        if (slots <= 0) return;
-        slots--;
-        if (!this.prefixCache.has(k)) wantPrefix.add(row);
-      });
-      const cached = Math.min(flat.length, this.prefixCache.capacity(h * w * c));
-      prefix = { cached, recomputed: flat.length - cached, budgetBytes: partial.budgetBytes };
-    }
     const pending: { row: number; key: string; source: number; view: number }[] = [];
     flat.forEach((key, row) => {
       const got = found[row];
@@ -140,16 +122,8 @@ export class Embedder {
       if (batchViews === 0) await yieldToEventLoop();
       throwIfAborted(hooks.signal);
       const src = sources[i]!;
-      let img: RawImage;
-      try {
-        img = await src.load();
-        validateRawImage(img, src.name);
-      } catch (err) {
-        if (!hooks.skipInvalid || !(err instanceof EdgetuneError) || err.code !== 'INVALID_IMAGE') throw err;
-        invalid.set(i, err.message);
-        hooks.onProgress?.({ phase: 'skip', name: src.name, reason: err.message });
-        continue;
-      }
+      const img = await loadOrSkip(src, i, hooks, invalid);
+      if (!img) continue;
       const boxes = items.map((it) => (it.view === 0 ? FULL_VIEW : augmentBox(src.hash, it.view, img.width, img.height)));
       batch.push({ img, boxes, items });
       batchViews += boxes.length;
@@ -157,6 +131,26 @@ export class Embedder {
     }
     await flush();
     return { x: tf.tensor2d(rows, [flat.length, dim]), sources, views, computed, hits, invalid, rowSource, prefixKeys, ...(prefix ? { prefix } : {}) };
+  }
+
+  /**
+   * Prefix activations (partial strategy): keeps this run's views in the cache,
+   * and picks the rows to fill, up to the budget in row order.
+   */
+  private async planPrefix(flat: string[], partial?: { tail: Tail; budgetBytes: number }) {
+    const cut = partial?.tail.plan.cutNode;
+    const prefixKeys = cut ? flat.map((k) => `${k}-t${shortHash(cut)}`) : [];
+    const wantPrefix = new Set<number>();
+    if (!partial) return { prefixKeys, wantPrefix, prefix: undefined };
+    if (this.prefixCache.budgetBytes !== partial.budgetBytes) this.prefixCache = new PrefixCache(partial.budgetBytes, this.store);
+    this.prefixCache.retain(new Set(prefixKeys));
+    const [h, w, c] = partial.tail.prefixShape;
+    const capacity = this.prefixCache.capacity(h * w * c);
+    await this.prefixCache.preload(prefixKeys.slice(0, capacity));
+    prefixKeys.slice(0, capacity).forEach((k, row) => !this.prefixCache.has(k) && wantPrefix.add(row));
+    const cached = Math.min(flat.length, capacity);
+    const prefix: PrefixCacheInfo = { cached, recomputed: flat.length - cached, budgetBytes: partial.budgetBytes };
+    return { prefixKeys, wantPrefix, prefix };
   }
 
   /** One backbone forward pass over all views in `batch`, concatenated in order (with prefix activations when `cutNode` is set). */
@@ -318,5 +312,19 @@ export class Embedder {
   /** Drops the in-memory prefix activations (the persistent store keeps its copy). */
   release(): void {
     this.prefixCache.clear();
+  }
+}
+
+/** Decodes a source; an undecodable one is recorded in `invalid` (with skipInvalid) and gives null. */
+async function loadOrSkip(src: ImageSource, i: number, hooks: Pick<FineTuneOptions, 'onProgress' | 'skipInvalid'>, invalid: Map<number, string>): Promise<RawImage | null> {
+  try {
+    const img = await src.load();
+    validateRawImage(img, src.name);
+    return img;
+  } catch (err) {
+    if (!hooks.skipInvalid || !(err instanceof EdgetuneError) || err.code !== 'INVALID_IMAGE') throw err;
+    invalid.set(i, err.message);
+    hooks.onProgress?.({ phase: 'skip', name: src.name, reason: err.message });
+    return null;
   }
 }

@@ -26,17 +26,7 @@ export function planLayersTail(model: LayersModel, featureLayer: string, blocks:
   const end = idx.get(featureLayer);
   if (end === undefined) incompatible(`feature layer '${featureLayer}' is not in the model`);
   const order = layers.slice(0, end + 1);
-  const cuts = cutPoints(
-    order,
-    (l) => l.name,
-    inputsOf,
-    (c) => {
-      const k = c.getClassName() === 'Conv2D' ? c.getWeights()[0] : undefined;
-      return !!k && k.shape[0] === 1 && k.shape[1] === 1 && k.shape[3]! > k.shape[2]!;
-    },
-  );
-  if (cuts.length <= blocks) incompatible(`it has ${cuts.length - 1} blocks before its last 1x1 convolution, ${blocks} requested`);
-  const cut = cuts[cuts.length - 1 - blocks]!;
+  const cut = cutBefore(order, inputsOf, blocks);
   const cutNode = order[cut]!.name;
   // Each layer name resolves to the op output that holds its value (BN and ReLU fold into their conv).
   const alias = new Map<string, string>([[cutNode, cutNode]]);
@@ -62,18 +52,7 @@ export function planLayersTail(model: LayersModel, featureLayer: string, blocks:
       let out = l.name;
       const next = order[i + 1];
       const bn = next?.getClassName() === 'BatchNormalization' && inputsOf(next)[0] === l.name ? next : undefined;
-      // Fresh tensors (clones share data): the caller disposes them once the tail's variables hold them.
-      const [kernel, bias] = tf.tidy(() => {
-        let k: tf.Tensor = w!.clone();
-        let c: tf.Tensor = b ? b.clone() : tf.zeros([isDw ? w!.shape[2]! : w!.shape[3]!]);
-        if (bn) {
-          const [gamma, beta, mean, variance] = bn.getWeights();
-          const scale = tf.div(gamma!, tf.sqrt(tf.add(variance!, (bn.getConfig().epsilon as number) ?? 1e-3)));
-          k = isDw ? tf.mul(k, tf.reshape(scale, [1, 1, -1, 1])) : tf.mul(k, scale);
-          c = tf.add(beta!, tf.mul(tf.sub(c, mean!), scale));
-        }
-        return [k, c];
-      });
+      const [kernel, bias] = foldBatchNorm(w!, b, bn, isDw);
       if (bn) {
         out = bn.name;
         i++;
@@ -110,4 +89,38 @@ export function planLayersTail(model: LayersModel, featureLayer: string, blocks:
   const last = ops[ops.length - 1]!.name;
   if (avgPool) ops.push({ kind: 'meanpool', name: `${last}/pool`, input: last });
   return { plan: { cutNode, ops, weightNodes }, weights };
+}
+
+/** The position of the cut `blocks` bottleneck blocks before the last 1x1 convolution. */
+function cutBefore(order: KerasLayer[], inputsOf: (l: KerasLayer) => string[], blocks: number): number {
+  const cuts = cutPoints(
+    order,
+    (l) => l.name,
+    inputsOf,
+    (c) => {
+      const k = c.getClassName() === 'Conv2D' ? c.getWeights()[0] : undefined;
+      return !!k && k.shape[0] === 1 && k.shape[1] === 1 && k.shape[3]! > k.shape[2]!;
+    },
+  );
+  if (cuts.length <= blocks) incompatible(`it has ${cuts.length - 1} blocks before its last 1x1 convolution, ${blocks} requested`);
+  return cuts[cuts.length - 1 - blocks]!;
+}
+
+/**
+ * A convolution's kernel and bias with the following BatchNormalization folded
+ * in, as the converter folds them for graph models. Fresh tensors (clones share
+ * data): the caller disposes them once the tail's variables hold them.
+ */
+function foldBatchNorm(w: tf.Tensor, b: tf.Tensor | undefined, bn: KerasLayer | undefined, depthwise: boolean): [tf.Tensor, tf.Tensor] {
+  return tf.tidy(() => {
+    let k: tf.Tensor = w.clone();
+    let c: tf.Tensor = b ? b.clone() : tf.zeros([depthwise ? w.shape[2]! : w.shape[3]!]);
+    if (bn) {
+      const [gamma, beta, mean, variance] = bn.getWeights();
+      const scale = tf.div(gamma!, tf.sqrt(tf.add(variance!, (bn.getConfig().epsilon as number) ?? 1e-3)));
+      k = depthwise ? tf.mul(k, tf.reshape(scale, [1, 1, -1, 1])) : tf.mul(k, scale);
+      c = tf.add(beta!, tf.mul(tf.sub(c, mean!), scale));
+    }
+    return [k, c];
+  });
 }

@@ -84,51 +84,76 @@ function lossAndCorrect(logits: tf.Tensor2D, y: tf.Tensor1D, w: tf.Tensor1D, num
   return { loss, correct };
 }
 
-/**
- * Trains `head` in place and leaves it holding the best-validation weights
- * (the last epoch's when there is no validation set).
- *
- * @throws EdgetuneError ABORTED when `hooks.signal` fires (the caller discards the head).
- */
-export async function trainHead(
-  head: Head,
-  data: TrainData,
-  cfg: ResolvedTrainConfig,
-  hooks: TrainHooks = {},
-  feed?: TailFeed,
-): Promise<TrainResult> {
-  const rng = createRng(cfg.seed);
-  const headVars = head.variables;
-  const tailVars = feed?.tail.variables ?? [];
-  const vars = [...headVars, ...tailVars];
-  const decayed = new Set([...head.kernels.map((_, i) => i), ...[...(feed?.tail.kernelIdx ?? [])].map((i) => headVars.length + i)]);
-  const opt = new AdamW(vars, decayed, cfg.weightDecay, [...headVars.map(() => 1), ...tailVars.map(() => feed?.lrRatio ?? 1)]);
-  const snapshot = () => [...head.snapshot(), ...(feed?.tail.snapshot() ?? [])];
-  const restore = (w: tf.Tensor[]) => {
-    head.restore(w.slice(0, headVars.length));
-    feed?.tail.restore(w.slice(headVars.length));
-  };
-  const yAll = tf.tensor1d(data.labels, 'int32');
-  const cw = tf.tensor1d(data.classWeights);
-  const valRowIds = data.valIdx.map((i) => data.views[i]![0]!);
-  const valY = tf.tensor1d(data.valIdx.map((i) => data.labels[i]!), 'int32');
-  const history: EpochLog[] = [];
-  let best: { epoch: number; acc: number; loss: number; weights: tf.Tensor[] } | null = null;
+/** One training run's fixed parts: the optimizer over head (and tail) variables, labels, validation rows. */
+class TrainingRun {
+  private readonly rng: () => number;
+  private readonly headVars: tf.Variable[];
+  private readonly vars: tf.Variable[];
+  private readonly opt: AdamW;
+  private readonly yAll: tf.Tensor1D;
+  private readonly cw: tf.Tensor1D;
+  private readonly valY: tf.Tensor1D;
+  readonly valRowIds: number[];
+  private readonly stepsPerEpoch: number;
+  private dropoutSeed: number;
+
+  constructor(
+    private readonly head: Head,
+    private readonly data: TrainData,
+    private readonly cfg: ResolvedTrainConfig,
+    private readonly hooks: TrainHooks,
+    private readonly feed: TailFeed | undefined,
+  ) {
+    this.rng = createRng(cfg.seed);
+    this.headVars = head.variables;
+    const tailVars = feed?.tail.variables ?? [];
+    this.vars = [...this.headVars, ...tailVars];
+    const decayed = new Set([...head.kernels.map((_, i) => i), ...[...(feed?.tail.kernelIdx ?? [])].map((i) => this.headVars.length + i)]);
+    this.opt = new AdamW(this.vars, decayed, cfg.weightDecay, [...this.headVars.map(() => 1), ...tailVars.map(() => feed?.lrRatio ?? 1)]);
+    this.yAll = tf.tensor1d(data.labels, 'int32');
+    this.cw = tf.tensor1d(data.classWeights);
+    this.valRowIds = data.valIdx.map((i) => data.views[i]![0]!);
+    this.valY = tf.tensor1d(data.valIdx.map((i) => data.labels[i]!), 'int32');
+    this.stepsPerEpoch = Math.ceil(data.trainIdx.length / cfg.batchSize);
+    this.dropoutSeed = cfg.seed * 7919;
+  }
+
+  snapshot(): tf.Tensor[] {
+    return [...this.head.snapshot(), ...(this.feed?.tail.snapshot() ?? [])];
+  }
+
+  restore(w: tf.Tensor[]): void {
+    this.head.restore(w.slice(0, this.headVars.length));
+    this.feed?.tail.restore(w.slice(this.headVars.length));
+  }
+
+  /**
+   * Head: StepLR. With a tail (fine-tuning pretrained layers): one epoch of
+   * linear warm-up, then cosine decay, so the first Adam steps do not wreck them.
+   */
+  private lrAt(epoch: number, step: number): number {
+    const { cfg } = this;
+    return this.feed
+      ? cfg.learningRate * Math.min(1, (step + 1) / this.stepsPerEpoch) * 0.5 * (1 + Math.cos((Math.PI * step) / (cfg.epochs * this.stepsPerEpoch)))
+      : cfg.learningRate * cfg.lrGamma ** Math.floor((epoch - 1) / cfg.lrStepEpochs);
+  }
+
   /** Validation loss and accuracy; through the tail in chunks when there is one. */
-  const validate = async (): Promise<{ loss: number; acc: number }> => {
+  async validate(): Promise<{ loss: number; acc: number }> {
+    const { feed, valRowIds } = this;
     const logits: tf.Tensor2D[] = [];
     try {
       // Through a tail in training-batch chunks: on WASM, 152 validation views of the
       // default tail took 3.2 s in chunks of 32 and 3.5 s in chunks of 64; memory stays at a step's.
-      const chunk = feed ? cfg.batchSize : valRowIds.length;
+      const chunk = feed ? this.cfg.batchSize : valRowIds.length;
       for (let s = 0; s < valRowIds.length; s += chunk) {
         const rows = valRowIds.slice(s, s + chunk);
         const pre = feed ? await feed.batch(rows) : undefined;
-        logits.push(tf.tidy(() => head.logits(pre ? feed!.tail.apply(pre) : tf.gather(data.x, rows))));
+        logits.push(tf.tidy(() => this.head.logits(pre ? feed!.tail.apply(pre) : tf.gather(this.data.x, rows))));
         pre?.dispose();
       }
       const v = tf.tidy(() => {
-        const r = lossAndCorrect(tf.concat(logits, 0), valY, tf.ones([valRowIds.length]) as tf.Tensor1D, data.numClasses, 0);
+        const r = lossAndCorrect(tf.concat(logits, 0), this.valY, tf.ones([valRowIds.length]) as tf.Tensor1D, this.data.numClasses, 0);
         return tf.stack([r.loss, r.correct]);
       });
       const [vl, vc] = await v.data();
@@ -137,114 +162,121 @@ export async function trainHead(
     } finally {
       tf.dispose(logits);
     }
-  };
-  let stoppedEarly = false;
-  let dropoutSeed = cfg.seed * 7919;
+  }
 
+  /** One optimizer step on rows [s, s + n) of this epoch's order; returns the batch's summed loss and correct count. */
+  private async step(epoch: number, order: number[], rows: number[], s: number, n: number): Promise<{ lossN: tf.Scalar; correct: tf.Scalar }> {
+    const { cfg, data, feed, head } = this;
+    const pre = feed ? await feed.batch(rows.slice(s, s + n)) : undefined;
+    try {
+      return tf.tidy(() => {
+        const features = () => (pre ? feed!.tail.apply(pre) : tf.gather(data.x, tf.tensor1d(rows.slice(s, s + n), 'int32')));
+        // Without a tail the features are constants: compute them outside the tape.
+        const fixed = pre ? undefined : features();
+        const yb = tf.gather(this.yAll, tf.tensor1d(order.slice(s, s + n), 'int32'));
+        const wb = tf.gather(this.cw, yb);
+        let correct: tf.Scalar = tf.scalar(0);
+        const seed = this.dropoutSeed++;
+        const { value, grads } = tf.variableGrads(() => {
+          const r = lossAndCorrect(head.logits(fixed ?? features(), cfg.dropout, seed), yb, wb, data.numClasses, cfg.labelSmoothing);
+          correct = tf.keep(r.correct);
+          return r.loss;
+        }, this.vars);
+        this.opt.apply(this.vars.map((v) => grads[v.name]!), this.lrAt(epoch, (epoch - 1) * this.stepsPerEpoch + s / cfg.batchSize));
+        return { lossN: tf.mul(value, n) as tf.Scalar, correct };
+      });
+    } finally {
+      pre?.dispose();
+    }
+  }
+
+  /** One epoch over the training split (one view per image), then validation. */
+  async epoch(epoch: number): Promise<EpochLog> {
+    const { cfg, data } = this;
+    const t0 = performance.now();
+    const lr = this.lrAt(epoch, (epoch - 1) * this.stepsPerEpoch);
+    const order = shuffle([...data.trainIdx], this.rng);
+    // Each epoch sees one view per image: a random augmented one, or the plain one.
+    const rows = order.map((i) => {
+      const v = data.views[i]!;
+      return cfg.augment > 0 ? v[Math.floor(this.rng() * v.length)]! : v[0]!;
+    });
+    let lossSum = tf.scalar(0);
+    let correctSum = tf.scalar(0);
+    let lossTotal: number;
+    let correctTotal: number;
+    try {
+      for (let s = 0; s < rows.length; s += cfg.batchSize) {
+        throwIfAborted(this.hooks.signal);
+        const n = Math.min(cfg.batchSize, rows.length - s);
+        const step = await this.step(epoch, order, rows, s, n);
+        const [l2, c2] = [tf.add(lossSum, step.lossN) as tf.Scalar, tf.add(correctSum, step.correct) as tf.Scalar];
+        tf.dispose([lossSum, correctSum, step.lossN, step.correct]);
+        [lossSum, correctSum] = [l2, c2];
+        // A tail step is long: let abort requests and progress messages through.
+        if (this.feed) await yieldToEventLoop();
+      }
+      // One read per epoch: on WebGPU every read is a GPU round trip.
+      [lossTotal, correctTotal] = [(await lossSum.data())[0]!, (await correctSum.data())[0]!];
+    } finally {
+      tf.dispose([lossSum, correctSum]);
+    }
+    const log: EpochLog = { epoch, epochs: cfg.epochs, loss: lossTotal / rows.length, accuracy: correctTotal / rows.length, learningRate: lr, ms: 0 };
+    if (data.valIdx.length > 0) {
+      const v = await this.validate();
+      log.valLoss = v.loss;
+      log.valAccuracy = v.acc;
+    }
+    log.ms = performance.now() - t0;
+    return log;
+  }
+
+  dispose(): void {
+    tf.dispose([this.yAll, this.cw, this.valY]);
+    this.opt.dispose();
+  }
+}
+
+/**
+ * Trains `head` in place and leaves it holding the best-validation weights
+ * (the last epoch's when there is no validation set).
+ *
+ * @throws EdgetuneError ABORTED when `hooks.signal` fires (the caller discards the head).
+ */
+export async function trainHead(head: Head, data: TrainData, cfg: ResolvedTrainConfig, hooks: TrainHooks = {}, feed?: TailFeed): Promise<TrainResult> {
+  const run = new TrainingRun(head, data, cfg, hooks, feed);
+  const history: EpochLog[] = [];
+  let best: { epoch: number; acc: number; loss: number; weights: tf.Tensor[] } | null = null;
+  let stoppedEarly = false;
+  const hasVal = data.valIdx.length > 0;
   try {
     // Fine-tuning a trained head (partial strategy): its starting point is a
     // candidate too, so the result is never worse on validation than head-only.
-    if (feed && valRowIds.length > 0) {
-      const v = await validate();
-      best = { epoch: 0, acc: v.acc, loss: v.loss, weights: snapshot() };
+    if (feed && run.valRowIds.length > 0) {
+      const v = await run.validate();
+      best = { epoch: 0, acc: v.acc, loss: v.loss, weights: run.snapshot() };
     }
     for (let epoch = 1; epoch <= cfg.epochs; epoch++) {
-      const t0 = performance.now();
-      // Head: StepLR. With a tail (fine-tuning pretrained layers): one epoch of
-      // linear warm-up, then cosine decay, so the first Adam steps do not wreck them.
-      const stepsPerEpoch = Math.ceil(data.trainIdx.length / cfg.batchSize);
-      const lrAt = (step: number) =>
-        feed
-          ? cfg.learningRate * Math.min(1, (step + 1) / stepsPerEpoch) * 0.5 * (1 + Math.cos((Math.PI * step) / (cfg.epochs * stepsPerEpoch)))
-          : cfg.learningRate * cfg.lrGamma ** Math.floor((epoch - 1) / cfg.lrStepEpochs);
-      const lr = lrAt((epoch - 1) * stepsPerEpoch);
-      const order = shuffle([...data.trainIdx], rng);
-      // Each epoch sees one view per image: a random augmented one, or the plain one.
-      const rows = order.map((i) => {
-        const v = data.views[i]!;
-        return cfg.augment > 0 ? v[Math.floor(rng() * v.length)]! : v[0]!;
-      });
-      let lossSum = tf.scalar(0);
-      let correctSum = tf.scalar(0);
-      let lossTotal: number;
-      let correctTotal: number;
-      try {
-        for (let s = 0; s < rows.length; s += cfg.batchSize) {
-          throwIfAborted(hooks.signal);
-          const n = Math.min(cfg.batchSize, rows.length - s);
-          const pre = feed ? await feed.batch(rows.slice(s, s + n)) : undefined;
-          let step: { lossN: tf.Scalar; correct: tf.Scalar };
-          try {
-            step = tf.tidy(() => {
-              const features = () => (pre ? feed!.tail.apply(pre) : tf.gather(data.x, tf.tensor1d(rows.slice(s, s + n), 'int32')));
-              // Without a tail the features are constants: compute them outside the tape.
-              const fixed = pre ? undefined : features();
-              const yb = tf.gather(yAll, tf.tensor1d(order.slice(s, s + n), 'int32'));
-              const wb = tf.gather(cw, yb);
-              let correct: tf.Scalar = tf.scalar(0);
-              const seed = dropoutSeed++;
-              const { value, grads } = tf.variableGrads(() => {
-                const r = lossAndCorrect(head.logits(fixed ?? features(), cfg.dropout, seed), yb, wb, data.numClasses, cfg.labelSmoothing);
-                correct = tf.keep(r.correct);
-                return r.loss;
-              }, vars);
-              opt.apply(vars.map((v) => grads[v.name]!), lrAt((epoch - 1) * stepsPerEpoch + s / cfg.batchSize));
-              return { lossN: tf.mul(value, n) as tf.Scalar, correct };
-            });
-          } finally {
-            pre?.dispose();
-          }
-          const [l2, c2] = [tf.add(lossSum, step.lossN) as tf.Scalar, tf.add(correctSum, step.correct) as tf.Scalar];
-          tf.dispose([lossSum, correctSum, step.lossN, step.correct]);
-          [lossSum, correctSum] = [l2, c2];
-          // A tail step is long: let abort requests and progress messages through.
-          if (feed) await yieldToEventLoop();
-        }
-        // One read per epoch: on WebGPU every read is a GPU round trip.
-        [lossTotal, correctTotal] = [(await lossSum.data())[0]!, (await correctSum.data())[0]!];
-      } finally {
-        tf.dispose([lossSum, correctSum]);
-      }
-      const log: EpochLog = {
-        epoch,
-        epochs: cfg.epochs,
-        loss: lossTotal / rows.length,
-        accuracy: correctTotal / rows.length,
-        learningRate: lr,
-        ms: 0,
-      };
-      if (data.valIdx.length > 0) {
-        const v = await validate();
-        log.valLoss = v.loss;
-        log.valAccuracy = v.acc;
-      }
-      log.ms = performance.now() - t0;
+      const log = await run.epoch(epoch);
       history.push(log);
-
       const score = { acc: log.valAccuracy ?? log.accuracy, loss: log.valLoss ?? log.loss };
       if (!best || score.acc > best.acc || (score.acc === best.acc && score.loss < best.loss)) {
         if (best) tf.dispose(best.weights);
-        best = { epoch, ...score, weights: snapshot() };
+        best = { epoch, ...score, weights: run.snapshot() };
       }
       await hooks.onEpoch?.(log);
       await yieldToEventLoop();
-      if (data.valIdx.length > 0 && epoch - best.epoch >= cfg.patience && epoch < cfg.epochs) {
+      if (hasVal && epoch - best.epoch >= cfg.patience && epoch < cfg.epochs) {
         stoppedEarly = true;
         break;
       }
     }
     throwIfAborted(hooks.signal);
-    if (data.valIdx.length > 0 && best) restore(best.weights);
+    if (hasVal && best) run.restore(best.weights);
     else if (best) best.epoch = history.length;
-    return {
-      history,
-      bestEpoch: best?.epoch ?? 0,
-      stoppedEarly,
-      ...(data.valIdx.length > 0 && best ? { bestValAccuracy: best.acc } : {}),
-    };
+    return { history, bestEpoch: best?.epoch ?? 0, stoppedEarly, ...(hasVal && best ? { bestValAccuracy: best.acc } : {}) };
   } finally {
     if (best) tf.dispose(best.weights);
-    tf.dispose([yAll, cw, valY]);
-    opt.dispose();
+    run.dispose();
   }
 }
