@@ -10,7 +10,7 @@ import type { ImageSource } from '../engine/data/examples.js';
 import { fileSource, readModelDir, writeModelDir } from '../node/files.js';
 import { BUNDLED_BACKBONES } from '../engine/model/manifest.js';
 import type { EpochLog, EvaluationReport, FineTuneOptions, ModelFiles } from '../types.js';
-import { listImages, readImageFolder, type ClassFiles } from './imagefolder.js';
+import { readImageFolder, type ClassFiles } from './imagefolder.js';
 import { PhaseProgress, type ProgressIO } from './progress.js';
 
 export interface Output {

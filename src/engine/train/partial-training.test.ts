@@ -3,15 +3,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
 import { createEngine, type Engine } from '../engine.js';
 import { pixelSource } from '../data/examples.js';
 
-import { Tail } from '../model/tail.js';
-import { planTail } from '../model/tail-plan.js';
 import { isEdgetuneError } from '../../errors.js';
 import { syntheticImage, syntheticSet, SYNTHETIC_CLASSES } from '../../testing/synthetic.js';
-import { fromHalf, toHalf } from '../util/fp16.js';
 
 const CLASSES = SYNTHETIC_CLASSES.slice(0, 3);
 // No validation split: the tail is always kept, so the tests exercise it.

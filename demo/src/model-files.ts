@@ -1,0 +1,24 @@
+// The model as files: export (downloads) and import (picked files).
+import { app, MODEL_URL, setStatus, state } from './app.js';
+import { ensureClass, renderClasses } from './classes.js';
+import { liveLoop } from './predict.js';
+
+export async function exportFiles(): Promise<void> {
+  const files = await app.clf.export();
+  for (const [name, bytes] of Object.entries(files)) {
+    const a = Object.assign(document.createElement('a'), { href: URL.createObjectURL(new Blob([bytes as BlobPart])), download: name.replace(/\//g, '_') });
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  }
+  setStatus(`Exported ${Object.keys(files).length} files: ${Object.keys(files).join(', ')}`);
+}
+
+export async function importFiles(files: File[]): Promise<void> {
+  const { labels } = await app.clf.import(files);
+  state.trained = true;
+  for (const l of labels) await ensureClass(l);
+  await app.clf.save(MODEL_URL);
+  setStatus(`Imported a model with classes ${labels.join(', ')}; saved on this device.`);
+  renderClasses();
+  void liveLoop();
+}

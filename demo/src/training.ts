@@ -1,0 +1,70 @@
+// Training: options from the form, progress and live charts, Stop.
+import { EdgetuneError, type TrainingReport } from 'edgetune';
+import { app, camera, MODEL_URL, refreshButtons, setPhase, setStatus, state, ui } from './app.js';
+import { drawChart } from './chart.js';
+import { liveLoop } from './predict.js';
+
+export async function train(): Promise<void> {
+  const controller = new AbortController();
+  state.training = controller;
+  setPhase('training');
+  const curves = { loss: [] as number[], valLoss: [] as (number | undefined)[], acc: [] as number[], valAcc: [] as (number | undefined)[] };
+  const redraw = () => {
+    drawChart(ui.chartLoss, [
+      { name: 'train', color: '#1b4d3e', values: curves.loss },
+      { name: 'validation', color: '#b35900', values: curves.valLoss, dashed: true },
+    ]);
+    drawChart(ui.chartAcc, [
+      { name: 'train', color: '#1b4d3e', values: curves.acc },
+      { name: 'validation', color: '#b35900', values: curves.valAcc, dashed: true },
+    ], 1);
+  };
+  redraw();
+  try {
+    const report: TrainingReport = await app.clf.fineTune({
+      strategy: ui.strategy.value as 'head' | 'partial',
+      epochs: clampInt(ui.epochs, 1, 500),
+      ...(ui.strategy.value === 'partial' ? { partialEpochs: clampInt(ui.partialEpochs, 1, 200) } : {}),
+      augment: clampInt(ui.augment, 0, 8),
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.phase === 'embed') {
+          ui.progress.value = 0.3 * (p.done / Math.max(1, p.total));
+          ui.trainStatus.textContent = `Computing features: ${p.done}/${p.total} (${p.cacheHits} cached)`;
+        } else if (p.phase === 'train') {
+          ui.progress.value = 0.3 + 0.7 * (p.epoch / p.epochs);
+          const stage = p.stage === 'refit' ? 'refit on all examples' : p.stage === 'partial' ? 'last blocks + head' : 'head';
+          ui.trainStatus.textContent = `Epoch ${p.epoch}/${p.epochs} (${stage}): loss ${p.loss.toFixed(3)}, accuracy ${(p.accuracy * 100).toFixed(0)}%` +
+            (p.valAccuracy !== undefined ? `, validation ${(p.valAccuracy * 100).toFixed(0)}%` : '');
+          curves.loss.push(p.loss);
+          curves.acc.push(p.accuracy);
+          curves.valLoss.push(p.valLoss);
+          curves.valAcc.push(p.valAccuracy);
+          redraw();
+        }
+      },
+    });
+    ui.progress.value = 1;
+    state.trained = true;
+    await app.clf.save(MODEL_URL);
+    ui.trainStatus.textContent =
+      `Trained ${report.labels.length} classes on ${report.trainCount} examples in ${((report.embedMs + report.trainMs) / 1000).toFixed(1)} s` +
+      (report.bestValAccuracy !== undefined ? `; validation accuracy ${(report.bestValAccuracy * 100).toFixed(0)}%` : '') +
+      `. Saved on this device.`;
+    setStatus(camera.running ? 'Trained: live prediction is on.' : 'Trained: start the camera or drop an image to try it.');
+  } catch (err) {
+    if (err instanceof EdgetuneError && err.code === 'ABORTED') ui.trainStatus.textContent = 'Stopped; the previous model is unchanged.';
+    else throw err;
+  } finally {
+    state.training = null;
+    refreshButtons();
+    void liveLoop();
+  }
+}
+
+export function clampInt(input: HTMLInputElement, min: number, max: number): number {
+  const v = Math.round(Number(input.value));
+  const c = Number.isFinite(v) ? Math.min(max, Math.max(min, v)) : min;
+  input.value = String(c);
+  return c;
+}
