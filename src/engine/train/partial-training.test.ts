@@ -3,26 +3,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { createEngine, type Engine } from '../engine.js';
-import { pixelSource } from '../data/examples.js';
+import type { Engine } from '../engine.js';
 
 import { isEdgetuneError } from '../../errors.js';
-import { syntheticImage, syntheticSet, SYNTHETIC_CLASSES } from '../../testing/synthetic.js';
+import { PARTIAL, partialEngine } from '../../testing/partial-fixture.js';
+import { syntheticSet } from '../../testing/synthetic.js';
 
-const CLASSES = SYNTHETIC_CLASSES.slice(0, 3);
-// No validation split: the tail is always kept, so the tests exercise it.
-const PARTIAL = { strategy: 'partial', epochs: 6, partialEpochs: 2, augment: 1, seed: 3, validationSplit: 0, batchSize: 8 } as const;
 
 describe('Partial strategy training on the default backbone (generated images)', () => {
   let engine: Engine;
   const test = syntheticSet(3, 3, 51);
 
   before(async () => {
-    engine = await createEngine({ backends: ['wasm', 'cpu'] });
-    for (const label of CLASSES) {
-      const imgs = await Promise.all(Array.from({ length: 6 }, (_, i) => pixelSource(syntheticImage(label, 500 + i), `${label}${i}`)));
-      await engine.addExamples(label, imgs);
-    }
+    engine = await partialEngine();
   });
   after(() => engine.dispose());
 

@@ -10,12 +10,10 @@ import { pixelSource } from '../data/examples.js';
 import { Tail } from '../model/tail.js';
 import { planTail } from '../model/tail-plan.js';
 import { isEdgetuneError } from '../../errors.js';
-import { syntheticImage, syntheticSet, SYNTHETIC_CLASSES } from '../../testing/synthetic.js';
+import { PARTIAL, PARTIAL_CLASSES as CLASSES, partialEngine } from '../../testing/partial-fixture.js';
+import { syntheticImage, syntheticSet } from '../../testing/synthetic.js';
 import { fromHalf, toHalf } from '../util/fp16.js';
 
-const CLASSES = SYNTHETIC_CLASSES.slice(0, 3);
-// No validation split: the tail is always kept, so the tests exercise it.
-const PARTIAL = { strategy: 'partial', epochs: 6, partialEpochs: 2, augment: 1, seed: 3, validationSplit: 0, batchSize: 8 } as const;
 
 describe('fp16 storage of prefix activations', () => {
   it('round-trips within half precision, including zero, negatives, tiny and huge values', () => {
@@ -34,11 +32,7 @@ describe('Partial strategy on the default backbone (generated images)', () => {
   const test = syntheticSet(3, 3, 51);
 
   before(async () => {
-    engine = await createEngine({ backends: ['wasm', 'cpu'] });
-    for (const label of CLASSES) {
-      const imgs = await Promise.all(Array.from({ length: 6 }, (_, i) => pixelSource(syntheticImage(label, 500 + i), `${label}${i}`)));
-      await engine.addExamples(label, imgs);
-    }
+    engine = await partialEngine();
   });
   after(() => engine.dispose());
 
