@@ -54,7 +54,8 @@ describe('CLI paths people take in scripts', () => {
     assert.equal(phases.filter((p) => p === 'embed').length, 1, r.stderr);
     assert.ok(lines.filter((l) => l.startsWith('train ')).length <= 2, `one line per training stage:\n${r.stderr}`);
     assert.equal(lines.filter((l) => l.startsWith('evaluate')).length, 1, r.stderr);
-    assert.doesNotMatch(r.stderr, /[░█]|\x1b\[|%/, 'no bar frames in a log');
+    assert.doesNotMatch(r.stderr, /[░█]|\x1b\[|% \|/, 'no bar frames in a log');
+    assert.equal(r.stdout, '', 'stdout is for results: train writes a model directory');
     const quiet = await cli(['train', data, '--out', join(dir, 'm3'), '--epochs', '2', '--augment', '0', '--quiet']);
     assert.equal(quiet.code, 0, quiet.stderr);
     assert.equal(quiet.stderr, '');
@@ -70,6 +71,17 @@ describe('CLI paths people take in scripts', () => {
       assert.match(errors[0]!, /^edgetune: INVALID_IMAGE: None of the 1 images could be read/);
       assert.equal(JSON.parse(r.stdout).error.code, 'INVALID_IMAGE');
     }
+  });
+
+  it('predict and eval write results alone on stdout (one line per image; the table), information on stderr', async () => {
+    const p = await cli(['predict', model, good, join(data, 'test', 'stripes', '0.png')]);
+    assert.equal(p.code, 0, p.stderr);
+    assert.deepEqual(p.stdout.trim().split('\n').map((l) => l.split('\t')[0]), [good, join(data, 'test', 'stripes', '0.png')]);
+    assert.match(p.stderr, /^model .*: 2 classes/m);
+    const e = await cli(['eval', model, data]);
+    assert.equal(e.code, 0, e.stderr);
+    assert.match(e.stdout, /^accuracy [\d.]+% on 6 images\n/);
+    assert.doesNotMatch(e.stdout, /backbone passes|^model /m);
   });
 
   it('predict skips unreadable files with one warning each, once even when given twice; --strict fails on them', async () => {

@@ -19,11 +19,11 @@ export interface Output {
   quiet: boolean;
   /** Where progress goes (stderr), and whether it is a terminal. */
   io: ProgressIO;
-  /** Informational lines (stderr when --json, so stdout holds only JSON); none with --quiet. */
+  /** Informational lines on stderr; none with --quiet. */
   log(line: string): void;
   /** Warnings on stderr, each distinct message once. */
   warn(line: string): void;
-  /** Result lines on stdout (predictions), printed even with --quiet. */
+  /** Result lines on stdout (predictions, the evaluation table), printed even with --quiet. */
   print(line: string): void;
   result(value: unknown): void;
 }
@@ -229,7 +229,7 @@ export async function evaluate(args: ModelArgs & { data: string; strict: boolean
   const { engine } = await loadModel(args, out);
   try {
     const report = await evaluateSplit(engine, classes, args.strict, out);
-    formatEval(report).forEach((l) => out.log(l));
+    if (!out.json) formatEval(report).forEach((l) => out.print(l));
     const embeddings = { ...engine.embedder.inferenceCounts };
     out.log(`${embeddings.computed} backbone passes, ${embeddings.cached} cached`);
     out.result({ ...report, embeddings });

@@ -77,13 +77,13 @@ export function version(): string {
 }
 
 function makeOutput(v: Values, io: CliIO): Output {
-  const human = v.json ? io.stderr : io.stdout;
   const warned = new Set<string>();
   return {
     json: v.json,
     quiet: v.quiet,
     io: { write: io.stderr, isTTY: io.isTTY },
-    log: (line) => v.quiet || human(line + '\n'),
+    // stdout holds results only (JSON, predictions, the evaluation table): scripts can read it.
+    log: (line) => v.quiet || io.stderr(line + '\n'),
     // Once per message: a file given or found twice is one problem, not two.
     warn: (line) => {
       if (warned.has(line)) return;
