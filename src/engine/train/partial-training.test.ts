@@ -45,10 +45,12 @@ describe('Partial strategy training on the default backbone (generated images)',
   });
 
   it('does not leak tensors across repeated partial fineTune, predict and export/import', async () => {
-    await engine.fineTune(PARTIAL);
+    // Tensor hygiene does not depend on the depth: one block keeps the repeated runs short.
+    const shallow = { ...PARTIAL, unfreezeBlocks: 1 };
+    await engine.fineTune(shallow);
     const before = tf.memory().numTensors;
     for (let i = 0; i < 2; i++) {
-      await engine.fineTune(PARTIAL);
+      await engine.fineTune(shallow);
       await engine.predictBatch([test[0]!.image]);
       await engine.import(await engine.export());
     }
