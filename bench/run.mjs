@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as esbuild from 'esbuild';
 import { launch, PROFILES, ROOT } from '../e2e/harness.mjs';
+import { buildBenchPage } from './lib/build-page.mjs';
 import { serve } from '../scripts/serve.mjs';
 import { chart, markdown } from './lib/report.mjs';
 import { scaleRun } from './scale.mjs';
@@ -48,16 +49,7 @@ async function browserRun(serverUrl, flags, options) {
 }
 
 async function chromiumProfiles() {
-  await esbuild.build({
-    entryPoints: { 'bench-page': join(ROOT, 'bench/page/bench-page.ts') },
-    outdir: join(ROOT, 'bench/.build'),
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    external: ['node:*', 'sharp', '/dist/index.js'],
-    logLevel: 'warning',
-  });
+  await buildBenchPage('bench-page');
   const isolated = await serve(ROOT);
   const plain = await serve(ROOT, { isolated: false });
   const n = quick ? 50 : 200;

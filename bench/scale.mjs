@@ -6,8 +6,8 @@
 // then fineTune. Prints one JSON object: time, peak worker tensor memory, page
 // heap, and every main-thread long task (the target is none).
 import { join } from 'node:path';
-import * as esbuild from 'esbuild';
 import { launch, PROFILES, ROOT } from '../e2e/harness.mjs';
+import { buildBenchPage } from './lib/build-page.mjs';
 import { serve } from '../scripts/serve.mjs';
 
 const arg = (name, fallback) => {
@@ -18,16 +18,7 @@ const arg = (name, fallback) => {
 /** Builds the page and runs the scale scenario in a fresh Chromium profile. */
 export async function scaleRun(options = {}) {
   const o = { images: 5000, classes: 10, perCall: 100, epochs: 20, input: 'blob', train: true, size: 96, ...options };
-  await esbuild.build({
-    entryPoints: { 'scale-page': join(ROOT, 'bench/page/scale-page.ts') },
-    outdir: join(ROOT, 'bench/.build'),
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    external: ['/dist/index.js'],
-    logLevel: 'warning',
-  });
+  await buildBenchPage('scale-page');
   const server = await serve(ROOT);
   // Chromium measures its own memory precisely only with this flag (measureUserAgentSpecificMemory).
   const context = await launch([...PROFILES.wasm, '--enable-blink-features=ForceEagerMeasureMemory']);

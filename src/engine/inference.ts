@@ -39,13 +39,17 @@ export async function score(model: Predictor, embedder: Embedder, sources: (Imag
     const chunk = sources.slice(s, s + batchSize);
     const features = await embedder.inferenceFeatures(chunk, s, model.tail, skipInvalid ? invalid : null);
     // One read per chunk (on WebGPU each read is a GPU round trip): probabilities, then similarities.
-    const out = tf.tidy(() => {
-      const emb = model.tail ? model.tail.apply(features as tf.Tensor4D) : (features as tf.Tensor2D);
-      const sims = model.openSet?.similarities(emb);
-      const p = model.head ? tf.softmax(model.head.logits(emb)) : tf.softmax(tf.mul(sims!, PROTOTYPE_TEMPERATURE));
-      return sims ? tf.concat([p, sims], 1) : p;
-    });
-    features.dispose();
+    let out: tf.Tensor;
+    try {
+      out = tf.tidy(() => {
+        const emb = model.tail ? model.tail.apply(features as tf.Tensor4D) : (features as tf.Tensor2D);
+        const sims = model.openSet?.similarities(emb);
+        const p = model.head ? tf.softmax(model.head.logits(emb)) : tf.softmax(tf.mul(sims!, PROTOTYPE_TEMPERATURE));
+        return sims ? tf.concat([p, sims], 1) : p;
+      });
+    } finally {
+      features.dispose();
+    }
     let vals: Float32Array;
     try {
       vals = (await out.data()) as Float32Array;

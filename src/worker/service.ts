@@ -22,7 +22,7 @@ function engineOptions(init: WorkerInit): EngineOptions {
   };
 }
 
-/** Decodes pixels for the engine; with `hashed`, as content-addressed sources (cached), else raw (one-off). */
+/** Decodes page images to raw pixels for the engine (INVALID_ARGUMENT for an empty list). */
 async function decodeAll(images: WorkerImage[], what: string) {
   if (!Array.isArray(images) || images.length === 0) throw new EdgetuneError('INVALID_ARGUMENT', `${what} needs at least one image`);
   return Promise.all(images.map((img, i) => decodeWorkerImage(img, `${what} image ${i}`)));
