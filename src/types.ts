@@ -273,7 +273,14 @@ export interface AddExamplesOptions {
 }
 
 export interface ExportOptions {
-  /** Also write merged/model.json: backbone and head in one tfjs graph model. @default false */
+  /**
+   * 'edgetune': the model directory edgetune loads (edgetune.json, the head, a tail).
+   * 'onnx': one `model.onnx` (backbone, fine-tuned tail, head, softmax) for ONNX Runtime;
+   * input `pixels` float32 [n, h, w, 3] RGB 0..255, output `probabilities` [n, classes].
+   * @default 'edgetune'
+   */
+  format?: 'edgetune' | 'onnx';
+  /** Also write merged/model.json: backbone and head in one tfjs graph model ('edgetune' format). @default false */
   merged?: boolean;
   /** Numbers to record in edgetune.json (test accuracy, say). */
   metrics?: Record<string, number>;

@@ -315,12 +315,12 @@ export async function predict(args: ModelArgs & { inputs: string[]; topK: number
   }
 }
 
-/** edgetune export: rewrite a model directory, optionally with a merged backbone+head tfjs model. */
-export async function exportCmd(args: { model: string; out: string; merged: boolean; backbone?: string }, out: Output): Promise<void> {
+/** edgetune export: rewrite a model directory (optionally with a merged tfjs model), or write model.onnx. */
+export async function exportCmd(args: { model: string; out: string; merged: boolean; format: 'edgetune' | 'onnx'; backbone?: string }, out: Output): Promise<void> {
   const { engine, files } = await loadModel(args, out);
   try {
     const meta = JSON.parse(new TextDecoder().decode(files['edgetune.json']));
-    const exported = await engine.export({ merged: args.merged, ...(meta.metrics ? { metrics: meta.metrics } : {}) });
+    const exported = await engine.export({ format: args.format, merged: args.merged, ...(meta.metrics ? { metrics: meta.metrics } : {}) });
     await writeModelDir(resolve(args.out), exported);
     out.log(`exported ${Object.keys(exported).length} files to ${resolve(args.out)}`);
     out.result({ out: resolve(args.out), files: Object.fromEntries(Object.entries(exported).map(([n, b]) => [n, b.length])) });

@@ -31,6 +31,7 @@ const OPTIONS = {
   'top-k': { type: 'string' },
   csv: { type: 'string' },
   merged: { type: 'boolean', default: false },
+  format: { type: 'string' },
   strict: { type: 'boolean', default: false },
   'no-refit': { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
@@ -148,7 +149,9 @@ async function runCommand(command: Command, rest: string[], v: Values, out: Outp
       );
     case 'export':
       if (rest.length !== 1 || !v.out) throw new UsageError('export needs <model-dir> and --out <dir>', command);
-      return exportCmd({ model: rest[0]!, out: v.out, merged: v.merged, ...backbone }, out);
+      if (v.format !== undefined && v.format !== 'edgetune' && v.format !== 'onnx') throw new UsageError(`--format is 'edgetune' or 'onnx', not '${v.format}'`, command);
+      if (v.format === 'onnx' && v.merged) throw new UsageError('--merged applies to the edgetune format only', command);
+      return exportCmd({ model: rest[0]!, out: v.out, merged: v.merged, format: v.format ?? 'edgetune', ...backbone }, out);
   }
 }
 

@@ -55,8 +55,12 @@ ${COMMON}`,
 
 Rewrites a model directory; --merged adds merged/model.json, backbone and head
 in one tfjs graph model that tf.loadGraphModel runs without edgetune.
+--format onnx writes <dir>/model.onnx instead: backbone, fine-tuned tail, head
+and softmax for ONNX Runtime (input "pixels" float32 [n, 224, 224, 3] RGB 0..255,
+output "probabilities" [n, classes]; labels in the model's metadata).
 
   --merged
+  --format edgetune|onnx   (default edgetune)
 
 ${COMMON}`,
 };
@@ -67,7 +71,8 @@ Commands:
   train <data> --out <model-dir>         train on an ImageFolder
   eval <model-dir> <data>                score a model on labelled images
   predict <model-dir> <image-or-dir>...  classify images
-  export <model-dir> --out <dir>         rewrite a model (--merged: one tfjs graph model)
+  export <model-dir> --out <dir>         rewrite a model (--merged: one tfjs graph model;
+                                         --format onnx: model.onnx for ONNX Runtime)
 
 edgetune <command> --help describes each command's options.
 Exit codes: 0 success, 1 failure (one line: "edgetune: <CODE>: <message>"), 2 usage error.`;

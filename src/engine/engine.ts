@@ -277,6 +277,14 @@ export class Engine implements ClassifierApi<EngineImage> {
     this.alive();
     const model = this.model;
     if (!model) throw new EdgetuneError('NOT_TRAINED', 'No model yet: call fineTune() or load a model first');
+    const format = opts.format ?? 'edgetune';
+    if (format !== 'edgetune' && format !== 'onnx') throw new EdgetuneError('INVALID_ARGUMENT', `Unknown export format '${String(format)}': 'edgetune' or 'onnx'`);
+    if (format === 'onnx') {
+      if (!model.head) throw new EdgetuneError('NOT_TRAINED', 'An ONNX export needs a trained head: call fineTune() first');
+      // Loaded on demand: the ONNX writer (and protobufjs) stay out of bundles that never export ONNX.
+      const { exportOnnx } = await import('./model/onnx/export.js');
+      return model.use(async (m) => ({ 'model.onnx': await exportOnnx({ backbone: this.backbone, head: m.head!, tail: m.tail, labels: [...m.labels] }) }));
+    }
     return model.use((m) =>
       exportModel({
         backbone: this.backbone,

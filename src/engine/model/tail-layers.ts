@@ -5,7 +5,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { cutPoints } from './graph.js';
 import { incompatible, type Act, type Padding, type TailOp, type TailPlan } from './tail-plan.js';
 
-interface KerasLayer {
+export interface KerasLayer {
   name: string;
   getClassName(): string;
   getConfig(): Record<string, unknown>;
@@ -111,7 +111,7 @@ function cutBefore(order: KerasLayer[], inputsOf: (l: KerasLayer) => string[], b
  * in, as the converter folds them for graph models. Fresh tensors (clones share
  * data): the caller disposes them once the tail's variables hold them.
  */
-function foldBatchNorm(w: tf.Tensor, b: tf.Tensor | undefined, bn: KerasLayer | undefined, depthwise: boolean): [tf.Tensor, tf.Tensor] {
+export function foldBatchNorm(w: tf.Tensor, b: tf.Tensor | undefined, bn: KerasLayer | undefined, depthwise: boolean): [tf.Tensor, tf.Tensor] {
   return tf.tidy(() => {
     let k: tf.Tensor = w.clone();
     let c: tf.Tensor = b ? b.clone() : tf.zeros([depthwise ? w.shape[2]! : w.shape[3]!]);

@@ -1,0 +1,58 @@
+// The ONNX export of a trained model: backbone (with a fine-tuned tail's
+// weights), head and softmax in one model.onnx that ONNX Runtime runs.
+import * as tf from '@tensorflow/tfjs-core';
+import { EDGETUNE_VERSION } from '../../../constants.js';
+import type { Backbone } from '../backbone.js';
+import type { Head } from '../head.js';
+import type { Tail } from '../tail.js';
+import { backboneNetwork, type Weight } from './network.js';
+import { writeOnnx } from './write.js';
+
+export interface OnnxExportInput {
+  backbone: Backbone;
+  head: Head;
+  tail: Tail | null;
+  labels: string[];
+}
+
+async function weightOf(t: tf.Tensor): Promise<Weight> {
+  return { shape: t.shape, data: Float32Array.from((await t.data()) as Float32Array) };
+}
+
+/** model.onnx's bytes. Labels and preprocessing travel in its metadata_props. */
+export async function exportOnnx({ backbone, head, tail, labels }: OnnxExportInput): Promise<Uint8Array> {
+  const tailWeights = new Map<string, Weight>();
+  for (const w of tail?.weights() ?? []) tailWeights.set(w.name, await weightOf(w.tensor));
+  const network = backboneNetwork(backbone, tailWeights);
+  const folded = head.foldedWeights();
+  const dense: { kernel: Weight; bias: Weight }[] = [];
+  try {
+    for (let i = 0; i < folded.length; i += 2) dense.push({ kernel: await weightOf(folded[i]!), bias: await weightOf(folded[i + 1]!) });
+  } finally {
+    tf.dispose(folded);
+  }
+  const m = backbone.manifest;
+  return writeOnnx({
+    network,
+    inputSize: m.inputSize,
+    normalization: m.normalization,
+    head: dense,
+    producerVersion: EDGETUNE_VERSION,
+    metadata: {
+      labels: JSON.stringify(labels),
+      preprocessing: JSON.stringify({
+        input: 'pixels',
+        layout: 'NHWC',
+        shape: [null, m.inputSize[0], m.inputSize[1], 3],
+        channels: 'RGB',
+        range: [0, 255],
+        resize: `resize to ${m.inputSize[1]}x${m.inputSize[0]} (bilinear), no crop`,
+        normalization: 'inside the model',
+      }),
+      backbone: m.id,
+      backboneManifestSha256: backbone.manifestHash,
+      ...(tail ? { unfreezeBlocks: String(tail.blocks) } : {}),
+      edgetuneVersion: EDGETUNE_VERSION,
+    },
+  });
+}

@@ -1,0 +1,119 @@
+// The ONNX export, checked by a runtime nobody here wrote: onnxruntime-node runs
+// model.onnx on the same pixels and must give the engine's probabilities within
+// 1e-4, for both bundled backbones, with a head and with a fine-tuned tail.
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import * as ort from 'onnxruntime-node';
+import onnxProto from 'onnx-proto';
+import { createEngine, type Engine } from '../../engine.js';
+import { isEdgetuneError } from '../../../errors.js';
+import { syntheticImage, syntheticSet, SYNTHETIC_CLASSES } from '../../../testing/synthetic.js';
+import type { RawImage } from '../../../types.js';
+import { loadSharp } from '../../../node/decode.js';
+import type { Backbone } from '../backbone.js';
+import type { Tail } from '../tail.js';
+import { backboneNetwork } from './network.js';
+
+const { onnx } = onnxProto as unknown as typeof import('onnx-proto');
+const DATA = resolve(process.env.EDGETUNE_DATA ?? fileURLToPath(new URL('../../../../../shared/datasets', import.meta.url)));
+const STAMPS_TEST = join(DATA, 'stamps-dev', 'test');
+
+/** A few real photos at 224x224 (resized by sharp) when ../shared is present. */
+async function realImages(n: number): Promise<RawImage[]> {
+  if (!existsSync(STAMPS_TEST)) {
+    console.log(`# no real images at ${STAMPS_TEST}: the agreement is checked on generated images only`);
+    return [];
+  }
+  const sharp = await loadSharp();
+  const files = readdirSync(STAMPS_TEST).flatMap((c) => readdirSync(join(STAMPS_TEST, c)).slice(0, 1).map((f) => join(STAMPS_TEST, c, f)));
+  return Promise.all(
+    files.slice(0, n).map(async (f) => {
+      const data = await sharp(f).removeAlpha().resize(224, 224, { fit: 'fill' }).raw().toBuffer();
+      return { data: new Uint8Array(data), width: 224, height: 224, channels: 3 as const };
+    }),
+  );
+}
+
+async function agreement(engine: Engine, model: Uint8Array, images: RawImage[]): Promise<number> {
+  const proto = onnx.ModelProto.decode(model);
+  const labels = JSON.parse(proto.metadataProps.find((p) => p.key === 'labels')!.value!) as string[];
+  const pixels = new Float32Array(images.length * 224 * 224 * 3);
+  images.forEach((im, i) => pixels.set(im.data, i * 224 * 224 * 3));
+  const session = await ort.InferenceSession.create(model);
+  try {
+    const out = await session.run({ pixels: new ort.Tensor('float32', pixels, [images.length, 224, 224, 3]) });
+    const probs = out.probabilities!.data as Float32Array;
+    assert.deepEqual(out.probabilities!.dims, [images.length, labels.length]);
+    const predictions = await engine.predictBatch(images, { topK: labels.length });
+    let max = 0;
+    predictions.forEach((p, i) => p.forEach((q) => (max = Math.max(max, Math.abs(q.probability - probs[i * labels.length + labels.indexOf(q.label)]!)))));
+    return max;
+  } finally {
+    await session.release();
+  }
+}
+
+for (const backbone of ['mobilenet_v2_140', 'mobilenet_v2'] as const) {
+  describe(`ONNX export on ${backbone}, run by onnxruntime-node`, () => {
+    let engine: Engine;
+    let images: RawImage[];
+    before(async () => {
+      engine = await createEngine({ backends: ['wasm', 'cpu'], backbone });
+      for (const s of syntheticSet(5, 3, 3)) await engine.addExamples(s.label, [s.image]);
+      images = [...SYNTHETIC_CLASSES.slice(0, 3).map((c, i) => syntheticImage(c, 700 + i, 224)), ...(await realImages(4))];
+    });
+    after(() => engine.dispose());
+
+    it('head: the same probabilities within 1e-4, labels and preprocessing in the metadata', async () => {
+      await engine.fineTune({ epochs: 4, seed: 1, validationSplit: 0.34 });
+      const { 'model.onnx': model, ...rest } = await engine.export({ format: 'onnx' });
+      assert.deepEqual(Object.keys(rest), []);
+      const diff = await agreement(engine, model!, images);
+      console.log(`# ${backbone} head: max abs difference ${diff.toExponential(2)} over ${images.length} images`);
+      assert.ok(diff <= 1e-4, `max abs difference ${diff}`);
+      const meta = Object.fromEntries(onnx.ModelProto.decode(model!).metadataProps.map((p) => [p.key, p.value]));
+      assert.deepEqual(JSON.parse(meta.labels!), ['disc', 'stripes', 'checker']);
+      assert.equal(JSON.parse(meta.preprocessing!).layout, 'NHWC');
+      assert.equal(meta.backbone, backbone);
+    });
+
+    it('partial: the fine-tuned tail is in the file, and the probabilities agree within 1e-4', async () => {
+      await engine.fineTune({ strategy: 'partial', unfreezeBlocks: 1, partialEpochs: 2, epochs: 4, seed: 1, validationSplit: 0.34, refit: false });
+      const tuned = await engine.export({ format: 'onnx' });
+      const diff = await agreement(engine, tuned['model.onnx']!, images);
+      console.log(`# ${backbone} partial: max abs difference ${diff.toExponential(2)}`);
+      assert.ok(diff <= 1e-4, `max abs difference ${diff}`);
+      // The file holds the trained tail: its biases (same layout in both formats) equal the
+      // engine's, and some differ from the backbone's own.
+      const tail = (engine as unknown as { model: { tail: Tail | null } }).model.tail;
+      assert.ok(tail, 'the engine holds a fine-tuned tail');
+      const stored = new Map(onnx.ModelProto.decode(tuned['model.onnx']!).graph!.initializer!.map((t) => [t.name!, new Float32Array(Uint8Array.from(t.rawData!).buffer)]));
+      const original = backboneNetwork((engine as unknown as { backbone: Backbone }).backbone).weights;
+      let moved = 0;
+      for (const { name, tensor } of tail.weights().filter((w) => w.tensor.rank === 1)) {
+        assert.deepEqual(Array.from(stored.get(name)!), Array.from(tensor.dataSync()), name);
+        if (original.get(name)!.data.some((v, i) => v !== stored.get(name)![i])) moved++;
+      }
+      assert.ok(moved > 0, 'the tail moved away from the backbone');
+    });
+  });
+}
+
+describe('ONNX export: bad requests', () => {
+  it('rejects an unknown format with INVALID_ARGUMENT and a model with no head with NOT_TRAINED', async () => {
+    const engine = await createEngine({ backends: ['wasm', 'cpu'], backbone: 'mobilenet_v2' });
+    try {
+      await assert.rejects(engine.export({ format: 'onnx' }), (e) => isEdgetuneError(e, 'NOT_TRAINED'));
+      for (const s of syntheticSet(2, 2, 4)) await engine.addExamples(s.label, [s.image]);
+      // Prototypes answer predict, but there is no trained head to export.
+      await assert.rejects(engine.export({ format: 'onnx' }), (e) => isEdgetuneError(e, 'NOT_TRAINED'));
+      await engine.fineTune({ epochs: 1, seed: 1, validationSplit: 0 });
+      await assert.rejects(engine.export({ format: 'tflite' as never }), (e) => isEdgetuneError(e, 'INVALID_ARGUMENT'));
+    } finally {
+      engine.dispose();
+    }
+  });
+});

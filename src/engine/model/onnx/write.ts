@@ -1,0 +1,180 @@
+// Writes a Network, its input normalization and a dense head as one ONNX model,
+// encoded with onnx-proto (the ONNX protobuf schema compiled by protobufjs).
+//
+// Contract: input `pixels` float32 [n, h, w, 3], RGB 0..255 (NHWC, as browsers
+// and tfjs hold images); output `probabilities` float32 [n, classes]. Inside,
+// the graph transposes once to NCHW, ONNX's convolution layout.
+import onnxProto from 'onnx-proto';
+import { bytesOf } from '../../util/bytes.js';
+import type { Act, Network, NetOp, Weight } from './network.js';
+
+const { onnx } = onnxProto as unknown as typeof import('onnx-proto');
+type INodeProto = import('onnx-proto').onnx.INodeProto;
+type ITensorProto = import('onnx-proto').onnx.ITensorProto;
+type IAttributeProto = import('onnx-proto').onnx.IAttributeProto;
+
+/**
+ * IR version 8 with opset 18: the newest pair this schema (ONNX 1.10's protobuf,
+ * whose messages later IR versions only extend) can state, and run by every
+ * ONNX Runtime 1.14 or later.
+ */
+export const ONNX_IR_VERSION = 8;
+export const ONNX_OPSET = 18;
+
+export interface OnnxModelInput {
+  network: Network;
+  inputSize: readonly [number, number];
+  normalization: { mean: readonly number[]; std: readonly number[] };
+  /** Dense layers [kernel [in, out], bias [out]], ReLU between them, softmax after the last. */
+  head: { kernel: Weight; bias: Weight }[];
+  /** Stored as the model's metadata_props (labels, preprocessing, provenance). */
+  metadata: Record<string, string>;
+  producerVersion: string;
+}
+
+const attr = {
+  ints: (name: string, ints: number[]): IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INTS, ints }),
+  int: (name: string, i: number): IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INT, i }),
+};
+
+function floatTensor(name: string, shape: number[], data: Float32Array): ITensorProto {
+  return { name, dims: shape, dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytesOf(data) };
+}
+
+function int64Tensor(name: string, values: number[]): ITensorProto {
+  return { name, dims: [values.length], dataType: onnx.TensorProto.DataType.INT64, rawData: bytesOf(BigInt64Array.from(values, BigInt)) };
+}
+
+/** TensorFlow kernel layouts to ONNX's OIHW: HWIO -> OIHW; depthwise HWC1 -> (C*1)1HW. */
+function toOIHW(w: Weight, depthwise: boolean): Weight {
+  const [kh, kw, ci, co] = w.shape as [number, number, number, number];
+  const [o, i] = depthwise ? [ci * co, 1] : [co, ci];
+  const out = new Float32Array(w.data.length);
+  for (let y = 0; y < kh; y++)
+    for (let x = 0; x < kw; x++)
+      for (let c = 0; c < ci; c++)
+        for (let k = 0; k < co; k++) {
+          const src = ((y * kw + x) * ci + c) * co + k;
+          const dst = depthwise ? ((c * co + k) * kh + y) * kw + x : ((k * ci + c) * kh + y) * kw + x;
+          out[dst] = w.data[src]!;
+        }
+  return { shape: [o, i, kh, kw], data: out };
+}
+
+class GraphBuilder {
+  readonly nodes: INodeProto[] = [];
+  readonly initializers: ITensorProto[] = [];
+  private readonly named = new Set<string>();
+
+  node(opType: string, name: string, input: string[], attribute: IAttributeProto[] = [], output = name): string {
+    this.nodes.push({ opType, name, input, output: [output], attribute });
+    return output;
+  }
+
+  float(name: string, shape: number[], data: Float32Array): string {
+    if (!this.named.has(name)) this.initializers.push(floatTensor(name, shape, data));
+    this.named.add(name);
+    return name;
+  }
+
+  int64(name: string, values: number[]): string {
+    if (!this.named.has(name)) this.initializers.push(int64Tensor(name, values));
+    this.named.add(name);
+    return name;
+  }
+
+  activate(x: string, act: Act): string {
+    if (act === 'relu') return this.node('Relu', `${x}/relu`, [x]);
+    if (act === 'relu6') {
+      const lo = this.float('edgetune/clip/min', [], Float32Array.of(0));
+      const hi = this.float('edgetune/clip/max', [], Float32Array.of(6));
+      return this.node('Clip', `${x}/relu6`, [x, lo, hi]);
+    }
+    return x;
+  }
+}
+
+/** Emits one network op; returns the name of its output. */
+function emit(g: GraphBuilder, op: NetOp, weights: Map<string, Weight>, at: (n: string) => string): string {
+  switch (op.kind) {
+    case 'conv': {
+      const k = weights.get(op.kernel)!;
+      const w = toOIHW(k, op.depthwise);
+      const b = weights.get(op.bias)!;
+      const [t, bottom, l, r] = op.pads;
+      const attrs = [
+        attr.ints('kernel_shape', w.shape.slice(2)),
+        attr.ints('strides', op.stride),
+        attr.ints('pads', [t, l, bottom, r]),
+        attr.int('group', op.depthwise ? k.shape[2]! : 1),
+      ];
+      const y = g.node('Conv', `${op.name}/conv`, [at(op.input), g.float(op.kernel, w.shape, w.data), g.float(op.bias, b.shape, b.data)], attrs);
+      return g.activate(y, op.act);
+    }
+    case 'pad': {
+      const [t, b, l, r] = op.pads;
+      const pads = g.int64(`${op.name}/pads`, [0, 0, t, l, 0, 0, b, r]);
+      return g.node('Pad', op.name, [at(op.input), pads]);
+    }
+    case 'add':
+      return g.node('Add', op.name, [at(op.inputs[0]), at(op.inputs[1])]);
+    case 'scalar': {
+      const v = weights.get(op.value)!;
+      // A per-channel constant broadcasts over NCHW as [c, 1, 1].
+      const shape = v.shape.length === 1 && v.shape[0]! > 1 ? [v.shape[0]!, 1, 1] : v.shape;
+      const c = g.float(op.value, shape, v.data);
+      return g.node(op.op, op.name, op.constFirst ? [c, at(op.input)] : [at(op.input), c]);
+    }
+    case 'relu':
+      return op.act === 'none' ? g.node('Identity', op.name, [at(op.input)]) : g.activate(at(op.input), op.act);
+    case 'meanpool': {
+      const pooled = g.node('GlobalAveragePool', `${op.name}/gap`, [at(op.input)]);
+      return g.node('Flatten', op.name, [pooled], [attr.int('axis', 1)]);
+    }
+  }
+}
+
+/** The ONNX model's bytes. */
+export function writeOnnx(m: OnnxModelInput): Uint8Array {
+  const g = new GraphBuilder();
+  const { mean, std } = m.normalization;
+  const nchw = g.node('Transpose', 'edgetune/nchw', ['pixels'], [attr.ints('perm', [0, 3, 1, 2])]);
+  const scale = g.float('edgetune/norm/scale', [1, 3, 1, 1], Float32Array.from(std, (s) => 1 / (255 * s)));
+  const offset = g.float('edgetune/norm/offset', [1, 3, 1, 1], Float32Array.from(mean, (mu, i) => mu / std[i]!));
+  const scaled = g.node('Mul', 'edgetune/norm/mul', [nchw, scale]);
+  // Every op reads its inputs through `at`: a network name maps to the ONNX output holding it.
+  const outputs = new Map<string, string>([[m.network.input, g.node('Sub', 'edgetune/norm/sub', [scaled, offset])]]);
+  const at = (n: string) => outputs.get(n) ?? n;
+  for (const op of m.network.ops) outputs.set(op.name, emit(g, op, m.network.weights, at));
+  let x = at(m.network.output);
+  m.head.forEach((layer, i) => {
+    const k = g.float(`edgetune/dense${i}/kernel`, layer.kernel.shape, layer.kernel.data);
+    const b = g.float(`edgetune/dense${i}/bias`, layer.bias.shape, layer.bias.data);
+    x = g.node('Gemm', `edgetune/dense${i}`, [x, k, b]);
+    if (i < m.head.length - 1) x = g.node('Relu', `edgetune/dense${i}/relu`, [x]);
+  });
+  g.node('Softmax', 'edgetune/softmax', [x], [attr.int('axis', 1)], 'probabilities');
+  const classes = m.head[m.head.length - 1]!.bias.shape[0]!;
+  const [h, w] = m.inputSize;
+  const tensorType = (dims: (number | string)[]) => ({
+    tensorType: {
+      elemType: onnx.TensorProto.DataType.FLOAT,
+      shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) },
+    },
+  });
+  const model = onnx.ModelProto.create({
+    irVersion: ONNX_IR_VERSION,
+    opsetImport: [{ domain: '', version: ONNX_OPSET }],
+    producerName: 'edgetune',
+    producerVersion: m.producerVersion,
+    graph: {
+      name: 'edgetune',
+      node: g.nodes,
+      initializer: g.initializers,
+      input: [{ name: 'pixels', type: tensorType(['n', h, w, 3]) }],
+      output: [{ name: 'probabilities', type: tensorType(['n', classes]) }],
+    },
+    metadataProps: Object.entries(m.metadata).map(([key, value]) => ({ key, value })),
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
