@@ -40,7 +40,7 @@ run('backbones', process.execPath, ['scripts/convert-backbones.mjs']);
 run('build', process.execPath, ['scripts/build.mjs']);
 // Two files at a time (WASM runs one thread per process, and this machine has two
 // cores), the longest first so both runners finish together.
-const SLOW_FIRST = ['src/cli/real-data.test.ts', 'src/engine/train/partial.test.ts', 'src/engine/train/partial-training.test.ts', 'src/engine/train/personalize.test.ts'];
+const SLOW_FIRST = ['src/engine/train/partial.test.ts', 'src/engine/train/partial-training.test.ts', 'src/engine/model/onnx/onnx-export.test.ts', 'src/cli/cli.test.ts', 'src/engine/train/personalize.test.ts', 'src/cli/real-data.test.ts', 'src/cli/cli-paths.test.ts', 'src/engine/engine.test.ts'];
 const unit = [...find('src', /\.test\.ts$/), ...find('scripts', /\.test\.mjs$/)].sort((a, b) => rank(a) - rank(b));
 function rank(f) {
   const i = SLOW_FIRST.indexOf(f);

@@ -8,6 +8,7 @@ import { FileEmbeddingStore } from '../node/embed-store-fs.js';
 import { IMAGE_EXTENSIONS } from '../node/decode.js';
 import type { ImageSource } from '../engine/data/examples.js';
 import { fileSource, readModelDir, writeModelDir } from '../node/files.js';
+import { onnxRuntimeForward } from '../node/onnx-forward.js';
 import { BUNDLED_BACKBONES } from '../engine/model/manifest.js';
 import type { EpochLog, EvaluationReport, FineTuneOptions, ModelFiles } from '../types.js';
 import { readImageFolder, type ClassFiles } from './imagefolder.js';
@@ -30,12 +31,23 @@ export interface Output {
 
 const progressFor = (out: Output) => new PhaseProgress(out.json || out.quiet, out.io);
 
-async function engineFor(backbone: string | undefined, cacheDir: string | undefined): Promise<Engine> {
-  return createEngine({
-    backends: ['wasm', 'cpu'],
+/** Who runs the frozen backbone: ONNX Runtime when installed ('auto'), or tfjs. */
+export type Runtime = 'auto' | 'onnxruntime' | 'tfjs';
+
+async function engineFor(backbone: string | undefined, cacheDir: string | undefined, runtime: Runtime, out: Output): Promise<Engine> {
+  const opts = {
+    backends: ['wasm', 'cpu'] as const,
     ...(backbone ? { backbone } : {}),
     ...(cacheDir ? { embeddingStore: new FileEmbeddingStore(cacheDir) } : {}),
-  });
+  };
+  if (runtime === 'tfjs') return createEngine({ ...opts, backends: [...opts.backends] });
+  try {
+    return await createEngine({ ...opts, backends: [...opts.backends], forward: onnxRuntimeForward() });
+  } catch (err) {
+    if (runtime === 'onnxruntime' || !(err instanceof EdgetuneError && err.code === 'MISSING_DEPENDENCY')) throw err;
+    out.log('onnxruntime-node is not installed: the backbone runs on tfjs (npm install onnxruntime-node embeds several times faster)');
+    return createEngine({ ...opts, backends: [...opts.backends] });
+  }
 }
 
 /** File sources per class; unreadable files are warned about (and added to `skipped`), or thrown with --strict. */
@@ -69,6 +81,7 @@ export interface TrainArgs extends FineTuneOptions {
   data: string;
   out: string;
   backbone?: string;
+  runtime?: Runtime;
   cacheDir?: string;
   /** A model directory to continue from: its head is the warm start (classes kept, new ones added). */
   from?: string;
@@ -92,13 +105,13 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
   for (const f of folder.ignored.slice(0, 5)) out.warn(`ignoring non-image file ${f}`);
   if (folder.ignored.length > 5) out.warn(`ignoring ${folder.ignored.length - 5} more non-image files`);
 
-  const engine = await engineFor(args.backbone, cacheDir);
+  const engine = await engineFor(args.backbone, cacheDir, args.runtime ?? 'auto', out);
   const progress = progressFor(out);
   const abort = new AbortController();
   const onSigint = () => abort.abort();
   process.once('SIGINT', onSigint);
   try {
-    out.log(`backend ${engine.backend.name} ${JSON.stringify(engine.backend.details)}; backbone ${engine.backbone.manifest.id}`);
+    out.log(`backend ${engine.backend.name} ${JSON.stringify(engine.backend.details)}; backbone ${engine.backbone.manifest.id} on ${engine.embedder.forward.name}`);
     if (args.from) {
       const meta = await engine.import(await readModelDir(resolve(args.from)));
       out.log(`continuing from ${args.from} (classes: ${meta.labels.join(', ')})`);
@@ -150,7 +163,7 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
     await writeModelDir(outDir, files);
     out.log(`model written to ${outDir}`);
     const { history, config, ...summary } = report;
-    out.result({ model: outDir, backend: engine.backend, report: { ...summary, config, history }, ...(test ? { test } : {}) });
+    out.result({ model: outDir, backend: engine.backend, runtime: engine.embedder.forward.name, report: { ...summary, config, history }, ...(test ? { test } : {}) });
   } catch (err) {
     // No partial output: remove what this run created (the embedding cache included).
     if (!existedBefore) await rm(outDir, { recursive: true, force: true });
@@ -190,12 +203,13 @@ async function evaluateSplit(engine: Engine, classes: ClassFiles, strict: boolea
 interface ModelArgs {
   model: string;
   backbone?: string;
+  runtime?: Runtime;
   /** Embedding cache for eval and predict; default: the one train wrote beside the model. */
   cacheDir?: string;
   noCache?: boolean;
 }
 
-async function loadModel({ model: modelDir, backbone, cacheDir, noCache }: ModelArgs, out: Output): Promise<{ engine: Engine; files: ModelFiles }> {
+async function loadModel({ model: modelDir, backbone, cacheDir, noCache, runtime }: ModelArgs, out: Output): Promise<{ engine: Engine; files: ModelFiles }> {
   const files = await readModelDir(modelDir);
   const metaBytes = files['edgetune.json'];
   if (!metaBytes) throw new EdgetuneError('MODEL_LOAD_FAILED', `${modelDir}: no edgetune.json (not an edgetune model directory)`);
@@ -210,14 +224,14 @@ async function loadModel({ model: modelDir, backbone, cacheDir, noCache }: Model
     throw new EdgetuneError('UNKNOWN_BACKBONE', `${modelDir} was trained on backbone '${id}', which is not bundled: pass --backbone <manifest.json>`);
   }
   const cache = noCache ? undefined : (cacheDir ?? join(modelDir, 'cache'));
-  const engine = await engineFor(chosen, cache);
+  const engine = await engineFor(chosen, cache, runtime ?? 'auto', out);
   try {
     await engine.import(files);
   } catch (err) {
     await engine.dispose();
     throw err;
   }
-  out.log(`model ${modelDir}: ${engine.labels.length} classes, backbone ${chosen}, backend ${engine.backend.name}`);
+  out.log(`model ${modelDir}: ${engine.labels.length} classes, backbone ${chosen} on ${engine.embedder.forward.name}, backend ${engine.backend.name}`);
   return { engine, files };
 }
 

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EdgetuneError } from '../errors.js';
-import { evaluate, exportCmd, predict, train, type Output } from './commands.js';
+import { evaluate, exportCmd, predict, train, type Output, type Runtime } from './commands.js';
 import { COMMANDS, HELP, OVERVIEW, type Command } from './usage.js';
 
 const OPTIONS = {
@@ -32,6 +32,7 @@ const OPTIONS = {
   csv: { type: 'string' },
   merged: { type: 'boolean', default: false },
   format: { type: 'string' },
+  runtime: { type: 'string' },
   strict: { type: 'boolean', default: false },
   'no-refit': { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
@@ -102,7 +103,8 @@ function makeOutput(v: Values, io: CliIO): Output {
 const cacheOf = (v: Values): { cacheDir?: string; noCache: boolean } => ({ ...(v['cache-dir'] ? { cacheDir: v['cache-dir'] } : {}), noCache: v['no-cache'] });
 
 async function runCommand(command: Command, rest: string[], v: Values, out: Output): Promise<void> {
-  const backbone = v.backbone ? { backbone: v.backbone } : {};
+  if (v.runtime !== undefined && !['auto', 'onnxruntime', 'tfjs'].includes(v.runtime)) throw new UsageError(`--runtime is 'auto', 'onnxruntime' or 'tfjs', not '${v.runtime}'`, command);
+  const backbone = { ...(v.backbone ? { backbone: v.backbone } : {}), ...(v.runtime ? { runtime: v.runtime as Runtime } : {}) };
   switch (command) {
     case 'train': {
       if (rest.length !== 1 || !v.out) throw new UsageError('train needs <data> and --out <model-dir>', command);

@@ -8,6 +8,8 @@ const COMMON = `Common options:
   --quiet         no progress and no informational lines (warnings and errors still print)
   --strict        an unreadable image is an error instead of a skipped warning
   --backbone B    bundled id or manifest.json (default: the one the model was trained on)
+  --runtime R     who runs the frozen backbone: auto (onnxruntime-node when installed,
+                  else tfjs; the default), onnxruntime, tfjs
   -h, --help      this help          --version   the edgetune version`;
 
 export const HELP: Record<Command, string> = {

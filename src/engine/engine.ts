@@ -29,6 +29,7 @@ import { rank, score, top1 } from './inference.js';
 import { exportModel, importModel } from './model/artifacts.js';
 import { loadBackbone, type Backbone, type BackboneLoadOptions } from './model/backbone.js';
 import { DEFAULT_BACKBONE } from './model/manifest.js';
+import { tfjsForward, type BackboneForward, type ForwardFactory } from './model/forward.js';
 import { OpenSet } from './model/open-set.js';
 import { PrototypeModel, TrainedModel, type Predictor } from './model/trained-model.js';
 import { expectedCalibrationError, metrics } from './train/metrics.js';
@@ -45,6 +46,11 @@ export interface EngineOptions extends BackboneLoadOptions, BackendOptions {
   embeddingStore?: EmbeddingStore;
   /** Images per backbone forward pass. @default 16 */
   embedBatchSize?: number;
+  /**
+   * Who runs the frozen backbone: tfjs on the selected backend by default; in Node,
+   * `onnxRuntimeForward()` from edgetune/node. Training the head and tail stays on tfjs.
+   */
+  forward?: ForwardFactory;
 }
 
 /** What the engine takes as an image: a source with a content hash (files, examples), or raw pixels. */
@@ -63,7 +69,13 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
     ? { name: tf.getBackend() as BackendInfo['name'], reasons: {}, details: {} }
     : await selectBackend(opts);
   const backbone = await loadBackbone(opts.backbone ?? DEFAULT_BACKBONE, opts);
-  return new Engine(backend, backbone, opts);
+  try {
+    const forward = opts.forward ? await opts.forward(backbone) : tfjsForward(backbone);
+    return new Engine(backend, backbone, opts, forward);
+  } catch (err) {
+    backbone.dispose();
+    throw err;
+  }
 }
 
 const asSource = async (img: EngineImage, name: string): Promise<ImageSource> => ('load' in img ? img : pixelSource(img, name));
@@ -85,9 +97,10 @@ export class Engine implements ClassifierApi<EngineImage> {
     readonly backend: BackendInfo,
     readonly backbone: Backbone,
     opts: EngineOptions = {},
+    forward: BackboneForward = tfjsForward(backbone),
   ) {
     this.batchSize = opts.embedBatchSize ?? 16;
-    this.embedder = new Embedder(backbone, new EmbeddingCache(opts.cacheBudgetBytes, opts.embeddingStore), opts.embeddingStore, this.batchSize);
+    this.embedder = new Embedder(backbone, forward, new EmbeddingCache(opts.cacheBudgetBytes, opts.embeddingStore), opts.embeddingStore, this.batchSize);
   }
 
   /** Labels of the trained (or loaded) model, in output order; empty before training. */
@@ -326,6 +339,7 @@ export class Engine implements ClassifierApi<EngineImage> {
     this.model = null;
     this.prototypes = null;
     this.embedder.release();
+    this.embedder.forward.dispose();
     this.backbone.dispose();
     this.examples = [];
   }

@@ -2,14 +2,22 @@
 // an engine on the default backbone with six generated examples of three classes.
 import { createEngine, type Engine } from '../engine/engine.js';
 import { pixelSource } from '../engine/data/examples.js';
+import { onnxRuntimeForward } from '../node/onnx-forward.js';
 import { syntheticImage, SYNTHETIC_CLASSES } from './synthetic.js';
 
 export const PARTIAL_CLASSES = SYNTHETIC_CLASSES.slice(0, 3);
 // No validation split: the tail is always kept, so the tests exercise it.
 export const PARTIAL = { strategy: 'partial', epochs: 6, partialEpochs: 2, augment: 1, seed: 3, validationSplit: 0, batchSize: 8 } as const;
 
+/**
+ * The frozen backbone runs on ONNX Runtime, as the CLI runs it: these suites test
+ * training, which is tfjs either way (engine.test.ts and the browser e2e tests
+ * cover the tfjs forward pass; onnx-forward.test.ts their agreement).
+ */
+export const TEST_FORWARD = onnxRuntimeForward();
+
 export async function partialEngine(): Promise<Engine> {
-  const engine = await createEngine({ backends: ['wasm', 'cpu'] });
+  const engine = await createEngine({ backends: ['wasm', 'cpu'], forward: TEST_FORWARD });
   for (const label of PARTIAL_CLASSES) {
     const imgs = await Promise.all(Array.from({ length: 6 }, (_, i) => pixelSource(syntheticImage(label, 500 + i), `${label}${i}`)));
     await engine.addExamples(label, imgs);

@@ -6,6 +6,7 @@ import { EdgetuneError } from '../../errors.js';
 import type { FineTuneOptions, PrefixCacheInfo, RawImage, ResolvedTrainConfig } from '../../types.js';
 import { tensorFromHalves } from '../kernels/wasm-kernels.js';
 import type { Backbone } from '../model/backbone.js';
+import type { BackboneForward } from '../model/forward.js';
 import type { Tail } from '../model/tail.js';
 import type { TailFeed } from '../train/loop.js';
 import { throwIfAborted, yieldToEventLoop } from '../train/loop.js';
@@ -45,6 +46,8 @@ export class Embedder {
 
   constructor(
     readonly backbone: Backbone,
+    /** Runs the frozen backbone (tfjs, or a native runtime in Node). */
+    readonly forward: BackboneForward,
     readonly cache: EmbeddingCache,
     private readonly store: EmbeddingStore | undefined,
     /** Images per backbone forward pass. */
@@ -155,19 +158,21 @@ export class Embedder {
 
   /** One backbone forward pass over all views in `batch`, concatenated in order (with prefix activations when `cutNode` is set). */
   async embedViews(batch: { img: RawImage; boxes: Box[] }[], cutNode?: string): Promise<{ embedding: Float32Array; prefix?: Float32Array }> {
-    const out = tf.tidy(() => {
-      const inputs = batch.map((b) => viewsToInput(b.img, b.boxes, this.backbone.manifest));
-      const x = inputs.length === 1 ? inputs[0]! : tf.concat(inputs, 0);
-      if (!cutNode) return [this.backbone.embed(x)];
-      const r = this.backbone.embedWithPrefix(x, cutNode);
-      return [r.embedding, r.prefix];
-    });
+    const x = this.inputOf(batch);
     try {
-      const [embedding, prefix] = await Promise.all(out.map((t) => t.data() as Promise<Float32Array>));
+      const { embedding, prefix } = await this.forward.run(x, { embedding: true, ...(cutNode ? { prefix: cutNode } : {}) });
       return { embedding: embedding!, ...(prefix ? { prefix } : {}) };
     } finally {
-      tf.dispose(out);
+      x.dispose();
     }
+  }
+
+  /** The normalized backbone input for views of images, concatenated in order. */
+  private inputOf(batch: { img: RawImage; boxes: Box[] }[]): tf.Tensor4D {
+    return tf.tidy(() => {
+      const inputs = batch.map((b) => viewsToInput(b.img, b.boxes, this.backbone.manifest));
+      return inputs.length === 1 ? inputs[0]! : (tf.concat(inputs, 0) as tf.Tensor4D);
+    });
   }
 
   /** Features (what the head sees) of rows of the view table: cached embeddings, or the tail over prefix activations. */
@@ -208,17 +213,14 @@ export class Embedder {
         const missing = rows.flatMap((r, j) => (this.prefixCache.read(emb.prefixKeys[r]!, buf, j * per) ? [] : [j]));
         if (missing.length) {
           const imgs = await Promise.all(missing.map((j) => emb.sources[emb.rowSource[rows[j]!]!.example]!.load()));
-          const pre = tf.tidy(() => {
-            const inputs = missing.map((j, k) => {
+          const x = this.inputOf(
+            missing.map((j, k) => {
               const { example, view } = emb.rowSource[rows[j]!]!;
               const img = imgs[k]!;
-              const box = view === 0 ? FULL_VIEW : augmentBox(emb.sources[example]!.hash, view, img.width, img.height);
-              return viewsToInput(img, [box], this.backbone.manifest);
-            });
-            return this.backbone.prefix(inputs.length === 1 ? inputs[0]! : tf.concat(inputs, 0), tail.plan.cutNode);
-          });
-          const data = await pre.data();
-          pre.dispose();
+              return { img, boxes: [view === 0 ? FULL_VIEW : augmentBox(emb.sources[example]!.hash, view, img.width, img.height)] };
+            }),
+          );
+          const data = (await this.forward.run(x, { embedding: false, prefix: tail.plan.cutNode }).finally(() => x.dispose())).prefix!;
           missing.forEach((j, k) => buf.set(data.subarray(k * per, (k + 1) * per), j * per));
         }
         return tf.tensor4d(buf, [rows.length, h, w, c]);
@@ -265,12 +267,9 @@ export class Embedder {
     missing = missing.filter((_, j) => loaded[j] !== null);
     if (missing.length) {
       this.inferenceCounts.computed += missing.length;
-      const computed = tf.tidy(() => {
-        const inputs = imgs.map((img) => viewsToInput(img, [FULL_VIEW], this.backbone.manifest));
-        const x = inputs.length === 1 ? inputs[0]! : tf.concat(inputs, 0);
-        return tail ? this.backbone.prefix(x, tail.plan.cutNode) : this.backbone.embed(x);
-      });
-      const values = (await computed.data().finally(() => computed.dispose())) as Float32Array;
+      const x = this.inputOf(imgs.map((img) => ({ img, boxes: [FULL_VIEW] })));
+      const out = await this.forward.run(x, tail ? { embedding: false, prefix: tail.plan.cutNode } : { embedding: true }).finally(() => x.dispose());
+      const values = (tail ? out.prefix : out.embedding)!;
       const entries: [string, Float32Array][] = [];
       missing.forEach((i, j) => {
         found[i] = values.subarray(j * width, (j + 1) * width);

@@ -6,7 +6,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Engine } from '../engine.js';
 
 import { isEdgetuneError } from '../../errors.js';
-import { PARTIAL, partialEngine } from '../../testing/partial-fixture.js';
+import { PARTIAL as DEFAULT_DEPTH, partialEngine } from '../../testing/partial-fixture.js';
+
+// The stages, the refit and the abort paths do not depend on the depth (partial.test.ts
+// trains the default six blocks): two blocks keep these runs short.
+const PARTIAL = { ...DEFAULT_DEPTH, unfreezeBlocks: 2 };
 import { syntheticSet } from '../../testing/synthetic.js';
 
 

@@ -10,7 +10,7 @@ import { pixelSource } from '../data/examples.js';
 import { Tail } from '../model/tail.js';
 import { planTail } from '../model/tail-plan.js';
 import { isEdgetuneError } from '../../errors.js';
-import { PARTIAL, PARTIAL_CLASSES as CLASSES, partialEngine } from '../../testing/partial-fixture.js';
+import { PARTIAL, PARTIAL_CLASSES as CLASSES, TEST_FORWARD, partialEngine } from '../../testing/partial-fixture.js';
 import { syntheticImage, syntheticSet } from '../../testing/synthetic.js';
 import { fromHalf, toHalf } from '../util/fp16.js';
 
@@ -102,7 +102,7 @@ describe('Partial strategy on the default backbone (generated images)', () => {
     assert.ok(trained.some((v, i) => Math.abs(v - original[i]!) > 1e-6), 'the exported tail differs from the frozen graph');
     const want = await engine.predictBatch(test.map((s) => s.image));
 
-    const other = await createEngine({ useCurrentBackend: true });
+    const other = await createEngine({ useCurrentBackend: true, forward: TEST_FORWARD });
     try {
       await other.import(files);
       const got = await other.predictBatch(test.map((s) => s.image));
@@ -128,7 +128,7 @@ describe('Partial strategy on the default backbone (generated images)', () => {
   });
 
   it('rebuilds the mobilenet_v2 layers backbone tail (BatchNorm folded) and trains it', async () => {
-    const layers = await createEngine({ useCurrentBackend: true, backbone: 'mobilenet_v2' });
+    const layers = await createEngine({ useCurrentBackend: true, forward: TEST_FORWARD, backbone: 'mobilenet_v2' });
     try {
       for (const blocks of [0, 1, 4, 6]) {
         const tail = await Tail.fromBackbone(layers.backbone, blocks);

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createEngine, type Engine } from '../engine.js';
+import { TEST_FORWARD } from '../../testing/partial-fixture.js';
 import { FileEmbeddingStore } from '../../node/embed-store-fs.js';
 import { pixelSource, type ImageSource } from '../data/examples.js';
 import { expectedCalibrationError } from './metrics.js';
@@ -22,7 +23,7 @@ describe('Personalization features on the default backbone (generated images)', 
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'edgetune-cache-'));
-    engine = await createEngine({ backends: ['wasm', 'cpu'], embeddingStore: new FileEmbeddingStore(dir) });
+    engine = await createEngine({ backends: ['wasm', 'cpu'], forward: TEST_FORWARD, embeddingStore: new FileEmbeddingStore(dir) });
   });
   after(async () => {
     engine.dispose();
@@ -77,7 +78,7 @@ describe('Personalization features on the default backbone (generated images)', 
     assert.ok(rejected >= 0.25, `a good share of an unseen class is rejected (${rejected})`);
     // The threshold and prototypes travel with the model.
     const files = await engine.export();
-    const other = await createEngine({ useCurrentBackend: true });
+    const other = await createEngine({ useCurrentBackend: true, forward: TEST_FORWARD });
     try {
       await other.import(files);
       const again = await other.predictBatch(unknowns, { rejectUnknown: true });
@@ -100,7 +101,7 @@ describe('Personalization features on the default backbone (generated images)', 
   });
 
   it('persists embeddings (fp16, on disk): a new engine on the same store computes no backbone pass', async () => {
-    const fresh = await createEngine({ useCurrentBackend: true, embeddingStore: new FileEmbeddingStore(dir) });
+    const fresh = await createEngine({ useCurrentBackend: true, forward: TEST_FORWARD, embeddingStore: new FileEmbeddingStore(dir) });
     try {
       for (const c of ['disc', 'stripes', 'checker'] as const) await fresh.addExamples(c, await sources(c, 20, 300));
       const r = await fresh.fineTune({ epochs: 5, augment: 1, seed: 4 });

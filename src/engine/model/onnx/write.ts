@@ -24,9 +24,20 @@ export const ONNX_OPSET = 18;
 export interface OnnxModelInput {
   network: Network;
   inputSize: readonly [number, number];
-  normalization: { mean: readonly number[]; std: readonly number[] };
-  /** Dense layers [kernel [in, out], bias [out]], ReLU between them, softmax after the last. */
-  head: { kernel: Weight; bias: Weight }[];
+  /**
+   * With it, the input is `pixels` (0..255) and the model normalizes; without it,
+   * the input is `input`, already normalized (the engine's own backbone runs).
+   */
+  normalization?: { mean: readonly number[]; std: readonly number[] };
+  /**
+   * Dense layers [kernel [in, out], bias [out]], ReLU between them, softmax after
+   * the last: the output is `probabilities`. Without a head, it is `features` [n, d].
+   */
+  head?: { kernel: Weight; bias: Weight }[];
+  /** A network value (a cut point) also given as the output `prefix`, NHWC. */
+  prefix?: string;
+  /** Without a head: whether to output `features` (false for a prefix-only model). @default true */
+  features?: boolean;
   /** Stored as the model's metadata_props (labels, preprocessing, provenance). */
   metadata: Record<string, string>;
   producerVersion: string;
@@ -137,31 +148,26 @@ function emit(g: GraphBuilder, op: NetOp, weights: Map<string, Weight>, at: (n: 
 /** The ONNX model's bytes. */
 export function writeOnnx(m: OnnxModelInput): Uint8Array {
   const g = new GraphBuilder();
-  const { mean, std } = m.normalization;
-  const nchw = g.node('Transpose', 'edgetune/nchw', ['pixels'], [attr.ints('perm', [0, 3, 1, 2])]);
-  const scale = g.float('edgetune/norm/scale', [1, 3, 1, 1], Float32Array.from(std, (s) => 1 / (255 * s)));
-  const offset = g.float('edgetune/norm/offset', [1, 3, 1, 1], Float32Array.from(mean, (mu, i) => mu / std[i]!));
-  const scaled = g.node('Mul', 'edgetune/norm/mul', [nchw, scale]);
+  const inputName = m.normalization ? 'pixels' : 'input';
+  const nchw = g.node('Transpose', 'edgetune/nchw', [inputName], [attr.ints('perm', [0, 3, 1, 2])]);
   // Every op reads its inputs through `at`: a network name maps to the ONNX output holding it.
-  const outputs = new Map<string, string>([[m.network.input, g.node('Sub', 'edgetune/norm/sub', [scaled, offset])]]);
+  const outputs = new Map<string, string>([[m.network.input, m.normalization ? normalize(g, nchw, m.normalization) : nchw]]);
   const at = (n: string) => outputs.get(n) ?? n;
   for (const op of m.network.ops) outputs.set(op.name, emit(g, op, m.network.weights, at));
-  let x = at(m.network.output);
-  m.head.forEach((layer, i) => {
-    const k = g.float(`edgetune/dense${i}/kernel`, layer.kernel.shape, layer.kernel.data);
-    const b = g.float(`edgetune/dense${i}/bias`, layer.bias.shape, layer.bias.data);
-    x = g.node('Gemm', `edgetune/dense${i}`, [x, k, b]);
-    if (i < m.head.length - 1) x = g.node('Relu', `edgetune/dense${i}/relu`, [x]);
-  });
-  g.node('Softmax', 'edgetune/softmax', [x], [attr.int('axis', 1)], 'probabilities');
-  const classes = m.head[m.head.length - 1]!.bias.shape[0]!;
   const [h, w] = m.inputSize;
-  const tensorType = (dims: (number | string)[]) => ({
-    tensorType: {
-      elemType: onnx.TensorProto.DataType.FLOAT,
-      shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) },
-    },
-  });
+  const graphOutputs = [];
+  if (m.head) {
+    const classes = denseHead(g, at(m.network.output), m.head);
+    graphOutputs.push({ name: 'probabilities', type: tensorType(['n', classes]) });
+  } else if (m.features !== false) {
+    g.node('Identity', 'edgetune/features', [at(m.network.output)], [], 'features');
+    graphOutputs.push({ name: 'features', type: tensorType(['n', 'd']) });
+  }
+  if (m.prefix) {
+    if (!outputs.has(m.prefix)) throw new Error(`'${m.prefix}' is not a value of the network`);
+    g.node('Transpose', 'edgetune/prefix', [at(m.prefix)], [attr.ints('perm', [0, 2, 3, 1])], 'prefix');
+    graphOutputs.push({ name: 'prefix', type: tensorType(['n', 'h', 'w', 'c']) });
+  }
   const model = onnx.ModelProto.create({
     irVersion: ONNX_IR_VERSION,
     opsetImport: [{ domain: '', version: ONNX_OPSET }],
@@ -171,10 +177,39 @@ export function writeOnnx(m: OnnxModelInput): Uint8Array {
       name: 'edgetune',
       node: g.nodes,
       initializer: g.initializers,
-      input: [{ name: 'pixels', type: tensorType(['n', h, w, 3]) }],
-      output: [{ name: 'probabilities', type: tensorType(['n', classes]) }],
+      input: [{ name: inputName, type: tensorType(['n', h, w, 3]) }],
+      output: graphOutputs,
     },
     metadataProps: Object.entries(m.metadata).map(([key, value]) => ({ key, value })),
   });
   return onnx.ModelProto.encode(model).finish();
+}
+
+function tensorType(dims: (number | string)[]) {
+  return {
+    tensorType: {
+      elemType: onnx.TensorProto.DataType.FLOAT,
+      shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) },
+    },
+  };
+}
+
+/** x * (1 / (255 * std)) - mean / std, per channel of NCHW pixels. */
+function normalize(g: GraphBuilder, x: string, { mean, std }: { mean: readonly number[]; std: readonly number[] }): string {
+  const scale = g.float('edgetune/norm/scale', [1, 3, 1, 1], Float32Array.from(std, (s) => 1 / (255 * s)));
+  const offset = g.float('edgetune/norm/offset', [1, 3, 1, 1], Float32Array.from(mean, (mu, i) => mu / std[i]!));
+  return g.node('Sub', 'edgetune/norm/sub', [g.node('Mul', 'edgetune/norm/mul', [x, scale]), offset]);
+}
+
+/** Gemm layers with ReLU between, then softmax into `probabilities`; returns the class count. */
+function denseHead(g: GraphBuilder, features: string, head: { kernel: Weight; bias: Weight }[]): number {
+  let x = features;
+  head.forEach((layer, i) => {
+    const k = g.float(`edgetune/dense${i}/kernel`, layer.kernel.shape, layer.kernel.data);
+    const b = g.float(`edgetune/dense${i}/bias`, layer.bias.shape, layer.bias.data);
+    x = g.node('Gemm', `edgetune/dense${i}`, [x, k, b]);
+    if (i < head.length - 1) x = g.node('Relu', `edgetune/dense${i}/relu`, [x]);
+  });
+  g.node('Softmax', 'edgetune/softmax', [x], [attr.int('axis', 1)], 'probabilities');
+  return head[head.length - 1]!.bias.shape[0]!;
 }
