@@ -2,7 +2,8 @@
 // Prints one JSON object on stdout; progress on stderr.
 import { PerformanceObserver } from 'node:perf_hooks';
 import { createEngine } from '../src/engine/engine.js';
-import { partialSuite, runEngineSuite } from './lib/engine-suite.js';
+import { onnxRuntimeForward } from '../src/node/onnx-forward.js';
+import { embedPassMs, partialSuite, runEngineSuite } from './lib/engine-suite.js';
 
 const quick = process.argv.includes('--quick');
 // Time in garbage collection, for the partial epochs' breakdown.
@@ -28,4 +29,17 @@ const result = await runEngineSuite(engine, {
   log: (m) => process.stderr.write(`[bench node] ${m}\n`),
 });
 await engine.dispose();
-process.stdout.write(JSON.stringify({ profile: 'node-wasm', backend: engine.backend, ...result }) + '\n');
+process.stderr.write('[bench node] embedding pass: tfjs vs onnxruntime\n');
+const embed = await embedSpeedup(quick ? 48 : 200);
+process.stdout.write(JSON.stringify({ profile: 'node-wasm', backend: engine.backend, ...result, embed }) + '\n');
+
+/**
+ * The embedding pass of fineTune (decode, resize, backbone) on the same images,
+ * tfjs (WASM, one thread) against ONNX Runtime (the CLI's default): the
+ * issue's nodeEmbedSpeedup. Each engine embeds every image once, cold.
+ */
+async function embedSpeedup(n: number) {
+  const tfjsMs = await embedPassMs(await createEngine({ backends: ['wasm'] }), n);
+  const onnxruntimeMs = await embedPassMs(await createEngine({ backends: ['wasm'], forward: onnxRuntimeForward() }), n);
+  return { n, tfjsMs: Math.round(tfjsMs), onnxruntimeMs: Math.round(onnxruntimeMs), speedup: Number((tfjsMs / onnxruntimeMs).toFixed(2)) };
+}

@@ -106,6 +106,8 @@ const result = {
   predictP50Ms: c.predict.p50Ms,
   predictOverForward: c.predict.overForward,
   longTasks: c.longTasks.fineTune.count,
+  nodeEmbedSpeedup: node.embed?.speedup ?? null,
+  nodeEmbedSpeedupTarget: 1.7,
   mainEntryGzipBytes: bundles['edgetune (main)'].gzip,
   mode: quick ? 'quick' : 'full',
   epochs: EPOCHS,

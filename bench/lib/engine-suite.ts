@@ -43,6 +43,17 @@ async function addAll(engine: Engine, set: { label: string; img: RawImage }[]): 
   for (const [label, srcs] of by) await engine.addExamples(label, srcs);
 }
 
+/** fineTune's embedding pass (report.embedMs) over n images, no augmentation; disposes the engine. */
+export async function embedPassMs(engine: Engine, n: number): Promise<number> {
+  try {
+    await addAll(engine, images(n, 9));
+    const r = await engine.fineTune({ epochs: 1, augment: 0, validationSplit: 0, refit: false, seed: 1 });
+    return r.embedMs;
+  } finally {
+    await engine.dispose();
+  }
+}
+
 /** Forward time per image of the frozen backbone alone, per batch size. */
 export async function floor(engine: Engine, batches: number[], repeats: number) {
   const [h, w] = engine.backbone.manifest.inputSize;

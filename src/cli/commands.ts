@@ -9,6 +9,7 @@ import { IMAGE_EXTENSIONS } from '../node/decode.js';
 import type { ImageSource } from '../engine/data/examples.js';
 import { fileSource, readModelDir, writeModelDir } from '../node/files.js';
 import { onnxRuntimeForward } from '../node/onnx-forward.js';
+import { reportFiles } from './report/files.js';
 import { BUNDLED_BACKBONES } from '../engine/model/manifest.js';
 import type { EpochLog, EvaluationReport, FineTuneOptions, ModelFiles } from '../types.js';
 import { readImageFolder, type ClassFiles } from './imagefolder.js';
@@ -152,16 +153,18 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
       );
     }
     let test: EvaluationReport | undefined;
+    let testSamples: { label: string; image: ImageSource }[] = [];
     if (folder.test) {
-      test = await evaluateSplit(engine, folder.test, args.strict, out);
+      ({ report: test, samples: testSamples } = await evaluateSplit(engine, folder.test, args.strict, out));
       formatEval(test).forEach((l) => out.log(l));
     }
     const files = await engine.export({
       ...(test ? { metrics: { testAccuracy: test.accuracy, testN: test.n } } : {}),
       ...(report.bestValAccuracy !== undefined && !test ? { metrics: { valAccuracy: report.bestValAccuracy } } : {}),
     });
+    Object.assign(files, await reportFiles(engine, { data: resolve(args.data), model: outDir, report, ...(test ? { test: { report: test, samples: testSamples } } : {}) }));
     await writeModelDir(outDir, files);
-    out.log(`model written to ${outDir}`);
+    out.log(`model written to ${outDir} (report.html, history.csv${test ? ', predictions.csv' : ''} beside it)`);
     const { history, config, ...summary } = report;
     out.result({ model: outDir, backend: engine.backend, runtime: engine.embedder.forward.name, report: { ...summary, config, history }, ...(test ? { test } : {}) });
   } catch (err) {
@@ -176,7 +179,7 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
   }
 }
 
-async function evaluateSplit(engine: Engine, classes: ClassFiles, strict: boolean, out: Output): Promise<EvaluationReport> {
+async function evaluateSplit(engine: Engine, classes: ClassFiles, strict: boolean, out: Output): Promise<{ report: EvaluationReport; samples: { label: string; image: ImageSource }[] }> {
   const known = new Set(engine.labels);
   const samples = [];
   let files = 0;
@@ -194,7 +197,8 @@ async function evaluateSplit(engine: Engine, classes: ClassFiles, strict: boolea
     for (const s of report.skipped ?? []) out.warn(`skipping ${s.reason}`);
     const skipped = [...unreadable, ...(report.skipped ?? [])];
     progress.update('evaluate', report.n, report.n + skipped.length, skipped.length ? `(${skipped.length} unreadable)` : '');
-    return { ...report, ...(skipped.length ? { skipped } : {}) };
+    const bad = new Set(skipped.map((s) => s.name));
+    return { report: { ...report, ...(skipped.length ? { skipped } : {}) }, samples: samples.filter((s) => !bad.has(s.image.name)) };
   } finally {
     progress.end();
   }
@@ -242,7 +246,7 @@ export async function evaluate(args: ModelArgs & { data: string; strict: boolean
   if (!classes) throw new EdgetuneError('INVALID_DATASET', `${args.data}: has no test split to evaluate`);
   const { engine } = await loadModel(args, out);
   try {
-    const report = await evaluateSplit(engine, classes, args.strict, out);
+    const { report } = await evaluateSplit(engine, classes, args.strict, out);
     if (!out.json) formatEval(report).forEach((l) => out.print(l));
     const embeddings = { ...engine.embedder.inferenceCounts };
     out.log(`${embeddings.computed} backbone passes, ${embeddings.cached} cached`);

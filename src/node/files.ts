@@ -25,6 +25,9 @@ export async function fileSource(path: string): Promise<ImageSource> {
 }
 
 /** Reads every file under a model directory into a ModelFiles map (posix-style names). */
+/** What `edgetune train` writes beside the model files (not part of the model). */
+const TRAINING_OUTPUTS = new Set(['report.html', 'history.csv', 'predictions.csv']);
+
 export async function readModelDir(dir: string): Promise<ModelFiles> {
   const files: ModelFiles = {};
   let entries: string[];
@@ -38,6 +41,7 @@ export async function readModelDir(dir: string): Promise<ModelFiles> {
   for (const path of entries) {
     const name = relative(dir, path).split(sep).join('/');
     if (name.startsWith('cache/')) continue; // the embedding cache lives beside the model
+    if (TRAINING_OUTPUTS.has(name)) continue; // train's report files are for people
     files[name] = new Uint8Array(await readFile(path));
   }
   return files;
