@@ -1,0 +1,108 @@
+// The ONNX export in a browser runtime nobody here wrote: onnxruntime-web (WASM)
+// in Chromium runs the model.onnx that the engine exported, and must give the
+// engine's probabilities within 1e-4 on the same pixels, for a head and for a
+// fine-tuned tail. Every request the page makes is answered from this process.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createEngine } from '../dist/engine/index.js';
+import { ARTIFACTS, ROOT, launch } from './harness.mjs';
+
+const ORIGIN = 'http://127.0.0.1:9';
+const ORT_DIST = join(ROOT, 'node_modules/onnxruntime-web/dist');
+const SIZE = 224;
+
+/** A 224x224 RGB picture: a disc, stripes or a checkerboard in a class colour. */
+function picture(kind, seed) {
+  const data = new Uint8Array(SIZE * SIZE * 3);
+  const period = 10 + (seed % 7);
+  for (let y = 0; y < SIZE; y++)
+    for (let x = 0; x < SIZE; x++) {
+      const on = kind === 0 ? (x - 112 - seed) ** 2 + (y - 100) ** 2 < 60 ** 2 : kind === 1 ? Math.floor(y / period) % 2 === 0 : (Math.floor(x / period) + Math.floor(y / period)) % 2 === 0;
+      const fg = [[210, 40, 40], [40, 60, 200], [40, 160, 60]][kind];
+      for (let c = 0; c < 3; c++) data[(y * SIZE + x) * 3 + c] = on ? fg[c] : 230 - ((x * 7 + y * 3 + seed * 11) % 25);
+    }
+  return { data, width: SIZE, height: SIZE, channels: 3 };
+}
+
+const PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
+import * as ort from '/ort/ort.wasm.min.mjs';
+ort.env.wasm.wasmPaths = '/ort/';
+ort.env.wasm.numThreads = 1;
+window.runOnnx = async (n) => {
+  const [model, pixels] = await Promise.all(['/model.onnx', '/pixels.bin'].map((u) => fetch(u).then((r) => r.arrayBuffer())));
+  const session = await ort.InferenceSession.create(new Uint8Array(model), { executionProviders: ['wasm'] });
+  const out = await session.run({ pixels: new ort.Tensor('float32', new Float32Array(pixels), [n, ${SIZE}, ${SIZE}, 3]) });
+  await session.release();
+  return { dims: out.probabilities.dims, data: Array.from(out.probabilities.data) };
+};
+window.ready = true;
+</script>`;
+
+describe('ONNX export run by onnxruntime-web (WASM) in Chromium', () => {
+  let engine;
+  let context;
+  const images = [0, 1, 2, 0, 1, 2].map((k, i) => picture(k, i));
+
+  before(async () => {
+    engine = await createEngine({ backends: ['wasm', 'cpu'] });
+    for (let i = 0; i < 15; i++) await engine.addExamples(['disc', 'stripes', 'checker'][i % 3], [picture(i % 3, 20 + i)]);
+    context = await launch();
+  });
+  after(async () => {
+    await context?.close();
+    engine?.dispose();
+  });
+
+  /** Exports, serves the file to the page, and returns the max abs difference from the engine's probabilities. */
+  async function agreement(name) {
+    const model = (await engine.export({ format: 'onnx' }))['model.onnx'];
+    const pixels = new Float32Array(images.length * SIZE * SIZE * 3);
+    images.forEach((im, i) => pixels.set(im.data, i * SIZE * SIZE * 3));
+    const page = await context.newPage();
+    const requests = [];
+    await page.route('**/*', (route) => {
+      const url = new URL(route.request().url());
+      requests.push(url.href);
+      if (url.origin !== ORIGIN) return route.abort();
+      if (url.pathname === '/') return route.fulfill({ contentType: 'text/html', body: PAGE });
+      if (url.pathname === '/model.onnx') return route.fulfill({ contentType: 'application/octet-stream', body: Buffer.from(model) });
+      if (url.pathname === '/pixels.bin') return route.fulfill({ contentType: 'application/octet-stream', body: Buffer.from(pixels.buffer) });
+      if (url.pathname.startsWith('/ort/')) {
+        const file = url.pathname.slice(5);
+        if (!/^[\w.-]+$/.test(file)) return route.abort();
+        const type = file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript';
+        return route.fulfill({ contentType: type, body: readFileSync(join(ORT_DIST, file)) });
+      }
+      return route.fulfill({ status: 404, body: '' });
+    });
+    try {
+      await page.goto(`${ORIGIN}/`);
+      await page.waitForFunction(() => window.ready === true);
+      const out = await page.evaluate((n) => window.runOnnx(n), images.length);
+      const predictions = await engine.predictBatch(images, { topK: engine.labels.length });
+      assert.deepEqual(out.dims, [images.length, engine.labels.length]);
+      let max = 0;
+      predictions.forEach((p, i) => p.forEach((q) => (max = Math.max(max, Math.abs(q.probability - out.data[i * engine.labels.length + engine.labels.indexOf(q.label)])))));
+      console.log(`# ${name}: onnxruntime-web vs engine, max abs difference ${max.toExponential(2)} over ${images.length} images`);
+      assert.ok(requests.every((u) => u.startsWith(ORIGIN)), `requests stay on the page's origin: ${requests}`);
+      await page.screenshot({ path: join(ARTIFACTS, `onnx-web-${name}.png`) });
+      return max;
+    } finally {
+      await page.close();
+    }
+  }
+
+  it('head: the same probabilities within 1e-4', async () => {
+    await engine.fineTune({ epochs: 4, seed: 1, validationSplit: 0.34 });
+    const diff = await agreement('head');
+    assert.ok(diff <= 1e-4, `max abs difference ${diff}`);
+  });
+
+  it('partial (a fine-tuned tail): the same probabilities within 1e-4', async () => {
+    await engine.fineTune({ strategy: 'partial', unfreezeBlocks: 1, partialEpochs: 2, epochs: 4, seed: 1, validationSplit: 0.34, refit: false });
+    const diff = await agreement('partial');
+    assert.ok(diff <= 1e-4, `max abs difference ${diff}`);
+  });
+});
