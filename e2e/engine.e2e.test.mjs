@@ -35,6 +35,17 @@ describe('engine in Chromium', () => {
     checkPrivacy(urls);
   });
 
+  it('[wasm] uses every core by default on a cross-origin isolated page, and wasmThreads sets the pool', async () => {
+    const backend = (o) => runInPage(server.url, 'wasm', '/e2e/page/index.html', 'runBackend', o).then((r) => r.result);
+    const all = await backend({});
+    console.log(`# [wasm] default threads ${all.backend.details.threads} with hardwareConcurrency ${all.coresBefore}`);
+    assert.equal(all.crossOriginIsolated, true);
+    assert.equal(all.backend.details.threads, Math.min(8, all.coresBefore));
+    assert.equal(all.coresAfter, all.coresBefore, 'navigator.hardwareConcurrency is the real value again');
+    const one = await backend({ wasmThreads: 1 });
+    assert.equal(one.backend.details.threads, 1);
+  });
+
   it('[wasm] and [webgpu] compute the same embeddings on a tiny backbone', async (t) => {
     const wasm = await scenario('wasm', { backends: ['wasm'], backbone: tiny, perClass: 4, epochs: 5, augment: 0 });
     const gpu = await scenario('webgpu', { backends: ['webgpu'], backbone: tiny, perClass: 4, epochs: 5, augment: 0 }).catch((e) => e);

@@ -1,6 +1,6 @@
 // Runs in the browser page: the engine (same code as the worker will run) on
 // generated images, through fetch-loaded, hash-verified model files.
-import { createEngine, pixelSource } from '../../src/engine/index.js';
+import { createEngine, pixelSource, selectBackend } from '../../src/engine/index.js';
 import { syntheticImage, syntheticSet } from '../../src/testing/synthetic.js';
 import type { BackendName } from '../../src/types.js';
 
@@ -54,5 +54,12 @@ async function runScenario(o: ScenarioOptions) {
   }
 }
 
-(globalThis as unknown as { runScenario: typeof runScenario }).runScenario = runScenario;
+/** The WASM backend as selectBackend starts it, and what the page's navigator says before and after. */
+async function runBackend(o: { wasmThreads?: number }) {
+  const coresBefore = navigator.hardwareConcurrency;
+  const backend = await selectBackend({ backends: ['wasm'], wasmPaths: '/node_modules/@tensorflow/tfjs-backend-wasm/dist/', ...o });
+  return { backend, coresBefore, coresAfter: navigator.hardwareConcurrency, crossOriginIsolated: globalThis.crossOriginIsolated };
+}
+
+Object.assign(globalThis, { runScenario, runBackend });
 document.title = 'ready';

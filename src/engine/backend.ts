@@ -10,7 +10,11 @@ export interface BackendOptions {
   backends?: BackendName[];
   /** Where the tfjs `.wasm` files are served from (a prefix ending in `/`, or a file map). */
   wasmPaths?: string | Record<string, string>;
-  /** WASM threads; capped to 1 when the page is not cross-origin isolated. @default navigator.hardwareConcurrency */
+  /**
+   * WASM threads (XNNPACK's pool, at most 8); 1 when the page is not cross-origin
+   * isolated. `backend.details.threads` reports the count in use.
+   * @default navigator.hardwareConcurrency
+   */
   wasmThreads?: number;
 }
 
@@ -23,8 +27,34 @@ export function defaultBackendOrder(): BackendName[] {
 
 type Details = BackendInfo['details'];
 
-/** Each candidate loads its tfjs backend module lazily: bundles only pay for what is used. */
-const candidates: Record<BackendName, (opts: BackendOptions, details: Details) => Promise<void>> = {
+/** tfjs-backend-wasm's thread pool has 8 workers at most. */
+const MAX_WASM_THREADS = 8;
+
+/**
+ * tfjs-backend-wasm caps its pool at half of navigator.hardwareConcurrency, read
+ * once when the threaded module starts (it assumes two hyper-threads per core),
+ * whatever setThreadsCount asks for. Reporting twice the wanted count while the
+ * module starts lets setThreadsCount decide; the returned function restores the
+ * real value.
+ */
+function reportCoresWhileStarting(threads: number): () => void {
+  const nav = globalThis.navigator as { hardwareConcurrency?: number } | undefined;
+  if (!nav) return () => {};
+  try {
+    Object.defineProperty(nav, 'hardwareConcurrency', { value: 2 * threads, configurable: true });
+  } catch {
+    return () => {};
+  }
+  return () => {
+    delete (nav as { hardwareConcurrency?: number }).hardwareConcurrency;
+  };
+}
+
+/**
+ * Each candidate loads its tfjs backend module lazily (bundles only pay for what
+ * is used); it may return a function to run once the backend is initialized.
+ */
+const candidates: Record<BackendName, (opts: BackendOptions, details: Details) => Promise<(() => void) | void>> = {
   async webgpu(_opts, details) {
     const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<unknown> } } | undefined)?.gpu;
     if (!gpu) throw new Error('navigator.gpu is not available (no WebGPU in this context, or not a secure origin)');
@@ -41,8 +71,11 @@ const candidates: Record<BackendName, (opts: BackendOptions, details: Details) =
     // Threads need SharedArrayBuffer, i.e. a cross-origin isolated page (COOP/COEP).
     const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
     const cores = (globalThis.navigator as { hardwareConcurrency?: number } | undefined)?.hardwareConcurrency ?? 1;
-    if (isolated) wasm.setThreadsCount(Math.max(1, opts.wasmThreads ?? cores));
     details.crossOriginIsolated = isolated;
+    if (!isolated) return;
+    const threads = Math.min(MAX_WASM_THREADS, Math.max(1, Math.floor(opts.wasmThreads ?? cores)));
+    wasm.setThreadsCount(threads);
+    return reportCoresWhileStarting(threads);
   },
   async cpu() {
     await import('@tensorflow/tfjs-backend-cpu');
@@ -87,10 +120,12 @@ export async function selectBackend(opts: BackendOptions = {}): Promise<BackendI
       throw new EdgetuneError('INVALID_ARGUMENT', `Unknown backend '${name}'. Valid backends are: ${ALL_BACKENDS.join(', ')}`);
     }
     const details: Details = {};
+    let started: (() => void) | void;
     try {
-      await candidates[name](opts, details);
+      started = await candidates[name](opts, details);
       // setBackend resolves false instead of throwing when initialization fails.
-      if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend('${name}') failed to initialize`);
+      const ok = await tf.setBackend(name).finally(() => started?.());
+      if (!ok) throw new Error(`tf.setBackend('${name}') failed to initialize`);
       await tf.ready();
       await selfTest();
       if (name === 'wasm') {
