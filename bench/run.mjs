@@ -57,6 +57,8 @@ async function chromiumProfiles() {
   try {
     log('Chromium WASM (cross-origin isolated)');
     out.wasm = await browserRun(isolated.url, PROFILES.wasm, { backends: ['wasm'], quick, n, naiveN: n });
+    log('Chromium WASM, cross-origin isolated, one thread (floor only)');
+    out.wasmOneThread = await browserRun(isolated.url, PROFILES.wasm, { backends: ['wasm'], quick, floorOnly: true, wasmThreads: 1 });
     log('Chromium WASM without COOP/COEP (no threads)');
     out.wasmNoIsolation = await browserRun(plain.url, PROFILES.wasm, { backends: ['wasm'], quick, floorOnly: true });
     if (!quick) {
@@ -106,6 +108,9 @@ const result = {
   predictP50Ms: c.predict.p50Ms,
   predictOverForward: c.predict.overForward,
   longTasks: c.longTasks.fineTune.count,
+  wasmThreads: c.backend.details.threads,
+  wasmThreadsFloorRatio: Number((c.floor.bestMs / chromium.wasmOneThread.floor.bestMs).toFixed(3)),
+  wasmThreadsFloorRatioTarget: 0.65,
   nodeEmbedSpeedup: node.embed?.speedup ?? null,
   nodeEmbedSpeedupTarget: 1.7,
   mainEntryGzipBytes: bundles['edgetune (main)'].gzip,

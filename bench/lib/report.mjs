@@ -10,6 +10,7 @@ export function markdown(r) {
   const nFine = n.fineTune ?? {};
   const rows = [
     ['Backbone floor, per image (best batch)', `${c.floor?.bestMs} ms`, `${n.floor?.bestMs} ms`, ''],
+    [`Backbone floor, best batch: ${r.wasmThreads} threads / 1 thread (Chromium WASM)`, `${c.floor?.bestMs} / ${r.chromium?.wasmOneThread?.floor?.bestMs} ms (${x(r.wasmThreadsFloorRatio)})`, '–', '≤ 0.65x'],
     ['Backbone floor, per image (batch 1)', `${c.floor?.batch1Ms} ms`, `${n.floor?.batch1Ms} ms`, ''],
     ...Object.entries(nFine).map(([size, f]) => [
       `fineTune head, N=${size}, ${r.epochs} epochs`,

@@ -17,12 +17,14 @@ interface PageOptions {
   floorOnly?: boolean;
   n: number;
   naiveN: number;
+  /** WASM threads for the engine in the page (the SDK's default when absent). */
+  wasmThreads?: number;
 }
 
 async function runBench(o: PageOptions) {
   const longTasks: number[] = [];
   new PerformanceObserver((l) => l.getEntries().forEach((e) => longTasks.push(e.duration))).observe({ type: 'longtask' });
-  const engine = await createEngine({ backends: o.backends, modelBaseUrl: '/models/', wasmPaths: '/dist/wasm/' });
+  const engine = await createEngine({ backends: o.backends, modelBaseUrl: '/models/', wasmPaths: '/dist/wasm/', ...(o.wasmThreads ? { wasmThreads: o.wasmThreads } : {}) });
   const out: Record<string, unknown> = { backend: engine.backend, crossOriginIsolated: globalThis.crossOriginIsolated };
   // SwiftShader WebGPU takes seconds per image: batch 1 only, one timed run.
   const swift = o.backends[0] === 'webgpu';
