@@ -79,6 +79,17 @@ class DemoPage {
     assert.ok(m, caption);
     return { accuracy: Number(m[1]) / 100, n: Number(m[2]), caption };
   }
+
+  /** "What it got wrong": the count it states, and its thumbnails (decoded widths). */
+  async mistakes() {
+    await this.page.waitForSelector('#evaluation .mistakes h3', { timeout: 60_000 });
+    const heading = await this.page.locator('#evaluation .mistakes h3').textContent();
+    const m = /\((\d+) of (\d+)\)/.exec(heading);
+    assert.ok(m, heading);
+    await this.page.waitForFunction(() => [...document.querySelectorAll('#evaluation .mistake img')].every((i) => i.complete));
+    const widths = await this.page.locator('#evaluation .mistake img').evaluateAll((imgs) => imgs.map((i) => i.naturalWidth));
+    return { wrong: Number(m[1]), of: Number(m[2]), widths };
+  }
 }
 
 async function openDemo(context, url, viewport, shots) {
@@ -180,6 +191,11 @@ async function journey(server, data, viewportName) {
     await page.setInputFiles('#eval-input', split);
     const folderEval = await demo.evaluation();
     assert.equal(folderEval.n, data.counts.testTotal, 'the test split, as edgetune eval scores it');
+    const wrong = await demo.mistakes();
+    assert.equal(wrong.of, folderEval.n);
+    assert.equal(wrong.wrong, Math.round(folderEval.n * (1 - folderEval.accuracy)), 'as many thumbnails as the accuracy leaves wrong');
+    assert.equal(wrong.widths.length, Math.min(wrong.wrong, 48));
+    assert.ok(wrong.widths.every((w) => w > 0), 'every thumbnail decodes');
     await demo.shot('evaluate-folder');
 
     // Export: the files download.

@@ -60,5 +60,41 @@ export async function evaluate(samples: { label: string; image: Blob }[], title:
       )
       .join('') +
     '</tbody>';
-  ui.evaluation.replaceChildren(t);
+  ui.evaluation.replaceChildren(t, await mistakes(samples));
+}
+
+/** The most confident mistakes first: what a person wants to look at after the numbers. */
+const MAX_MISTAKES = 48;
+let thumbnailUrls: string[] = [];
+
+/** "What it got wrong": each misclassified image with its predicted and true label. */
+async function mistakes(samples: { label: string; image: Blob }[]): Promise<HTMLElement> {
+  thumbnailUrls.forEach((u) => URL.revokeObjectURL(u));
+  thumbnailUrls = [];
+  const wrong: { sample: (typeof samples)[number]; label: string; probability: number }[] = [];
+  // Served from the embedding cache evaluate just filled: no second backbone pass.
+  for (let i = 0; i < samples.length; i += 32) {
+    const chunk = samples.slice(i, i + 32);
+    const top = await app.clf.predictBatch(chunk.map((s) => s.image), { topK: 1 });
+    chunk.forEach((sample, j) => top[j]![0]!.label !== sample.label && wrong.push({ sample, ...top[j]![0]! }));
+  }
+  wrong.sort((a, b) => b.probability - a.probability);
+  const section = document.createElement('div');
+  section.className = 'mistakes';
+  section.innerHTML = `<h3>What it got wrong (${wrong.length} of ${samples.length})</h3>`;
+  const grid = document.createElement('div');
+  grid.className = 'mistake-grid';
+  for (const w of wrong.slice(0, MAX_MISTAKES)) {
+    const url = URL.createObjectURL(w.sample.image);
+    thumbnailUrls.push(url);
+    const fig = document.createElement('figure');
+    fig.className = 'mistake';
+    const name = w.sample.image instanceof File ? w.sample.image.name : '';
+    fig.innerHTML = `<img alt="${escapeHtml(name || w.sample.label)}"><figcaption><b>${escapeHtml(w.label)}</b> ${(w.probability * 100).toFixed(0)}%<br>true: ${escapeHtml(w.sample.label)}</figcaption>`;
+    fig.querySelector('img')!.src = url;
+    grid.append(fig);
+  }
+  if (!wrong.length) grid.textContent = 'No image was misclassified.';
+  section.append(grid);
+  return section;
 }
