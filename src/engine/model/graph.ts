@@ -39,3 +39,17 @@ export function cutPoints<T>(order: readonly T[], nameOf: (n: T) => string, inpu
   });
   return cuts;
 }
+
+/** Names of `node` and every node it depends on (data and control inputs). */
+export function ancestorsOf(nodes: readonly GraphNode[], node: string): Set<string> {
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  const needed = new Set<string>();
+  const stack = [node];
+  while (stack.length) {
+    const n = byName.get(stack.pop()!);
+    if (!n || needed.has(n.name)) continue;
+    needed.add(n.name);
+    for (const i of n.input ?? []) stack.push(ref(i));
+  }
+  return needed;
+}

@@ -49,24 +49,10 @@ export function planLayersTail(model: LayersModel, featureLayer: string, blocks:
       const isDw = kind === 'DepthwiseConv2D';
       if (strides[0] !== strides[1] || (!isDw && strides[0] !== 1)) incompatible(`'${l.name}' has strides [${strides}]`);
       if (!isDw && (w!.shape[0] !== 1 || w!.shape[1] !== 1)) incompatible(`'${l.name}' is not a 1x1 convolution`);
-      let out = l.name;
-      const next = order[i + 1];
-      const bn = next?.getClassName() === 'BatchNormalization' && inputsOf(next)[0] === l.name ? next : undefined;
+      const chain = foldedChain(order, i, inputsOf, (relu) => reluAct(relu, incompatible));
+      const { bn, act, out } = chain;
+      i = chain.last;
       const [kernel, bias] = foldBatchNorm(w!, b, bn, isDw);
-      if (bn) {
-        out = bn.name;
-        i++;
-      }
-      let act: Act = 'none';
-      const after = order[i + 1];
-      if (after?.getClassName() === 'ReLU' && inputsOf(after)[0] === out) {
-        const c = after.getConfig();
-        const max = (c.maxValue ?? c.max_value) as number | null | undefined;
-        if (max !== 6 && max != null) incompatible(`'${after.name}' caps at ${max}`);
-        act = max === 6 ? 'relu6' : 'relu';
-        out = after.name;
-        i++;
-      }
       const [kName, bName] = [`${l.name}/folded_kernel`, `${l.name}/folded_bias`];
       weights.set(kName, kernel!).set(bName, bias!);
       weightNodes.push(kName, bName);
@@ -89,6 +75,34 @@ export function planLayersTail(model: LayersModel, featureLayer: string, blocks:
   const last = ops[ops.length - 1]!.name;
   if (avgPool) ops.push({ kind: 'meanpool', name: `${last}/pool`, input: last });
   return { plan: { cutNode, ops, weightNodes }, weights };
+}
+
+/**
+ * A convolution at `i` with the BatchNormalization and ReLU that directly follow
+ * it (folded into it by the tail and the ONNX export): the BN layer, the
+ * activation, the name of the chain's output, and the index of its last layer.
+ */
+export function foldedChain(order: KerasLayer[], i: number, inputsOf: (l: KerasLayer) => string[], actOf: (relu: KerasLayer) => Act) {
+  const l = order[i]!;
+  const next = order[i + 1];
+  const bn = next?.getClassName() === 'BatchNormalization' && inputsOf(next)[0] === l.name ? next : undefined;
+  let [out, last, act] = [bn?.name ?? l.name, bn ? i + 1 : i, 'none' as Act];
+  const after = order[last + 1];
+  if (after?.getClassName() === 'ReLU' && inputsOf(after)[0] === out) {
+    act = actOf(after);
+    out = after.name;
+    last++;
+  }
+  return { bn, act, out, last };
+}
+
+/** ReLU or ReLU6 from a Keras ReLU layer's config; anything else is refused through `fail`. */
+export function reluAct(l: KerasLayer, fail: (msg: string) => never): Act {
+  const c = l.getConfig();
+  const max = (c.maxValue ?? c.max_value) as number | null | undefined;
+  if (max != null && max !== 6) fail(`'${l.name}' caps at ${max}`);
+  if (c.negativeSlope || c.negative_slope || c.threshold) fail(`'${l.name}' is not a plain ReLU`);
+  return max === 6 ? 'relu6' : 'relu';
 }
 
 /** The position of the cut `blocks` bottleneck blocks before the last 1x1 convolution. */

@@ -1,7 +1,7 @@
 // Planning the trainable tail of a graph backbone: where to cut, and the ops
 // (1x1 and depthwise convolutions, pads, adds, pooling) that rebuild what follows.
 import { EdgetuneError } from '../../errors.js';
-import { cutPoints, ref, type GraphNode } from './graph.js';
+import { ancestorsOf, cutPoints, ref, type GraphNode } from './graph.js';
 
 export type Act = 'none' | 'relu' | 'relu6';
 export type Padding = 'same' | 'valid';
@@ -44,15 +44,7 @@ export function incompatible(msg: string): never {
 export function planTail(nodes: GraphNode[], featureNode: string, blocks: number, shapes: Map<string, number[]>): TailPlan {
   const byName = new Map(nodes.map((n) => [n.name, n]));
   const isConst = (name: string) => byName.get(name)?.op === 'Const';
-  // Ancestors of the feature node, in the file's (topological) order.
-  const needed = new Set<string>();
-  const stack = [featureNode];
-  while (stack.length) {
-    const n = byName.get(stack.pop()!);
-    if (!n || needed.has(n.name)) continue;
-    needed.add(n.name);
-    for (const i of n.input ?? []) stack.push(ref(i));
-  }
+  const needed = ancestorsOf(nodes, featureNode);
   if (!needed.has(featureNode)) incompatible(`feature node '${featureNode}' is not in the graph`);
   const order = nodes.filter((n) => needed.has(n.name) && n.op !== 'Const');
   const cuts = cutPoints(

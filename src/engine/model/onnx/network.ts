@@ -8,8 +8,8 @@ import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { EdgetuneError } from '../../../errors.js';
 import type { Backbone } from '../backbone.js';
-import { ref, type GraphNode } from '../graph.js';
-import { foldBatchNorm, type KerasLayer } from '../tail-layers.js';
+import { ancestorsOf, ref, type GraphNode } from '../graph.js';
+import { foldBatchNorm, foldedChain, reluAct, type KerasLayer } from '../tail-layers.js';
 
 export type Act = 'none' | 'relu' | 'relu6';
 /** Explicit padding: [top, bottom, left, right]. */
@@ -106,15 +106,7 @@ function graphNetwork(backbone: Backbone): Network {
     }
     return name;
   };
-  // Ancestors of the feature node, in the file's (topological) order.
-  const needed = new Set<string>();
-  const stack = [featureNode];
-  while (stack.length) {
-    const n = byName.get(stack.pop()!);
-    if (!n || needed.has(n.name)) continue;
-    needed.add(n.name);
-    for (const i of n.input ?? []) stack.push(ref(i));
-  }
+  const needed = ancestorsOf(nodes, featureNode);
   if (!needed.has(featureNode)) unsupported(`feature node '${featureNode}' is not in the graph`);
   const sizes = new Sizes(input, inputSize);
   const ops: NetOp[] = [];
@@ -234,7 +226,7 @@ function layersNetwork(backbone: Backbone): Network {
       alias.set(l.name, l.name);
     } else if (kind === 'ReLU') {
       sizes.set(l.name, sizes.of(x));
-      ops.push({ kind: 'relu', name: l.name, input: x, act: reluAct(l) });
+      ops.push({ kind: 'relu', name: l.name, input: x, act: reluAct(l, unsupported) });
       alias.set(l.name, l.name);
     } else {
       unsupported(`layer ${kind} ('${l.name}')`);
@@ -247,14 +239,6 @@ function normalizePadding(p: unknown): [[number, number], [number, number]] {
   if (typeof p === 'number') return [[p, p], [p, p]];
   const [a, b] = p as [number | [number, number], number | [number, number]];
   return typeof a === 'number' ? [[a, a], [b as number, b as number]] : [a, b as [number, number]];
-}
-
-function reluAct(l: KerasLayer): Act {
-  const c = l.getConfig();
-  const max = (c.maxValue ?? c.max_value) as number | null | undefined;
-  if (max != null && max !== 6) unsupported(`'${l.name}' caps at ${max}`);
-  if (c.negativeSlope || c.negative_slope || c.threshold) unsupported(`'${l.name}' is not a plain ReLU`);
-  return max === 6 ? 'relu6' : 'relu';
 }
 
 /** A Conv2D/DepthwiseConv2D with a following BatchNormalization and ReLU folded in; returns the last layer index used. */
@@ -276,20 +260,7 @@ function layersConv(
   const act0 = (cfg.activation as string | undefined) ?? 'linear';
   if (act0 !== 'linear') unsupported(`'${l.name}' has a fused ${act0} activation`);
   const [w, b] = l.getWeights();
-  const next = order[i + 1];
-  const bn = next?.getClassName() === 'BatchNormalization' && inputsOf(next)[0] === l.name ? next : undefined;
-  let out = l.name;
-  if (bn) {
-    out = bn.name;
-    i++;
-  }
-  let act: Act = 'none';
-  const after = order[i + 1];
-  if (after?.getClassName() === 'ReLU' && inputsOf(after)[0] === out) {
-    act = reluAct(after);
-    out = after.name;
-    i++;
-  }
+  const { bn, act, out, last } = foldedChain(order, i, inputsOf, (relu) => reluAct(relu, unsupported));
   const [kernel, bias] = foldBatchNorm(w!, b, bn, depthwise);
   const [kName, bName] = [`${l.name}/folded_kernel`, `${l.name}/folded_bias`];
   weights.set(kName, { shape: kernel.shape, data: Float32Array.from(kernel.dataSync() as Float32Array) });
@@ -298,5 +269,5 @@ function layersConv(
   const pads = sizes.window(out, x, [w!.shape[0]!, w!.shape[1]!], stride, cfg.padding === 'same');
   ops.push({ kind: 'conv', name: out, input: x, kernel: kName, bias: bName, act, stride, pads, depthwise });
   alias.set(out, out);
-  return i;
+  return last;
 }
