@@ -42,12 +42,14 @@ describe('the packed package in a consumer page', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('installs no native image library for browser apps: sharp is an optional peer, CLI-only types are dev-only', async () => {
+  it('installs no native library for browser apps: sharp and onnxruntime-node are optional peers, CLI-only types are dev-only', async () => {
     const pkg = JSON.parse(execFileSync('tar', ['xzOf', join(dir, readdirSync(dir).find((f) => f.endsWith('.tgz'))), 'package/package.json'], { encoding: 'utf8' }));
     assert.equal(pkg.dependencies.sharp, undefined);
     assert.equal(pkg.dependencies['@types/cli-progress'], undefined);
     assert.ok(pkg.peerDependencies.sharp);
     assert.deepEqual(pkg.peerDependenciesMeta.sharp, { optional: true });
+    assert.equal(pkg.dependencies['onnxruntime-node'], undefined);
+    assert.deepEqual(pkg.peerDependenciesMeta['onnxruntime-node'], { optional: true });
   });
 
   it('[wasm] trains and predicts from a page built against the tarball', async () => {
