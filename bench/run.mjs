@@ -4,7 +4,7 @@
 // adapter exists), prints one JSON object (--json) or a Markdown table, and
 // writes bench/results/{latest.json,RESULTS.md,chart.svg}.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -97,6 +97,8 @@ if (!quick) {
   delete scale.longFrames;
 }
 const c = chromium.wasm;
+const partialFile = join(OUT, 'partial-latest.json');
+const partialRun = existsSync(partialFile) ? JSON.parse(readFileSync(partialFile, 'utf8')) : null;
 const result = {
   // Top level: the Chromium WASM profile, as the acceptance names them.
   floorMsPerImage: c.floor.bestMs,
@@ -112,6 +114,9 @@ const result = {
   wasmThreadsFloorRatio: Number((c.floor.bestMs / chromium.wasmOneThread.floor.bestMs).toFixed(3)),
   wasmThreadsFloorRatioTarget: 0.65,
   nodeEmbedSpeedup: node.embed?.speedup ?? null,
+  // From bench/partial.mjs's last run (its date and seeds in partialRun): a full run outlasts this bench.
+  partialMinutes: partialRun?.meanMinutes ?? null,
+  partialMinutesTarget: 15,
   nodeEmbedSpeedupTarget: 1.7,
   mainEntryGzipBytes: bundles['edgetune (main)'].gzip,
   mode: quick ? 'quick' : 'full',
@@ -122,6 +127,7 @@ const result = {
   node,
   bundles,
   scale,
+  partialRun,
 };
 result.wallS = Math.round((Date.now() - started) / 1000);
 mkdirSync(OUT, { recursive: true });

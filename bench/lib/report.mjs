@@ -21,6 +21,7 @@ export function markdown(r) {
     ...(c.fineTune && !nFine[c.fineTune.n] ? [[`fineTune head, N=${c.fineTune.n}`, `${ms(c.fineTune.ms)} (${x(c.fineTune.ratioToFloor)} floor)`, '–', '≤ 1.15x floor']] : []),
     [`Naive baseline (backbone every epoch), N=${c.naive?.n ?? n.naive?.n}`, `${ms(c.naive?.ms)} (${x(r.naiveOverEdgetune)} edgetune)`, `${ms(n.naive?.ms)} (${x(n.naive?.overEdgetune)} edgetune)`, '≥ 15x'],
     [`Node embedding pass, N=${n.embed?.n}: tfjs / onnxruntime`, '–', `${ms(n.embed?.tfjsMs)} / ${ms(n.embed?.onnxruntimeMs)} (${x(n.embed?.speedup)} faster)`, '≥ 1.7x'],
+    [`Partial strategy on ${r.partialRun?.dataset ?? 'fashion-dev'}, CLI wall time (bench/partial.mjs, ${r.partialRun?.date ?? 'not run'}, seeds ${r.partialRun?.runs?.map((x) => x.seed).join(',') ?? '–'})`, '–', r.partialRun ? `${r.partialRun.meanMinutes} min, test ${r.partialRun.meanTestAccuracy}` : '–', '< 15 min'],
     ['Re-train after +10 images', `${ms(c.retrain?.ms)} (${x(c.retrain?.speedup)} faster)`, `${ms(n.retrain?.retrainMs)} (${x(n.retrain?.speedup)} faster)`, '≥ 10x'],
     [`Partial: prefix pass / 1st epoch / later epochs, N=${n.partial?.n}`, '–', `${ms(n.partial?.prefixPassMs)} / ${ms(n.partial?.firstEpochMs)} / ${ms(n.partial?.laterEpochMs)}`, ''],
     [
