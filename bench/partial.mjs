@@ -3,7 +3,7 @@
 // the partial strategy's wall time and accuracy on fashion-dev through the CLI,
 // as a person runs it (`edgetune train <data> --strategy partial --seed N`).
 // Each run starts cold (its own cache). Appends nothing: writes
-// bench/results/partial-latest.json, which `npm run bench` reports as
+// bench/results/partial-cli-latest.json, which `npm run bench` reports as
 // partialMinutes (a full run takes longer than the default bench).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -63,5 +63,5 @@ const result = {
   meanTestAccuracy: mean('testAccuracy'),
 };
 mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-writeFileSync(join(ROOT, 'bench/results/partial-latest.json'), JSON.stringify(result, null, 2) + '\n');
+writeFileSync(join(ROOT, 'bench/results/partial-cli-latest.json'), JSON.stringify(result, null, 2) + '\n');
 process.stdout.write(JSON.stringify(result) + '\n');

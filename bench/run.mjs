@@ -97,7 +97,7 @@ if (!quick) {
   delete scale.longFrames;
 }
 const c = chromium.wasm;
-const partialFile = join(OUT, 'partial-latest.json');
+const partialFile = join(OUT, 'partial-cli-latest.json');
 const partialRun = existsSync(partialFile) ? JSON.parse(readFileSync(partialFile, 'utf8')) : null;
 const result = {
   // Top level: the Chromium WASM profile, as the acceptance names them.

@@ -95,6 +95,14 @@ export interface FineTuneOptions {
    */
   refit?: boolean;
   /**
+   * With `refit` and a kept tail (strategy 'partial'): also train the tail again on
+   * train + validation. Off keeps the partial stage's best-validation checkpoint
+   * (tail and head together) and skips the refit, which halves the partial
+   * strategy's training time.
+   * @default true
+   */
+  partialRefit?: boolean;
+  /**
    * Start from the current model's head when there is one (its classes keep
    * their weights, new classes start at zero): adding a class converges faster.
    * @default true

@@ -48,6 +48,20 @@ describe('Partial strategy training on the default backbone (generated images)',
     assert.ok(ev.accuracy >= 0.8, `accuracy ${ev.accuracy}`);
   });
 
+  it('with partialRefit off keeps the partial checkpoint and refits nothing', async () => {
+    const stages: string[] = [];
+    const report = await engine.fineTune({ ...PARTIAL, validationSplit: 0.34, partialEpochs: 3, partialRefit: false, onProgress: (p) => p.phase === 'train' && stages.push(p.stage!) });
+    const p = report.partial!;
+    assert.ok(p.bestEpoch > 0, 'the tail is kept');
+    assert.deepEqual([...new Set(stages)], ['select', 'partial']);
+    assert.equal(p.refitHistory, null);
+    assert.equal(report.refitHistory, null);
+    // The kept model is the checkpoint: its validation accuracy is the partial stage's best.
+    assert.equal((await engine.export()).hasOwnProperty('tail.bin'), true);
+    const ev = await engine.evaluate(test.map((s) => ({ label: s.label, image: s.image })));
+    assert.ok(ev.accuracy >= 0.8, `accuracy ${ev.accuracy}`);
+  });
+
   it('does not leak tensors across repeated partial fineTune, predict and export/import', async () => {
     // Tensor hygiene does not depend on the depth: one block keeps the repeated runs short.
     const shallow = { ...PARTIAL, unfreezeBlocks: 1 };

@@ -177,7 +177,7 @@ export async function trainStages(ctx: StageContext, data: TrainData, cfg: Resol
   const doRefit = cfg.refit && data.valIdx.length > 0;
   const stageCfg = { ...cfg, epochs: cfg.partialEpochs, learningRate: convergedRate(cfg, select.result.bestEpoch) };
   // The tail's starting weights, for the partial refit (train + val from the same start).
-  const tailStart = tail && doRefit ? tail.snapshot() : null;
+  const tailStart = tail && doRefit && cfg.partialRefit ? tail.snapshot() : null;
   try {
     if (tail) {
       const p = await partialStage(ctx, head, tail, data, stageCfg, select.result);
@@ -188,7 +188,8 @@ export async function trainStages(ctx: StageContext, data: TrainData, cfg: Resol
         keptTail = tail;
       }
     }
-    if (doRefit) {
+    // Without the partial refit, a kept tail's checkpoint is the model: a head refit on the plain features would not match it.
+    if (doRefit && !(keptTail && !cfg.partialRefit)) {
       const kept = keptTail && partial ? { tail: keptTail, start: tailStart!, epochs: partial.bestEpoch, stageCfg } : null;
       const refit = await refitStage(ctx, data, cfg, select.result.bestEpoch, kept);
       if (partial && refit.tailHistory) partial.refitHistory = refit.tailHistory;
