@@ -7,9 +7,6 @@ import type { EvaluationReport, ModelFiles, TrainingReport } from '../../types.j
 import { historyCsv, predictionsCsv, type TestPrediction } from './csv.js';
 import { renderReport } from './html.js';
 
-/** Names train writes beside the model; model loading skips them. */
-export const REPORT_FILES = ['report.html', 'history.csv', 'predictions.csv'] as const;
-
 const TOP_K = 3;
 /** The report shows this many misclassified images at most (the most confident mistakes first). */
 const MAX_WRONG = 60;
