@@ -106,10 +106,12 @@ describe('edgetune CLI', () => {
 
   it('trains the partial strategy from the command line and exports the tail', async () => {
     const out = join(dir, 'model-partial');
-    const r = await cli('train', data, '--out', out, '--strategy', 'partial', '--partial-epochs', '1', '--epochs', '4', '--augment', '0', '--json');
+    // One unfrozen block: the command line's plumbing does not depend on the depth (partial.test.ts trains the default).
+    const r = await cli('train', data, '--out', out, '--strategy', 'partial', '--unfreeze-blocks', '1', '--partial-epochs', '1', '--epochs', '4', '--augment', '0', '--json');
     assert.equal(r.code, 0, r.stderr);
     const res = JSON.parse(r.stdout);
     assert.equal(res.report.strategy, 'partial');
+    assert.equal(res.report.config.unfreezeBlocks, 1);
     assert.equal(res.report.partial.history.length, 1);
     // The tail ships only when it beat the head-only model on validation.
     const meta = JSON.parse(await readFile(join(out, 'edgetune.json'), 'utf8'));
