@@ -35,8 +35,8 @@ process.stdout.write(JSON.stringify({ profile: 'node-wasm', backend: engine.back
 
 /**
  * The embedding pass of fineTune (decode, resize, backbone) on the same images,
- * tfjs (WASM, one thread) against ONNX Runtime (the CLI's default): the
- * issue's nodeEmbedSpeedup. Each engine embeds every image once, cold.
+ * tfjs (WASM, one thread) against ONNX Runtime (the CLI's default): the bench's
+ * nodeEmbedSpeedup. Each engine embeds every image once, cold.
  */
 async function embedSpeedup(n: number) {
   const tfjsMs = await embedPassMs(await createEngine({ backends: ['wasm'] }), n);
