@@ -7,7 +7,7 @@ import { historyCsv, predictionsCsv } from './csv.js';
 const log = (epoch: number, extra: Partial<EpochLog> = {}): EpochLog => ({ epoch, epochs: 2, loss: 1 / epoch, accuracy: 0.5, learningRate: 1e-3, ms: 10.4, ...extra });
 
 describe('training CSVs', () => {
-  it('history.csv lists select, partial, partial-refit and refit epochs in the order they ran, val columns empty where absent', () => {
+  it('history.csv lists select, partial, refit and partial-refit epochs in the order they ran, val columns empty where absent', () => {
     const report = {
       history: [log(1, { valLoss: 0.9, valAccuracy: 0.6 }), log(2, { valLoss: 0.8, valAccuracy: 0.7 })],
       refitHistory: [log(1)],
@@ -15,9 +15,9 @@ describe('training CSVs', () => {
     } as unknown as TrainingReport;
     const lines = historyCsv(report).trim().split('\n');
     assert.equal(lines[0], 'stage,epoch,loss,accuracy,val_loss,val_accuracy,learning_rate,ms');
-    assert.deepEqual(lines.slice(1).map((l) => l.split(',')[0]), ['select', 'select', 'partial', 'partial-refit', 'refit']);
+    assert.deepEqual(lines.slice(1).map((l) => l.split(',')[0]), ['select', 'select', 'partial', 'refit', 'partial-refit']);
     assert.equal(lines[1], 'select,1,1,0.5,0.9,0.6,0.001,10');
-    assert.equal(lines[5], 'refit,1,1,0.5,,,0.001,10');
+    assert.equal(lines[4], 'refit,1,1,0.5,,,0.001,10');
   });
 
   it('predictions.csv quotes paths with commas and quotes, one row per image with the top-k', () => {

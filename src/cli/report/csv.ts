@@ -15,8 +15,9 @@ export function stagesOf(report: TrainingReport): { stage: NonNullable<EpochLog[
   return [
     ...tag('select', report.history),
     ...tag('partial', report.partial?.history),
-    ...tag('partial-refit', report.partial?.refitHistory),
+    // The refit trains a fresh head first, then the kept tail with it.
     ...tag('refit', report.refitHistory),
+    ...tag('partial-refit', report.partial?.refitHistory),
   ];
 }
 

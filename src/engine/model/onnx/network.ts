@@ -22,6 +22,7 @@ export type NetOp =
   | { kind: 'add'; name: string; inputs: [string, string] }
   | { kind: 'scalar'; name: string; input: string; op: 'Mul' | 'Sub' | 'Add'; value: string; constFirst: boolean }
   | { kind: 'relu'; name: string; input: string; act: Act }
+  | { kind: 'identity'; name: string; input: string }
   | { kind: 'meanpool'; name: string; input: string };
 
 export interface Weight {
@@ -61,12 +62,17 @@ class Sizes {
   set(name: string, hw: [number, number]): void {
     this.hw.set(name, hw);
   }
+  /** `name` has `from`'s size, if `from` has one (pooled values have none). */
+  carry(name: string, from: string): void {
+    const hw = this.hw.get(from);
+    if (hw) this.hw.set(name, hw);
+  }
   /** Pads for a k x k window at `stride`, and records the output size. */
-  window(name: string, input: string, k: [number, number], stride: [number, number], same: boolean, extra: Pads = [0, 0, 0, 0]): Pads {
+  window(name: string, input: string, k: [number, number], stride: [number, number], same: boolean): Pads {
     const [h, w] = this.of(input);
     const [t, b] = same ? samePads(h, k[0], stride[0]) : [0, 0];
     const [l, r] = same ? samePads(w, k[1], stride[1]) : [0, 0];
-    const pads: Pads = [t + extra[0], b + extra[1], l + extra[2], r + extra[3]];
+    const pads: Pads = [t, b, l, r];
     this.set(name, [Math.floor((h + pads[0] + pads[1] - k[0]) / stride[0]) + 1, Math.floor((w + pads[2] + pads[3] - k[1]) / stride[1]) + 1]);
     return pads;
   }
@@ -166,11 +172,17 @@ function graphOp(n: GraphNode, data: string[], ctx: GraphContext): NetOp {
       return { kind: 'meanpool', name: n.name, input: data[0]! };
     }
     case 'Mean':
+      if (n.attr?.keep_dims?.b) unsupported(`'${n.name}' keeps the pooled dimensions`);
       return { kind: 'meanpool', name: n.name, input: data[0]! };
-    case 'Squeeze':
+    case 'Squeeze': {
+      // A global pool's output is already [n, d] in the ONNX graph; a squeeze elsewhere is not supported.
+      const from = byName.get(data[0]!)?.op;
+      if (from !== 'AvgPool' && from !== 'Mean') unsupported(`'${n.name}' squeezes the output of ${from}, not of a global pool`);
+      return { kind: 'identity', name: n.name, input: data[0]! };
+    }
     case 'Identity':
-      // After a global pool the features are already [n, d] in the ONNX graph.
-      return { kind: 'relu', name: n.name, input: data[0]!, act: 'none' };
+      sizes.carry(n.name, data[0]!);
+      return { kind: 'identity', name: n.name, input: data[0]! };
     default:
       return unsupported(`op ${n.op} ('${n.name}')`);
   }

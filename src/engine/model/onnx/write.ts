@@ -5,6 +5,7 @@
 // and tfjs hold images); output `probabilities` float32 [n, classes]. Inside,
 // the graph transposes once to NCHW, ONNX's convolution layout.
 import onnxProto from 'onnx-proto';
+import { EdgetuneError } from '../../../errors.js';
 import { bytesOf } from '../../util/bytes.js';
 import type { Act, Network, NetOp, Weight } from './network.js';
 
@@ -137,7 +138,9 @@ function emit(g: GraphBuilder, op: NetOp, weights: Map<string, Weight>, at: (n: 
       return g.node(op.op, op.name, op.constFirst ? [c, at(op.input)] : [at(op.input), c]);
     }
     case 'relu':
-      return op.act === 'none' ? g.node('Identity', op.name, [at(op.input)]) : g.activate(at(op.input), op.act);
+      return g.activate(at(op.input), op.act);
+    case 'identity':
+      return g.node('Identity', op.name, [at(op.input)]);
     case 'meanpool': {
       const pooled = g.node('GlobalAveragePool', `${op.name}/gap`, [at(op.input)]);
       return g.node('Flatten', op.name, [pooled], [attr.int('axis', 1)]);
@@ -164,7 +167,7 @@ export function writeOnnx(m: OnnxModelInput): Uint8Array {
     graphOutputs.push({ name: 'features', type: tensorType(['n', 'd']) });
   }
   if (m.prefix) {
-    if (!outputs.has(m.prefix)) throw new Error(`'${m.prefix}' is not a value of the network`);
+    if (!outputs.has(m.prefix)) throw new EdgetuneError('INTERNAL', `'${m.prefix}' is not a value of the backbone's network`);
     g.node('Transpose', 'edgetune/prefix', [at(m.prefix)], [attr.ints('perm', [0, 2, 3, 1])], 'prefix');
     graphOutputs.push({ name: 'prefix', type: tensorType(['n', 'h', 'w', 'c']) });
   }
