@@ -1,14 +1,16 @@
 // Kernel-level profile of one training step of the partial strategy's tail on WASM
-// (Node): `node --import tsx bench/tail-profile.ts [blocks]`. Prints one JSON object:
+// (Node): `node --import tsx bench/tail-profile.ts [blocks] [threads]`. Prints one JSON object:
 // the step's wall time under the profiler, its kernel count, and time per kernel name.
 // tf.profile times each kernel apart, so it says where a step goes, not how fast it is
 // (bench/node-suite.ts --partial-only measures that).
 import * as tf from '@tensorflow/tfjs-core';
 import { createEngine } from '../src/engine/engine.js';
 import { Tail } from '../src/engine/model/tail.js';
+import { nodeWasmThreads } from '../src/node/wasm-threads.js';
 
 const blocks = Number(process.argv[2] ?? 4);
-const engine = await createEngine({ backends: ['wasm'] });
+const threads = Number(process.argv[3] ?? 1);
+const engine = await createEngine({ backends: ['wasm'], wasmThreads: threads, wasmThreadsHost: nodeWasmThreads() });
 const tail = await Tail.fromBackbone(engine.backbone, blocks);
 const batch = 32;
 const step = () => {
@@ -39,6 +41,7 @@ process.stdout.write(
   JSON.stringify({
     backend: engine.backend.name,
     blocks,
+    threads: engine.backend.details.threads,
     batch,
     prefixShape: tail.prefixShape,
     wallMs: round(wallMs),

@@ -9,6 +9,7 @@ import { IMAGE_EXTENSIONS } from '../node/decode.js';
 import type { ImageSource } from '../engine/data/examples.js';
 import { fileSource, readModelDir, writeModelDir } from '../node/files.js';
 import { onnxRuntimeForward } from '../node/onnx-forward.js';
+import { nodeWasmThreads } from '../node/wasm-threads.js';
 import { reportFiles } from './report/files.js';
 import { BUNDLED_BACKBONES } from '../engine/model/manifest.js';
 import type { EpochLog, EvaluationReport, FineTuneOptions, ModelFiles } from '../types.js';
@@ -35,9 +36,19 @@ const progressFor = (out: Output) => new PhaseProgress(out.json || out.quiet, ou
 /** Who runs the frozen backbone: ONNX Runtime when installed ('auto'), or tfjs. */
 export type Runtime = 'auto' | 'onnxruntime' | 'tfjs';
 
-async function engineFor(backbone: string | undefined, cacheDir: string | undefined, runtime: Runtime, out: Output): Promise<Engine> {
+/** What every command accepts about the engine. */
+export interface EngineArgs {
+  backbone?: string;
+  runtime?: Runtime;
+  /** WASM threads for training (and for the backbone on tfjs). @default os.availableParallelism() */
+  threads?: number;
+}
+
+async function engineFor({ backbone, runtime = 'auto', threads }: EngineArgs, cacheDir: string | undefined, out: Output): Promise<Engine> {
   const opts = {
     backends: ['wasm', 'cpu'] as const,
+    wasmThreadsHost: nodeWasmThreads(),
+    ...(threads !== undefined ? { wasmThreads: threads } : {}),
     ...(backbone ? { backbone } : {}),
     ...(cacheDir ? { embeddingStore: new FileEmbeddingStore(cacheDir) } : {}),
   };
@@ -78,11 +89,9 @@ function formatEval(r: EvaluationReport): string[] {
   return lines;
 }
 
-export interface TrainArgs extends FineTuneOptions {
+export interface TrainArgs extends FineTuneOptions, EngineArgs {
   data: string;
   out: string;
-  backbone?: string;
-  runtime?: Runtime;
   cacheDir?: string;
   /** A model directory to continue from: its head is the warm start (classes kept, new ones added). */
   from?: string;
@@ -106,7 +115,7 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
   for (const f of folder.ignored.slice(0, 5)) out.warn(`ignoring non-image file ${f}`);
   if (folder.ignored.length > 5) out.warn(`ignoring ${folder.ignored.length - 5} more non-image files`);
 
-  const engine = await engineFor(args.backbone, cacheDir, args.runtime ?? 'auto', out);
+  const engine = await engineFor(args, cacheDir, out);
   const progress = progressFor(out);
   const abort = new AbortController();
   const onSigint = () => abort.abort();
@@ -204,16 +213,14 @@ async function evaluateSplit(engine: Engine, classes: ClassFiles, strict: boolea
   }
 }
 
-interface ModelArgs {
+interface ModelArgs extends EngineArgs {
   model: string;
-  backbone?: string;
-  runtime?: Runtime;
   /** Embedding cache for eval and predict; default: the one train wrote beside the model. */
   cacheDir?: string;
   noCache?: boolean;
 }
 
-async function loadModel({ model: modelDir, backbone, cacheDir, noCache, runtime }: ModelArgs, out: Output): Promise<{ engine: Engine; files: ModelFiles }> {
+async function loadModel({ model: modelDir, backbone, cacheDir, noCache, runtime, threads }: ModelArgs, out: Output): Promise<{ engine: Engine; files: ModelFiles }> {
   const files = await readModelDir(modelDir);
   const metaBytes = files['edgetune.json'];
   if (!metaBytes) throw new EdgetuneError('MODEL_LOAD_FAILED', `${modelDir}: no edgetune.json (not an edgetune model directory)`);
@@ -228,7 +235,7 @@ async function loadModel({ model: modelDir, backbone, cacheDir, noCache, runtime
     throw new EdgetuneError('UNKNOWN_BACKBONE', `${modelDir} was trained on backbone '${id}', which is not bundled: pass --backbone <manifest.json>`);
   }
   const cache = noCache ? undefined : (cacheDir ?? join(modelDir, 'cache'));
-  const engine = await engineFor(chosen, cache, runtime ?? 'auto', out);
+  const engine = await engineFor({ backbone: chosen, runtime, threads }, cache, out);
   try {
     await engine.import(files);
   } catch (err) {

@@ -33,6 +33,7 @@ const OPTIONS = {
   merged: { type: 'boolean', default: false },
   format: { type: 'string' },
   runtime: { type: 'string' },
+  threads: { type: 'string' },
   strict: { type: 'boolean', default: false },
   'no-refit': { type: 'boolean', default: false },
   'no-partial-refit': { type: 'boolean', default: false },
@@ -105,7 +106,13 @@ const cacheOf = (v: Values): { cacheDir?: string; noCache: boolean } => ({ ...(v
 
 async function runCommand(command: Command, rest: string[], v: Values, out: Output): Promise<void> {
   if (v.runtime !== undefined && !['auto', 'onnxruntime', 'tfjs'].includes(v.runtime)) throw new UsageError(`--runtime is 'auto', 'onnxruntime' or 'tfjs', not '${v.runtime}'`, command);
-  const backbone = { ...(v.backbone ? { backbone: v.backbone } : {}), ...(v.runtime ? { runtime: v.runtime as Runtime } : {}) };
+  const threads = num('threads', v.threads);
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) throw new UsageError(`--threads must be a whole number of at least 1, got '${v.threads}'`, command);
+  const backbone = {
+    ...(v.backbone ? { backbone: v.backbone } : {}),
+    ...(v.runtime ? { runtime: v.runtime as Runtime } : {}),
+    ...(threads !== undefined ? { threads } : {}),
+  };
   switch (command) {
     case 'train': {
       if (rest.length !== 1 || !v.out) throw new UsageError('train needs <data> and --out <model-dir>', command);

@@ -12,10 +12,31 @@ export interface BackendOptions {
   wasmPaths?: string | Record<string, string>;
   /**
    * WASM threads (XNNPACK's pool, at most 8); 1 when the page is not cross-origin
-   * isolated. `backend.details.threads` reports the count in use.
-   * @default navigator.hardwareConcurrency
+   * isolated, and in Node without `wasmThreadsHost`. `backend.details.threads`
+   * reports the count in use.
+   * @default the host's cores (navigator.hardwareConcurrency in a browser)
    */
   wasmThreads?: number;
+  /**
+   * How this platform starts tfjs-backend-wasm's threaded module. Browsers need
+   * none (cross-origin isolation is enough); in Node, `nodeWasmThreads()` from
+   * edgetune/node, which the CLI uses.
+   */
+  wasmThreadsHost?: WasmThreadsHost;
+}
+
+/**
+ * Starts tfjs-backend-wasm's threaded module where the backend cannot by itself.
+ * The module is started once per process: a later engine reuses it.
+ */
+export interface WasmThreadsHost {
+  /** The default thread count. */
+  readonly cores: number;
+  /**
+   * Readies the platform for the module's start with `threads` threads; throws with
+   * the reason where it cannot. Returns what undoes it once the backend is initialized.
+   */
+  prepare(threads: number): () => void;
 }
 
 export const ALL_BACKENDS: readonly BackendName[] = ['webgpu', 'wasm', 'cpu'];
@@ -50,6 +71,13 @@ function reportCoresWhileStarting(threads: number): () => void {
   };
 }
 
+/** A browser page: threads need SharedArrayBuffer, i.e. a cross-origin isolated page (COOP/COEP). */
+function pageThreadsHost(): WasmThreadsHost | null {
+  if ((globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== true) return null;
+  const cores = (globalThis.navigator as { hardwareConcurrency?: number } | undefined)?.hardwareConcurrency ?? 1;
+  return { cores, prepare: reportCoresWhileStarting };
+}
+
 /**
  * Each candidate loads its tfjs backend module lazily (bundles only pay for what
  * is used); it may return a function to run once the backend is initialized.
@@ -68,14 +96,18 @@ const candidates: Record<BackendName, (opts: BackendOptions, details: Details) =
   async wasm(opts, details) {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     if (opts.wasmPaths) wasm.setWasmPaths(opts.wasmPaths);
-    // Threads need SharedArrayBuffer, i.e. a cross-origin isolated page (COOP/COEP).
-    const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
-    const cores = (globalThis.navigator as { hardwareConcurrency?: number } | undefined)?.hardwareConcurrency ?? 1;
-    details.crossOriginIsolated = isolated;
-    if (!isolated) return;
-    const threads = Math.min(MAX_WASM_THREADS, Math.max(1, Math.floor(opts.wasmThreads ?? cores)));
-    wasm.setThreadsCount(threads);
-    return reportCoresWhileStarting(threads);
+    details.crossOriginIsolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+    const host = opts.wasmThreadsHost ?? pageThreadsHost();
+    if (!host) return;
+    const threads = Math.min(MAX_WASM_THREADS, Math.max(1, Math.floor(opts.wasmThreads ?? host.cores)));
+    try {
+      const undo = host.prepare(threads);
+      wasm.setThreadsCount(threads);
+      return undo;
+    } catch (err) {
+      // Still a backend, on one thread: say why.
+      details.threadsUnavailable = describe(err);
+    }
   },
   async cpu() {
     await import('@tensorflow/tfjs-backend-cpu');

@@ -4,3 +4,4 @@ export { decodeImage, decodeImageFile, IMAGE_EXTENSIONS, DECODE_MAX_SIDE } from 
 export { FileEmbeddingStore } from './embed-store-fs.js';
 export { fileSource, readModelDir, writeModelDir } from './files.js';
 export { onnxRuntimeForward, loadOnnxRuntime, type OnnxForwardOptions } from './onnx-forward.js';
+export { nodeWasmThreads } from './wasm-threads.js';
