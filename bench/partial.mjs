@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-// `node bench/partial.mjs [--seeds 1,2,3] [--data DIR] [-- extra train options]`:
+// `node bench/partial.mjs [--seeds 1,2,3] [--data DIR] [--out FILE] [-- extra train options]`:
 // the partial strategy's wall time and accuracy on fashion-dev through the CLI,
 // as a person runs it (`edgetune train <data> --strategy partial --seed N`).
 // Each run starts cold (its own cache). Appends nothing: writes
-// bench/results/partial-cli-latest.json, which `npm run bench` reports as
+// bench/results/partial-cli-latest.json (or --out), which `npm run bench` reports as
 // partialMinutes (a full run takes longer than the default bench).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,6 +41,7 @@ for (const seed of seeds) {
     minutes: Number(minutes.toFixed(2)),
     testAccuracy: out.test?.accuracy,
     runtime: out.runtime,
+    threads: out.backend?.details?.threads ?? null,
     embedMs: Math.round(out.report.embedMs),
     trainMs: Math.round(out.report.trainMs),
     headEpochs: out.report.epochsRun,
@@ -63,5 +64,5 @@ const result = {
   meanTestAccuracy: mean('testAccuracy'),
 };
 mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-writeFileSync(join(ROOT, 'bench/results/partial-cli-latest.json'), JSON.stringify(result, null, 2) + '\n');
+writeFileSync(resolve(opt('out', join(ROOT, 'bench/results/partial-cli-latest.json'))), JSON.stringify(result, null, 2) + '\n');
 process.stdout.write(JSON.stringify(result) + '\n');

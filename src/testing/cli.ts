@@ -16,6 +16,6 @@ export async function runCli(args: string[], tty = false): Promise<CliRun> {
   if (!existsSync(DIST_MAIN)) throw new Error(`${fileURLToPath(DIST_MAIN)} is missing: run npm run build (npm test builds first)`);
   const { main } = (await import(DIST_MAIN.href)) as typeof import('../cli/main.js');
   const r = { stdout: '', stderr: '' };
-  const code = await main(process.env.T1 && ['train','eval','predict','export'].includes(args[0]!) ? [...args, '--threads', '1'] : args, { stdout: (t) => void (r.stdout += t), stderr: (t) => void (r.stderr += t), isTTY: tty });
+  const code = await main(args, { stdout: (t) => void (r.stdout += t), stderr: (t) => void (r.stderr += t), isTTY: tty });
   return { code, ...r };
 }
