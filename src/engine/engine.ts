@@ -227,13 +227,9 @@ export class Engine implements ClassifierApi<EngineImage> {
       examples.map((e) => e.source),
       examples.map(() => [0]),
     );
-    try {
-      const all = examples.map((_, i) => i).filter((i) => !emb.invalid.has(i));
-      const openSet = await OpenSet.fit(labels.length, y, all, [], async (rows) => tf.gather(emb.x, rows), emb.views);
-      return new PrototypeModel(labels, openSet, version);
-    } finally {
-      emb.x.dispose();
-    }
+    const all = examples.map((_, i) => i).filter((i) => !emb.invalid.has(i));
+    const openSet = await OpenSet.fit(labels.length, y, all, [], async (rows) => emb.x.gather(rows), emb.views);
+    return new PrototypeModel(labels, openSet, version);
   }
 
   /**

@@ -2,6 +2,7 @@
 // caches. Training reads every view's embedding (and, for the partial strategy,
 // its prefix activations); predict and evaluate read the plain view's.
 import * as tf from '@tensorflow/tfjs-core';
+import { FeatureRows } from './feature-rows.js';
 import { EdgetuneError } from '../../errors.js';
 import type { FineTuneOptions, PrefixCacheInfo, RawImage, ResolvedTrainConfig } from '../../types.js';
 import { tensorFromHalves } from '../kernels/wasm-kernels.js';
@@ -20,7 +21,7 @@ import { FULL_VIEW, augmentBox, validateRawImage, viewsToInput, type Box } from 
 /** The result of embedding every view of every example. */
 export interface Embedded {
   /** Embeddings of every view, one row each. */
-  x: tf.Tensor2D;
+  x: FeatureRows;
   /** Rows of `x` per example; views[i][0] is the plain view. */
   views: number[][];
   /** The sources embedded, by example index (views over the prefix budget reload from them). */
@@ -133,7 +134,7 @@ export class Embedder {
       if (batchViews >= this.batchSize) await flush();
     }
     await flush();
-    return { x: tf.tensor2d(rows, [flat.length, dim]), sources, views, computed, hits, invalid, rowSource, prefixKeys, ...(prefix ? { prefix } : {}) };
+    return { x: new FeatureRows(rows, dim), sources, views, computed, hits, invalid, rowSource, prefixKeys, ...(prefix ? { prefix } : {}) };
   }
 
   /**
@@ -177,7 +178,7 @@ export class Embedder {
 
   /** Features (what the head sees) of rows of the view table: cached embeddings, or the tail over prefix activations. */
   async featuresOfRows(rows: number[], emb: Embedded, tail: Tail | null, cfg: ResolvedTrainConfig): Promise<tf.Tensor2D> {
-    if (!tail) return tf.gather(emb.x, rows);
+    if (!tail) return emb.x.gather(rows);
     const feed = this.tailFeed(tail, emb, cfg);
     const parts: tf.Tensor2D[] = [];
     try {

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
+import { FeatureRows } from '../data/feature-rows.js';
 import '@tensorflow/tfjs-backend-cpu';
 import { TRAIN_DEFAULTS } from '../config.js';
 import { featureStats, Head } from '../model/head.js';
@@ -21,7 +22,7 @@ function overlapping(seed: number, nMajor = 300, nMinor = 15) {
     for (let j = 0; j < d; j++) rows.push(gauss() + (minor ? 0.8 : 0));
     labels.push(minor ? 1 : 0);
   }
-  return { x: tf.tensor2d(rows, [nMajor + nMinor, d]), labels: Int32Array.from(labels), d };
+  return { x: new FeatureRows(Float32Array.from(rows), d), labels: Int32Array.from(labels), d };
 }
 
 async function minorityRecall(balance: boolean): Promise<number> {
@@ -29,7 +30,7 @@ async function minorityRecall(balance: boolean): Promise<number> {
   const test = overlapping(2, 300, 300);
   const n = train.labels.length;
   const counts = [0, 1].map((c) => train.labels.filter((l) => l === c).length);
-  const head = Head.create({ inputSize: train.d, numClasses: 2, hiddenUnits: 0 }, featureStats(train.x), 1);
+  const head = Head.create({ inputSize: train.d, numClasses: 2, hiddenUnits: 0 }, tf.tidy(() => featureStats(train.x.gather(Array.from({ length: train.x.count }, (_, i) => i)))), 1);
   try {
     await trainHead(
       head,
@@ -44,7 +45,7 @@ async function minorityRecall(balance: boolean): Promise<number> {
       },
       { ...TRAIN_DEFAULTS, epochs: 30, augment: 0, learningRate: 1e-2, labelSmoothing: 0 },
     );
-    const pred = tf.tidy(() => tf.argMax(head.logits(test.x), 1));
+    const pred = tf.tidy(() => tf.argMax(head.logits(test.x.gather(Array.from({ length: test.x.count }, (_, i) => i))), 1));
     const p = await pred.data();
     pred.dispose();
     let hit = 0;
@@ -53,7 +54,6 @@ async function minorityRecall(balance: boolean): Promise<number> {
     return hit / total;
   } finally {
     head.dispose();
-    tf.dispose([train.x, test.x]);
   }
 }
 

@@ -5,13 +5,14 @@ import { EdgetuneError } from '../../errors.js';
 import type { EpochLog, ResolvedTrainConfig } from '../../types.js';
 import { Head } from '../model/head.js';
 import type { Tail } from '../model/tail.js';
+import type { FeatureRows } from '../data/feature-rows.js';
 import { AdamW } from './optimizer.js';
 import { createRng, shuffle } from '../util/random.js';
 
 /** Embedding rows and labels, as the trainer sees them. */
 export interface TrainData {
   /** Every cached view of every example: [rows, embeddingSize]. */
-  x: tf.Tensor2D;
+  x: FeatureRows;
   /** Class index per example. */
   labels: Int32Array;
   /** Rows of x for each example; views[i][0] is the un-augmented view. */
@@ -149,7 +150,7 @@ class TrainingRun {
       for (let s = 0; s < valRowIds.length; s += chunk) {
         const rows = valRowIds.slice(s, s + chunk);
         const pre = feed ? await feed.batch(rows) : undefined;
-        logits.push(tf.tidy(() => this.head.logits(pre ? feed!.tail.apply(pre) : tf.gather(this.data.x, rows))));
+        logits.push(tf.tidy(() => this.head.logits(pre ? feed!.tail.apply(pre) : this.data.x.gather(rows))));
         pre?.dispose();
       }
       const v = tf.tidy(() => {
@@ -170,7 +171,7 @@ class TrainingRun {
     const pre = feed ? await feed.batch(rows.slice(s, s + n)) : undefined;
     try {
       return tf.tidy(() => {
-        const features = () => (pre ? feed!.tail.apply(pre) : tf.gather(data.x, tf.tensor1d(rows.slice(s, s + n), 'int32')));
+        const features = () => (pre ? feed!.tail.apply(pre) : data.x.gather(rows.slice(s, s + n)));
         // Without a tail the features are constants: compute them outside the tape.
         const fixed = pre ? undefined : features();
         const yb = tf.gather(this.yAll, tf.tensor1d(order.slice(s, s + n), 'int32'));

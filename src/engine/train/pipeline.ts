@@ -69,14 +69,10 @@ export async function fineTunePipeline(input: PipelineInput, opts: FineTuneOptio
     const sources = input.examples.map((e) => e.source);
     const emb = await input.embedder.embedAll(sources, viewsFor(plan), opts, tail ? { tail, budgetBytes: cfg.prefixCacheBytes } : undefined);
     const embedMs = performance.now() - t0;
-    try {
-      const usable = (i: number) => !emb.invalid.has(i);
-      const run = { ...plan, trainIdx: plan.trainIdx.filter(usable), valIdx: plan.valIdx.filter(usable) };
-      const skipped = [...emb.invalid].map(([i, reason]) => ({ name: input.examples[i]!.source.name, reason }));
-      return await trainAndCalibrate(input, run, emb, tail, opts, { embedMs, skipped });
-    } finally {
-      emb.x.dispose();
-    }
+    const usable = (i: number) => !emb.invalid.has(i);
+    const run = { ...plan, trainIdx: plan.trainIdx.filter(usable), valIdx: plan.valIdx.filter(usable) };
+    const skipped = [...emb.invalid].map(([i, reason]) => ({ name: input.examples[i]!.source.name, reason }));
+    return await trainAndCalibrate(input, run, emb, tail, opts, { embedMs, skipped });
   } catch (err) {
     tail?.dispose();
     throw err;

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
+import { FeatureRows } from '../data/feature-rows.js';
 import '@tensorflow/tfjs-backend-cpu';
 import { isEdgetuneError } from '../../errors.js';
 import type { Embedded, Embedder } from '../data/embed.js';
@@ -31,7 +32,7 @@ function clusters(n: number, dim = 16, noise = 1.2, seed = 3): { data: Omit<Trai
   const x = new Float32Array(3 * n * dim);
   y.forEach((c, i) => centers[c]!.forEach((m, d) => (x[i * dim + d] = m + noise * gauss())));
   return {
-    data: { x: tf.tensor2d(x, [3 * n, dim]), labels: y, views: Array.from({ length: 3 * n }, (_, i) => [i]), numClasses: 3, classWeights: new Float32Array(3).fill(1) },
+    data: { x: new FeatureRows(x, dim), labels: y, views: Array.from({ length: 3 * n }, (_, i) => [i]), numClasses: 3, classWeights: new Float32Array(3).fill(1) },
     labels: ['a', 'b', 'c'],
   };
 }
@@ -48,7 +49,7 @@ const ctxFor = (labels: string[], previous: TrainedModel | null = null): StageCo
 const valAccuracy = (head: { logits(x: tf.Tensor2D): tf.Tensor2D }, data: TrainData): number =>
   tf.tidy(() => {
     const rows = data.valIdx.map((i) => data.views[i]![0]!);
-    const pred = tf.argMax(head.logits(tf.gather(data.x, rows)), 1).dataSync();
+    const pred = tf.argMax(head.logits(data.x.gather(rows)), 1).dataSync();
     return rows.filter((_, j) => pred[j] === data.labels[data.valIdx[j]!]).length / rows.length;
   });
 
@@ -95,7 +96,6 @@ describe('fine-tune rules (generated embeddings, CPU)', () => {
       assert.equal(valAccuracy(head, data), result.bestValAccuracy, 'the returned head is the best epoch\'s');
     } finally {
       head.dispose();
-      data.x.dispose();
     }
   });
 
@@ -115,7 +115,6 @@ describe('fine-tune rules (generated embeddings, CPU)', () => {
     const noRefit = await trainStages(ctxFor(labels), data, { ...cfg, refit: false }, null);
     assert.equal(noRefit.refitHistory, null);
     noRefit.head.dispose();
-    data.x.dispose();
   });
 
   it('warm-starts only from a head-only model of the same shape that shares a class', async () => {
@@ -131,7 +130,6 @@ describe('fine-tune rules (generated embeddings, CPU)', () => {
     assert.equal(warmStartable(new TrainedModel(head, {} as never, labels, null), labels, cfg), false, 'a fine-tuned tail');
     assert.equal(warmStartable(null, labels, cfg), false);
     prev.retire();
-    data.x.dispose();
   });
 
   it('keeps a tail only when it beat the head alone on validation; the head continues at its converged rate', () => {

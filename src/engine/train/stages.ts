@@ -59,9 +59,9 @@ export async function headStage(ctx: StageContext, data: TrainData, cfg: Resolve
   const head = warmStartable(previous, labels, cfg)
     ? await Head.warmFrom(previous.head, [...previous.labels], labels, await classMeans(labels.filter((l) => !previous.labels.includes(l)), labels, data))
     : Head.create(
-        { inputSize: data.x.shape[1], numClasses: labels.length, hiddenUnits: cfg.hiddenUnits },
+        { inputSize: data.x.dim, numClasses: labels.length, hiddenUnits: cfg.hiddenUnits },
         // The head takes ownership of the statistics tensors.
-        tf.tidy(() => featureStats(tf.gather(data.x, data.trainIdx.map((i) => data.views[i]![0]!)))),
+        tf.tidy(() => featureStats(data.x.gather(data.trainIdx.map((i) => data.views[i]![0]!)))),
         cfg.seed,
       );
   try {
@@ -83,7 +83,7 @@ async function classMeans(wanted: string[], labels: string[], data: TrainData): 
     const c = labels.indexOf(l);
     const rows = data.trainIdx.filter((i) => data.labels[i] === c).map((i) => data.views[i]![0]!);
     if (!rows.length) continue;
-    const m = tf.tidy(() => tf.mean(tf.gather(data.x, rows), 0));
+    const m = tf.tidy(() => tf.mean(data.x.gather(rows), 0));
     out.set(l, (await m.data()) as Float32Array);
     m.dispose();
   }
