@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// `node bench/partial.mjs [--seeds 1,2,3] [--data DIR] [--out FILE] [-- extra train options]`:
+// `node bench/partial.mjs [--seeds 1,2,3] [--threads 1,2] [--data DIR] [--out FILE] [-- extra train options]`:
 // the partial strategy's wall time and accuracy on fashion-dev through the CLI,
-// as a person runs it (`edgetune train <data> --strategy partial --seed N`).
+// as a person runs it (`edgetune train <data> --strategy partial --seed N`);
+// --threads runs each seed once per thread count, one after the other (same results, other speed).
 // Each run starts cold (its own cache). Appends nothing: writes
 // bench/results/partial-cli-latest.json (or --out), which `npm run bench` reports as
 // partialMinutes (a full run takes longer than the default bench).
@@ -17,6 +18,7 @@ const opt = (name, fallback) => {
 };
 const data = resolve(opt('data', join(process.env.EDGETUNE_DATA ?? join(ROOT, '..', 'shared', 'datasets'), 'fashion-dev')));
 const seeds = opt('seeds', '1').split(',').map(Number);
+const threadCounts = opt('threads', '').split(',').filter(Boolean).map(Number);
 const extra = process.argv.includes('--') ? process.argv.slice(process.argv.indexOf('--') + 1) : [];
 if (!existsSync(data)) {
   process.stderr.write(`[bench partial] no dataset at ${data}: pass --data or set EDGETUNE_DATA\n`);
@@ -24,10 +26,10 @@ if (!existsSync(data)) {
 }
 
 const runs = [];
-for (const seed of seeds) {
+for (const [seed, threads] of seeds.flatMap((s) => (threadCounts.length ? threadCounts : [null]).map((t) => [s, t]))) {
   const dir = mkdtempSync(join(tmpdir(), 'edgetune-partial-'));
   const started = Date.now();
-  const r = spawnSync(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'train', data, '--out', join(dir, 'model'), '--strategy', 'partial', '--seed', String(seed), '--json', ...extra], {
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'train', data, '--out', join(dir, 'model'), '--strategy', 'partial', '--seed', String(seed), '--json', ...(threads ? ['--threads', String(threads)] : []), ...extra], {
     encoding: 'utf8',
     maxBuffer: 1 << 26,
   });
