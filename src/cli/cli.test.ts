@@ -188,5 +188,13 @@ describe('edgetune CLI', () => {
       assert.equal(r.code, 2);
       assert.match(r.stderr, /Usage:/);
     });
+
+    it('exits 2 on a thread count that is not a whole number of at least 1', async () => {
+      for (const bad of ['0', '1.5', 'all']) {
+        const r = await cli('train', data, '--out', join(dir, 'threads'), '--threads', bad);
+        assert.equal(r.code, 2, `--threads ${bad}`);
+        assert.match(r.stderr, /--threads/);
+      }
+    });
   });
 });
