@@ -50,6 +50,8 @@ for (const [seed, threads] of seeds.flatMap((s) => (threadCounts.length ? thread
     partialEpochs: p?.history.length ?? 0,
     partialBestEpoch: p?.bestEpoch ?? null,
     partialRefitEpochs: p?.refitHistory?.length ?? 0,
+    // Equal across thread counts: threads change the speed, not the arithmetic.
+    partialLosses: p ? p.history.map((h) => h.loss) : [],
     partialEpochMs: p ? Math.round(p.history.reduce((n, h) => n + h.ms, 0) / p.history.length) : null,
   };
   process.stderr.write(`[bench partial] ${JSON.stringify(run)}\n`);
