@@ -64,12 +64,20 @@ export class Tail {
   }
 
   private static async checked(tail: Tail, backbone: Backbone): Promise<Tail> {
+    // A tail is rebuilt the same way from the same weights each time: one check per depth suffices.
+    const known = checkedShapes.get(backbone)?.get(tail.blocks);
+    if (known) {
+      tail.prefixShape = [...known];
+      return tail;
+    }
     try {
       await tail.check(backbone);
     } catch (err) {
       tail.dispose();
       throw err;
     }
+    if (!checkedShapes.has(backbone)) checkedShapes.set(backbone, new Map());
+    checkedShapes.get(backbone)!.set(tail.blocks, [...tail.prefixShape]);
     return tail;
   }
 
@@ -157,6 +165,9 @@ export class Tail {
     tf.dispose(this.variables);
   }
 }
+
+/** Prefix shapes of the tails already checked against each backbone, by depth. */
+const checkedShapes = new WeakMap<Backbone, Map<number, [number, number, number]>>();
 
 function activate(x: tf.Tensor, act: Act): tf.Tensor {
   return act === 'relu6' ? relu6(x) : act === 'relu' ? tf.relu(x) : x;
