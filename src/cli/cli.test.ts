@@ -189,11 +189,19 @@ describe('edgetune CLI', () => {
       assert.match(r.stderr, /Usage:/);
     });
 
-    it('exits 2 on a thread count that is not a whole number of at least 1', async () => {
+    it('exits 2 on a thread count (--threads or EDGETUNE_THREADS) that is not a whole number of at least 1', async () => {
       for (const bad of ['0', '1.5', 'all']) {
         const r = await cli('train', data, '--out', join(dir, 'threads'), '--threads', bad);
         assert.equal(r.code, 2, `--threads ${bad}`);
         assert.match(r.stderr, /--threads/);
+      }
+      process.env.EDGETUNE_THREADS = 'many';
+      try {
+        const r = await cli('train', data, '--out', join(dir, 'threads'));
+        assert.equal(r.code, 2);
+        assert.match(r.stderr, /EDGETUNE_THREADS must be a whole number/);
+      } finally {
+        delete process.env.EDGETUNE_THREADS;
       }
     });
   });

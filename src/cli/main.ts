@@ -75,6 +75,18 @@ function num(name: string, v: string | undefined): number | undefined {
   return n;
 }
 
+/**
+ * --threads, else EDGETUNE_THREADS (for containers, whose CPU quota os.availableParallelism
+ * does not see, and for several runs sharing a machine), else every core.
+ */
+function threadCount(v: Values, command: Command): number | undefined {
+  const [name, raw] = v.threads !== undefined ? ['--threads', v.threads] : ['EDGETUNE_THREADS', process.env.EDGETUNE_THREADS];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!(Number.isInteger(n) && n >= 1)) throw new UsageError(`${name} must be a whole number of at least 1, got '${raw}'`, command);
+  return n;
+}
+
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
@@ -106,8 +118,7 @@ const cacheOf = (v: Values): { cacheDir?: string; noCache: boolean } => ({ ...(v
 
 async function runCommand(command: Command, rest: string[], v: Values, out: Output): Promise<void> {
   if (v.runtime !== undefined && !['auto', 'onnxruntime', 'tfjs'].includes(v.runtime)) throw new UsageError(`--runtime is 'auto', 'onnxruntime' or 'tfjs', not '${v.runtime}'`, command);
-  const threads = num('threads', v.threads);
-  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) throw new UsageError(`--threads must be a whole number of at least 1, got '${v.threads}'`, command);
+  const threads = threadCount(v, command);
   const backbone = {
     ...(v.backbone ? { backbone: v.backbone } : {}),
     ...(v.runtime ? { runtime: v.runtime as Runtime } : {}),

@@ -10,7 +10,8 @@ const COMMON = `Common options:
   --backbone B    bundled id or manifest.json (default: the one the model was trained on)
   --runtime R     who runs the frozen backbone: auto (onnxruntime-node when installed,
                   else tfjs; the default), onnxruntime, tfjs
-  --threads N     WASM threads for training and the tfjs backbone (default: every core, 8 at most)
+  --threads N     WASM threads for training and the tfjs backbone (default: $EDGETUNE_THREADS,
+                  else every core, 8 at most)
   -h, --help      this help          --version   the edgetune version`;
 
 export const HELP: Record<Command, string> = {
