@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { FeatureRows } from '../data/feature-rows.js';
 import '@tensorflow/tfjs-backend-cpu';
+import { FeatureRows } from '../data/feature-rows.js';
 import { TRAIN_DEFAULTS } from '../config.js';
 import { featureStats, Head } from '../model/head.js';
 import { createRng } from '../util/random.js';

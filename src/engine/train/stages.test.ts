@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { FeatureRows } from '../data/feature-rows.js';
 import '@tensorflow/tfjs-backend-cpu';
+import { FeatureRows } from '../data/feature-rows.js';
 import { isEdgetuneError } from '../../errors.js';
 import type { Embedded, Embedder } from '../data/embed.js';
 import type { Example, ImageSource } from '../data/examples.js';
