@@ -3,6 +3,7 @@
 // exported head is a plain tfjs Sequential model over raw embeddings.
 import * as tf from '@tensorflow/tfjs-core';
 import { layers, sequential, type LayersModel } from '@tensorflow/tfjs-layers';
+import type { Standardization } from '../data/feature-rows.js';
 
 export interface HeadSpec {
   inputSize: number;
@@ -101,6 +102,12 @@ export class Head {
     return head;
   }
 
+  /** The standardization statistics on the host (for FeatureRows.gather). */
+  async standardization(): Promise<Standardization> {
+    const [mean, invStd] = await Promise.all([this.mean.data() as Promise<Float32Array>, this.invStd.data() as Promise<Float32Array>]);
+    return { mean, invStd };
+  }
+
   /** An independent copy (weights and standardization). */
   clone(): Head {
     const head = new Head(this.spec, tf.keep(this.mean.clone()), tf.keep(this.invStd.clone()));
@@ -114,10 +121,13 @@ export class Head {
     return [...this.kernels, ...this.biases];
   }
 
-  /** Logits for embeddings [n, inputSize]. `dropout` applies before the output layer when training. */
-  logits(x: tf.Tensor2D, dropout = 0, seed?: number): tf.Tensor2D {
+  /**
+   * Logits for embeddings [n, inputSize]. `dropout` applies before the output layer when training.
+   * `standardized`: x is already (x - mean) * invStd (FeatureRows.gather does it on the host).
+   */
+  logits(x: tf.Tensor2D, dropout = 0, seed?: number, standardized = false): tf.Tensor2D {
     return tf.tidy(() => {
-      let h = tf.mul(tf.sub(x, this.mean), this.invStd) as tf.Tensor2D;
+      let h = standardized ? x : (tf.mul(tf.sub(x, this.mean), this.invStd) as tf.Tensor2D);
       this.kernels.forEach((k, i) => {
         const last = i === this.kernels.length - 1;
         if (last && dropout > 0) h = tf.dropout(h, dropout, undefined, seed) as tf.Tensor2D;

@@ -5,7 +5,7 @@ import { EdgetuneError } from '../../errors.js';
 import type { EpochLog, ResolvedTrainConfig } from '../../types.js';
 import { Head } from '../model/head.js';
 import type { Tail } from '../model/tail.js';
-import type { FeatureRows } from '../data/feature-rows.js';
+import type { FeatureRows, Standardization } from '../data/feature-rows.js';
 import { AdamW } from './optimizer.js';
 import { createRng, shuffle } from '../util/random.js';
 
@@ -91,8 +91,6 @@ class TrainingRun {
   private readonly headVars: tf.Variable[];
   private readonly vars: tf.Variable[];
   private readonly opt: AdamW;
-  private readonly yAll: tf.Tensor1D;
-  private readonly cw: tf.Tensor1D;
   private readonly valY: tf.Tensor1D;
   readonly valRowIds: number[];
   private readonly stepsPerEpoch: number;
@@ -104,6 +102,8 @@ class TrainingRun {
     private readonly cfg: ResolvedTrainConfig,
     private readonly hooks: TrainHooks,
     private readonly feed: TailFeed | undefined,
+    /** The head's standardization, applied on the host while gathering (head only: with a tail, features come from the graph). */
+    private readonly std: Standardization | undefined,
   ) {
     this.rng = createRng(cfg.seed);
     this.headVars = head.variables;
@@ -111,8 +111,6 @@ class TrainingRun {
     this.vars = [...this.headVars, ...tailVars];
     const decayed = new Set([...head.kernels.map((_, i) => i), ...[...(feed?.tail.kernelIdx ?? [])].map((i) => this.headVars.length + i)]);
     this.opt = new AdamW(this.vars, decayed, cfg.weightDecay, [...this.headVars.map(() => 1), ...tailVars.map(() => feed?.lrRatio ?? 1)]);
-    this.yAll = tf.tensor1d(data.labels, 'int32');
-    this.cw = tf.tensor1d(data.classWeights);
     this.valRowIds = data.valIdx.map((i) => data.views[i]![0]!);
     this.valY = tf.tensor1d(data.valIdx.map((i) => data.labels[i]!), 'int32');
     this.stepsPerEpoch = Math.ceil(data.trainIdx.length / cfg.batchSize);
@@ -150,7 +148,7 @@ class TrainingRun {
       for (let s = 0; s < valRowIds.length; s += chunk) {
         const rows = valRowIds.slice(s, s + chunk);
         const pre = feed ? await feed.batch(rows) : undefined;
-        logits.push(tf.tidy(() => this.head.logits(pre ? feed!.tail.apply(pre) : this.data.x.gather(rows))));
+        logits.push(tf.tidy(() => (pre ? this.head.logits(feed!.tail.apply(pre)) : this.head.logits(this.data.x.gather(rows, this.std), 0, undefined, true))));
         pre?.dispose();
       }
       const v = tf.tidy(() => {
@@ -171,15 +169,17 @@ class TrainingRun {
     const pre = feed ? await feed.batch(rows.slice(s, s + n)) : undefined;
     try {
       return tf.tidy(() => {
-        const features = () => (pre ? feed!.tail.apply(pre) : data.x.gather(rows.slice(s, s + n)));
-        // Without a tail the features are constants: compute them outside the tape.
-        const fixed = pre ? undefined : features();
-        const yb = tf.gather(this.yAll, tf.tensor1d(order.slice(s, s + n), 'int32'));
-        const wb = tf.gather(this.cw, yb);
+        // Without a tail the features are constants, standardized on the host: made outside the tape.
+        const fixed = pre ? undefined : data.x.gather(rows.slice(s, s + n), this.std);
+        const logits = () => (fixed ? head.logits(fixed, cfg.dropout, seed, true) : head.logits(feed!.tail.apply(pre!), cfg.dropout, seed));
+        // Labels and their class weights straight from the host (two gathers fewer per step).
+        const labels = Int32Array.from(order.slice(s, s + n), (i) => data.labels[i]!);
+        const yb = tf.tensor1d(labels, 'int32');
+        const wb = tf.tensor1d(Float32Array.from(labels, (c) => data.classWeights[c]!));
         let correct: tf.Scalar = tf.scalar(0);
         const seed = this.dropoutSeed++;
         const { value, grads } = tf.variableGrads(() => {
-          const r = lossAndCorrect(head.logits(fixed ?? features(), cfg.dropout, seed), yb, wb, data.numClasses, cfg.labelSmoothing);
+          const r = lossAndCorrect(logits(), yb, wb, data.numClasses, cfg.labelSmoothing);
           correct = tf.keep(r.correct);
           return r.loss;
         }, this.vars);
@@ -233,7 +233,7 @@ class TrainingRun {
   }
 
   dispose(): void {
-    tf.dispose([this.yAll, this.cw, this.valY]);
+    this.valY.dispose();
     this.opt.dispose();
   }
 }
@@ -245,7 +245,7 @@ class TrainingRun {
  * @throws EdgetuneError ABORTED when `hooks.signal` fires (the caller discards the head).
  */
 export async function trainHead(head: Head, data: TrainData, cfg: ResolvedTrainConfig, hooks: TrainHooks = {}, feed?: TailFeed): Promise<TrainResult> {
-  const run = new TrainingRun(head, data, cfg, hooks, feed);
+  const run = new TrainingRun(head, data, cfg, hooks, feed, feed ? undefined : await head.standardization());
   const history: EpochLog[] = [];
   let best: { epoch: number; acc: number; loss: number; weights: tf.Tensor[] } | null = null;
   let stoppedEarly = false;
