@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import { readFileSync } from 'node:fs';
+import { selectBackend } from '../backend.js';
 import { augmentBox, FULL_VIEW, validateRawImage, viewsToInput } from './preprocess.js';
 import type { BackboneManifest } from '../model/manifest.js';
 import { isEdgetuneError } from '../../errors.js';
@@ -35,6 +37,29 @@ describe('preprocess', () => {
     const v = await x.data();
     x.dispose();
     assert.ok(Math.abs(v[0]! + 1) < 1e-5 && Math.abs(v[v.length - 1]! - 1) < 1e-5);
+  });
+
+  it('normalizes with the bits of a multiply then a subtract, on WASM and CPU, for the bundled backbones', async () => {
+    for (const id of ['mobilenet_v2_140', 'mobilenet_v2']) {
+      const real = JSON.parse(readFileSync(new URL(`../../../models/${id}/manifest.json`, import.meta.url), 'utf8')) as BackboneManifest;
+      const { mean, std } = real.normalization;
+      const data = Uint8Array.from({ length: 37 * 23 * 3 }, (_, i) => (i * 97) % 256);
+      for (const backend of ['wasm', 'cpu'] as const) {
+        await selectBackend({ backends: [backend] });
+        const [got, want] = tf.tidy(() => {
+          const x = viewsToInput({ data, width: 37, height: 23, channels: 3 }, [FULL_VIEW, [0.1, 0.9, 0.8, 0.2]], real);
+          const crops = tf.concat([
+            tf.image.resizeBilinear(tf.tensor4d(data, [1, 23, 37, 3], 'float32'), real.inputSize as [number, number], false, true),
+            tf.image.cropAndResize(tf.tensor4d(data, [1, 23, 37, 3], 'float32'), tf.tensor2d([[0.1, 0.9, 0.8, 0.2]]), [0], real.inputSize as [number, number], 'bilinear'),
+          ]);
+          return [x, tf.sub(tf.mul(crops, tf.tensor1d(std.map((v) => 1 / (255 * v)))), tf.tensor1d(mean.map((m, i) => m / std[i]!)))];
+        });
+        const [a, b] = [got!.dataSync(), want!.dataSync()];
+        tf.dispose([got!, want!]);
+        const differing = a.reduce((n, v, i) => n + (v === b[i] ? 0 : 1), 0);
+        assert.equal(differing, 0, `${id} on ${backend}: ${differing} of ${a.length} values differ`);
+      }
+    }
   });
 
   it('rejects a pixel buffer that does not match its size with INVALID_IMAGE', () => {
