@@ -54,7 +54,7 @@ describe('preprocess', () => {
           ]);
           return [x, tf.sub(tf.mul(crops, tf.tensor1d(std.map((v) => 1 / (255 * v)))), tf.tensor1d(mean.map((m, i) => m / std[i]!)))];
         });
-        const [a, b] = [got!.dataSync(), want!.dataSync()];
+        const [a, b] = [got!.dataSync() as Float32Array, want!.dataSync() as Float32Array];
         tf.dispose([got!, want!]);
         const differing = a.reduce((n, v, i) => n + (v === b[i] ? 0 : 1), 0);
         assert.equal(differing, 0, `${id} on ${backend}: ${differing} of ${a.length} values differ`);
