@@ -26,7 +26,7 @@ const pre = await measure(async () => {
 }, { warmup: 1, repeats: 5 });
 const full = await measure(() => embedder.embedViews(batch), { warmup: 1, repeats: 3 });
 const prof = await tf.profile(() => inputOf());
-prof.result.dispose?.();
+tf.dispose(prof.result);
 const byName: Record<string, number> = {};
 for (const k of prof.kernels) byName[k.name] = round((byName[k.name] ?? 0) + (k.kernelTimeMs as number));
 const n = 96;
