@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench [-- --quick] [-- --json]`: measures edgetune side by side in
+// `npm run bench [-- --quick] [-- --json] [-- --chromium-only]`: measures edgetune side by side in
 // Node and in headless Chromium (WASM with and without threads; WebGPU where an
 // adapter exists), prints one JSON object (--json) or a Markdown table, and
 // writes bench/results/{latest.json,RESULTS.md,chart.svg}.
@@ -17,6 +17,9 @@ import { scaleRun } from './scale.mjs';
 
 const quick = process.argv.includes('--quick');
 const json = process.argv.includes('--json');
+// The Chromium WASM profiles alone (floor, fineTune, re-train, predict; minutes, not the
+// full run's quarter hour): written to latest-chromium.json, the full results untouched.
+const chromiumOnly = process.argv.includes('--chromium-only');
 const log = (m) => process.stderr.write(`[bench] ${m}\n`);
 const OUT = join(ROOT, 'bench/results');
 const EPOCHS = 20;
@@ -86,6 +89,26 @@ async function bundleSizes() {
 
 if (!existsSync(join(ROOT, 'dist/index.js'))) spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' });
 const started = Date.now();
+if (chromiumOnly) {
+  const chromium = await chromiumProfiles();
+  const c = chromium.wasm;
+  const summary = {
+    floorMsPerImage: c.floor.bestMs,
+    ratioToFloor: c.fineTune.ratioToFloor,
+    retrainSpeedup: c.retrain.speedup,
+    naiveOverEdgetune: Number((c.naive.ms / c.fineTune.ms).toFixed(2)),
+    predictOverForward: c.predict.overForward,
+    wasmThreadsFloorRatio: Number((c.floor.bestMs / chromium.wasmOneThread.floor.bestMs).toFixed(3)),
+    mode: quick ? 'quick' : 'full',
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
+    wallS: Math.round((Date.now() - started) / 1000),
+    chromium,
+  };
+  mkdirSync(OUT, { recursive: true });
+  writeFileSync(join(OUT, 'latest-chromium.json'), JSON.stringify(summary, null, 2) + '\n');
+  process.stdout.write(JSON.stringify(summary) + '\n');
+  process.exit(0);
+}
 const node = nodeProfile();
 const chromium = await chromiumProfiles();
 const bundles = await bundleSizes();
