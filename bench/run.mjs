@@ -87,18 +87,30 @@ async function bundleSizes() {
   return out;
 }
 
+/** The Chromium WASM profile's headline figures, as the issues' acceptance names them. */
+function chromiumRatios(chromium) {
+  const c = chromium.wasm;
+  return {
+    floorMsPerImage: c.floor.bestMs,
+    fineTuneMs: c.fineTune.ms,
+    ratioToFloor: c.fineTune.ratioToFloor,
+    naiveMs: c.naive.ms,
+    naiveOverEdgetune: Number((c.naive.ms / c.fineTune.ms).toFixed(2)),
+    retrainSpeedup: c.retrain.speedup,
+    predictP50Ms: c.predict.p50Ms,
+    predictOverForward: c.predict.overForward,
+    longTasks: c.longTasks.fineTune.count,
+    wasmThreads: c.backend.details.threads,
+    wasmThreadsFloorRatio: Number((c.floor.bestMs / chromium.wasmOneThread.floor.bestMs).toFixed(3)),
+  };
+}
+
 if (!existsSync(join(ROOT, 'dist/index.js'))) spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' });
 const started = Date.now();
 if (chromiumOnly) {
   const chromium = await chromiumProfiles();
-  const c = chromium.wasm;
   const summary = {
-    floorMsPerImage: c.floor.bestMs,
-    ratioToFloor: c.fineTune.ratioToFloor,
-    retrainSpeedup: c.retrain.speedup,
-    naiveOverEdgetune: Number((c.naive.ms / c.fineTune.ms).toFixed(2)),
-    predictOverForward: c.predict.overForward,
-    wasmThreadsFloorRatio: Number((c.floor.bestMs / chromium.wasmOneThread.floor.bestMs).toFixed(3)),
+    ...chromiumRatios(chromium),
     mode: quick ? 'quick' : 'full',
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
     wallS: Math.round((Date.now() - started) / 1000),
@@ -119,22 +131,11 @@ if (!quick) {
   scale = await scaleRun();
   delete scale.longFrames;
 }
-const c = chromium.wasm;
 const partialFile = join(OUT, 'partial-cli-latest.json');
 const partialRun = existsSync(partialFile) ? JSON.parse(readFileSync(partialFile, 'utf8')) : null;
 const result = {
   // Top level: the Chromium WASM profile, as the issue's acceptance names them.
-  floorMsPerImage: c.floor.bestMs,
-  fineTuneMs: c.fineTune.ms,
-  ratioToFloor: c.fineTune.ratioToFloor,
-  naiveMs: c.naive.ms,
-  naiveOverEdgetune: Number((c.naive.ms / c.fineTune.ms).toFixed(2)),
-  retrainSpeedup: c.retrain.speedup,
-  predictP50Ms: c.predict.p50Ms,
-  predictOverForward: c.predict.overForward,
-  longTasks: c.longTasks.fineTune.count,
-  wasmThreads: c.backend.details.threads,
-  wasmThreadsFloorRatio: Number((c.floor.bestMs / chromium.wasmOneThread.floor.bestMs).toFixed(3)),
+  ...chromiumRatios(chromium),
   wasmThreadsFloorRatioTarget: 0.65,
   nodeEmbedSpeedup: node.embed?.speedup ?? null,
   // From bench/partial.mjs's last run (its date and seeds in partialRun): a full run outlasts this bench.

@@ -169,6 +169,7 @@ class TrainingRun {
     const pre = feed ? await feed.batch(rows.slice(s, s + n)) : undefined;
     try {
       return tf.tidy(() => {
+        const seed = this.dropoutSeed++;
         // Without a tail the features are constants, standardized on the host: made outside the tape.
         const fixed = pre ? undefined : data.x.gather(rows.slice(s, s + n), this.std);
         const logits = () => (fixed ? head.logits(fixed, cfg.dropout, seed, true) : head.logits(feed!.tail.apply(pre!), cfg.dropout, seed));
@@ -177,7 +178,6 @@ class TrainingRun {
         const yb = tf.tensor1d(labels, 'int32');
         const wb = tf.tensor1d(Float32Array.from(labels, (c) => data.classWeights[c]!));
         let correct: tf.Scalar = tf.scalar(0);
-        const seed = this.dropoutSeed++;
         const { value, grads } = tf.variableGrads(() => {
           const r = lossAndCorrect(logits(), yb, wb, data.numClasses, cfg.labelSmoothing);
           correct = tf.keep(r.correct);
