@@ -7,33 +7,17 @@
 //   the buffer, as this one does; tensors are immutable, so sharing is safe);
 // - EdgetuneRelu6Backprop: ReLU6's gradient in one pass instead of five kernels;
 // - EdgetuneAdamW: one AdamW step of a variable in one pass over its four arrays
-//   instead of ~16 kernels (bit-identical to the op sequence of optimizer.ts).
+//   instead of ~16 kernels (bit-identical to the op sequence of optimizer.ts);
+// - Sum over leading axes and 2-D Transpose, wrapped (wasm-layout.ts): the same
+//   bits as the backend's, several times faster on the gradients' shapes.
 // They work on the WASM heap in place (no copies), through 4-lane SIMD loops
 // (wasm-simd.ts) where the JavaScript engine has WebAssembly SIMD and rows come in
 // fours, else in JavaScript. Registration is explicit and idempotent (the package
 // has no import side effects).
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util, type KernelConfig, type TensorInfo, type NamedAttrMap } from '@tensorflow/tfjs-core';
-import { simdLoops, type SimdLoops } from './wasm-simd.js';
-
-/** The part of tfjs-backend-wasm's BackendWasm these kernels use. */
-interface WasmBackend {
-  typedArrayFromHeap(t: TensorInfo): Float32Array;
-  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
-  incRef(dataId: object): void;
-  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
-  /** The Emscripten module: the heap's WebAssembly.Memory is `asm.memory` (exported) or `wasmMemory` (imported, threaded builds). */
-  wasm?: { asm?: { memory?: unknown }; wasmMemory?: unknown };
-}
-
-/** The SIMD loops on this backend's heap. */
-function simd(b: WasmBackend): SimdLoops | null {
-  const memory = b.wasm?.asm?.memory ?? b.wasm?.wasmMemory;
-  return memory instanceof WebAssembly.Memory ? simdLoops(memory) : null;
-}
-/** The SIMD multiply-accumulate, when it applies to rows of `channels` floats. */
-const fmaFor = (b: WasmBackend, channels: number) => (channels % 4 === 0 ? (simd(b)?.fma ?? null) : null);
-const ptr = (b: WasmBackend, t: TensorInfo) => b.dataIdMap.get(t.dataId)!.memoryOffset;
+import { f32, fmaFor, ptr, simd, type WasmBackend } from './wasm-backend.js';
+import { LAYOUT_KERNELS, wrapStock } from './wasm-layout.js';
 
 type Conv2DAttrs = {
   strides: [number, number] | number;
@@ -56,11 +40,6 @@ export interface AdamWAttrs {
   weightDecay: number;
   lr: number;
 }
-
-const f32 = (b: WasmBackend, t: TensorInfo) => {
-  if (t.dtype !== 'float32') throw new Error(`edgetune wasm kernel: expected float32, got ${t.dtype}`);
-  return b.typedArrayFromHeap(t);
-};
 
 function convInfo(xShape: number[], filterShape: number[], a: Conv2DAttrs) {
   const info = backend_util.computeConv2DInfo(
@@ -249,8 +228,9 @@ let registered = false;
 
 /**
  * Registers the kernels above for the 'wasm' backend (call once tfjs-backend-wasm
- * is loaded: its own Identity is replaced). Kernels the backend already has
- * (a later tfjs-backend-wasm may add the depthwise gradients) are left alone.
+ * is loaded: its own Identity is replaced, and its Sum and Transpose wrapped by
+ * faster paths with the same results, wasm-layout.ts). Kernels the backend already
+ * has (a later tfjs-backend-wasm may add the depthwise gradients) are left alone.
  */
 export function registerWasmTrainingKernels(): void {
   if (registered || !tf.getKernel(tf.Identity, 'wasm')) return;
@@ -259,8 +239,19 @@ export function registerWasmTrainingKernels(): void {
     else if (tf.getKernel(k.kernelName, 'wasm')) continue;
     tf.registerKernel(k);
   }
+  for (const [name, wrap] of Object.entries(LAYOUT_KERNELS)) {
+    const stock = tf.getKernel(name, 'wasm');
+    if (!stock) continue;
+    STOCK.set(name, stock.kernelFunc);
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel(wrapStock(stock, wrap));
+  }
   registered = true;
 }
+
+/** tfjs-backend-wasm's own kernels that registration wrapped, by name (for tests that compare the two). */
+const STOCK = new Map<string, tf.KernelFunc>();
+export const stockWasmKernel = (name: string): tf.KernelFunc | undefined => STOCK.get(name);
 
 /** ReLU6 with a gradient that needs only its output (one pass on WASM, stock ops elsewhere). */
 export const relu6 = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {

@@ -1,6 +1,7 @@
-// Four 4-lane loops over tfjs-backend-wasm's own memory, for the training kernels
-// of wasm-kernels.ts: a multiply-accumulate (the depthwise gradients), ReLU6's
-// backprop, one AdamW update, and fp16 -> float32 (the prefix cache's batches).
+// 4-lane loops over tfjs-backend-wasm's own memory, for the training kernels of
+// wasm-kernels.ts: a multiply-accumulate (the depthwise gradients), ReLU6's
+// backprop, one AdamW update, fp16 -> float32 (the prefix cache's batches), an add
+// (column sums) and a blocked transpose.
 // The module is a few hundred bytes, assembled here rather than shipped as a .wasm
 // file (no fetch, no bundler configuration); where WebAssembly SIMD or the backend's
 // memory is unavailable, the kernels keep their JavaScript loops.
@@ -34,7 +35,7 @@ const str = (s: string): number[] => [...leb(s.length), ...Array.from(s, (c) => 
 const [I32, F32, V128] = [0x7f, 0x7d, 0x7b];
 const [BLOCK, LOOP, BR, BR_IF, END, VOID] = [0x02, 0x03, 0x0c, 0x0d, 0x0b, 0x40];
 const [GET, SET, TEE, CONST] = [0x20, 0x21, 0x22, 0x41];
-const [ADD, SHL, GE_U] = [0x6a, 0x74, 0x4f];
+const [ADD, MUL, SHL, GE_U, GT_U, SELECT] = [0x6a, 0x6c, 0x74, 0x4f, 0x4b, 0x1b];
 const SIMD = 0xfd;
 const V128_LOAD = [SIMD, 0x00, 0x04, 0x00]; // align 2^4, offset 0
 const V128_STORE = [SIMD, 0x0b, 0x04, 0x00];
@@ -44,6 +45,8 @@ const I32X4_GT_S = [SIMD, 0x3b];
 const I32X4_SHL = [SIMD, ...leb(0xab)];
 const I32X4_SHR_U = [SIMD, ...leb(0xad)];
 const V128_OR = [SIMD, 0x50];
+/** i8x16.shuffle of two vectors by float lanes (0-3: the first, 4-7: the second). */
+const SHUFFLE_F32 = (lanes: [number, number, number, number]) => [SIMD, 0x0d, ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3])];
 const V128_BITSELECT = [SIMD, 0x52];
 const F32X4_ADD = [SIMD, ...leb(0xe4)];
 const F32X4_SUB = [SIMD, ...leb(0xe5)];
@@ -80,6 +83,63 @@ const load = (p: number) => [GET, p, ...V128_LOAD];
 
 /** fma(dst, a, b, n): dst[i] += a[i] * b[i]. */
 const fmaBody = () => loopBody([...load(0), ...load(1), ...load(2), ...F32X4_MUL, ...F32X4_ADD]);
+
+/** add(dst, a, b, n): dst[i] = a[i] + b[i] (a column sum is one call per row, in row order). */
+const addBody = () => loopBody([...load(1), ...load(2), ...F32X4_ADD]);
+
+/**
+ * transpose(dst, src, rows, cols): dst[c][r] = src[r][c] for a rows x cols matrix of
+ * 32-bit values (both multiples of 4), in 4x4 blocks: four row loads, eight lane
+ * shuffles, four column stores. Column strips of 16 values (one cache line of each
+ * source row) are walked top to bottom, so each source line is used whole while it
+ * is in cache and the 16 destination rows are written in order.
+ */
+function transposeBody(): number[] {
+  const [dst, src, rows, cols, i, j, j0, jEnd, rowBytes, colBytes, sp, dp] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const [V0, V1, V2, V3, T0, T1, T2, T3] = [12, 13, 14, 15, 16, 17, 18, 19];
+  const next = (p: number, stride: number) => [GET, p, GET, stride, ADD, TEE, p];
+  const rowLoad = (v: number, first: number[]) => [...first, ...V128_LOAD, SET, v];
+  const shuffle = (out: number, a: number, b: number, lanes: [number, number, number, number]) => [GET, a, GET, b, ...SHUFFLE_F32(lanes), SET, out];
+  const colStore = (addr: number[], a: number, b: number, lanes: [number, number, number, number]) => [...addr, GET, a, GET, b, ...SHUFFLE_F32(lanes), ...V128_STORE];
+  const code = [
+    ...[GET, cols, CONST, 2, SHL, SET, rowBytes, GET, rows, CONST, 2, SHL, SET, colBytes],
+    // for (j0 = 0; j0 < cols; j0 += 16)
+    ...[BLOCK, VOID, LOOP, VOID],
+    ...[GET, j0, GET, cols, GE_U, BR_IF, 1],
+    ...[GET, cols, GET, j0, CONST, 8, ADD, TEE, jEnd, GET, jEnd, GET, cols, GT_U, SELECT, SET, jEnd],
+    ...[CONST, 0, SET, i],
+    // for (i = 0; i < rows; i += 4)
+    ...[BLOCK, VOID, LOOP, VOID],
+    ...[GET, i, GET, rows, GE_U, BR_IF, 1],
+    ...[GET, j0, SET, j],
+    // for (j = j0; j < jEnd; j += 4): one 4x4 block
+    ...[BLOCK, VOID, LOOP, VOID],
+    ...[GET, j, GET, jEnd, GE_U, BR_IF, 1],
+    ...rowLoad(V0, [GET, src, GET, i, GET, cols, MUL, GET, j, ADD, CONST, 2, SHL, ADD, TEE, sp]),
+    ...rowLoad(V1, next(sp, rowBytes)),
+    ...rowLoad(V2, next(sp, rowBytes)),
+    ...rowLoad(V3, next(sp, rowBytes)),
+    ...shuffle(T0, V0, V1, [0, 4, 1, 5]),
+    ...shuffle(T1, V0, V1, [2, 6, 3, 7]),
+    ...shuffle(T2, V2, V3, [0, 4, 1, 5]),
+    ...shuffle(T3, V2, V3, [2, 6, 3, 7]),
+    ...colStore([GET, dst, GET, j, GET, rows, MUL, GET, i, ADD, CONST, 2, SHL, ADD, TEE, dp], T0, T2, [0, 1, 4, 5]),
+    ...colStore(next(dp, colBytes), T0, T2, [2, 3, 6, 7]),
+    ...colStore(next(dp, colBytes), T1, T3, [0, 1, 4, 5]),
+    ...colStore(next(dp, colBytes), T1, T3, [2, 3, 6, 7]),
+    ...[GET, j, CONST, 4, ADD, SET, j],
+    ...[BR, 0, END, END],
+    ...[GET, i, CONST, 4, ADD, SET, i],
+    ...[BR, 0, END, END],
+    ...[GET, jEnd, SET, j0],
+    ...[BR, 0, END, END, END],
+  ];
+  const locals = vec([
+    [8, I32],
+    [8, V128],
+  ]);
+  return [...leb(locals.length + code.length), ...locals, ...code];
+}
 
 /** relu6Backprop(dst, dy, y, n): dst[i] = 0 < y[i] < 6 ? dy[i] : 0 (a lane mask, and). */
 const relu6Body = () =>
@@ -194,7 +254,7 @@ function moduleBytes(shared: boolean): Uint8Array<ArrayBuffer> {
       ]),
     ),
     ...section(2, vec([[...str('env'), ...str('memory'), 0x02, ...limits]])),
-    ...section(3, vec([[0x00], [0x00], [0x01], [0x02]])),
+    ...section(3, vec([[0x00], [0x00], [0x01], [0x02], [0x00], [0x00]])),
     ...section(
       7,
       vec([
@@ -202,9 +262,11 @@ function moduleBytes(shared: boolean): Uint8Array<ArrayBuffer> {
         [...str('relu6Backprop'), 0x00, 0x01],
         [...str('adamw'), 0x00, 0x02],
         [...str('halfToFloat'), 0x00, 0x03],
+        [...str('add'), 0x00, 0x04],
+        [...str('transpose'), 0x00, 0x05],
       ]),
     ),
-    ...section(10, vec([fmaBody(), relu6Body(), adamwBody(), halfToFloatBody()])),
+    ...section(10, vec([fmaBody(), relu6Body(), adamwBody(), halfToFloatBody(), addBody(), transposeBody()])),
   ]);
 }
 
@@ -217,6 +279,10 @@ export interface SimdLoops {
   adamw(...args: number[]): void;
   /** (dst, src, n): byte pointers, n halves at src -> n floats at dst (a multiple of 4). */
   halfToFloat(dst: number, src: number, n: number): void;
+  /** (dst, a, b, n): dst = a + b over n floats (a multiple of 4). */
+  add: Loop;
+  /** (dst, src, rows, cols): byte pointers; a rows x cols matrix of 32-bit values transposed (both multiples of 4). */
+  transpose(dst: number, src: number, rows: number, cols: number): void;
 }
 
 const cache = new WeakMap<WebAssembly.Memory, SimdLoops | null>();
