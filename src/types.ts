@@ -103,6 +103,14 @@ export interface FineTuneOptions {
    */
   partialRefit?: boolean;
   /**
+   * Partial strategy with validation data and `refit`: first choose the partial epoch
+   * count on validation (the tail is kept only if it beats the head there), then refit.
+   * Off trains the tail and the refit head on train + validation for `partialEpochs`
+   * epochs directly, with no partial stage on the training split: about half the time.
+   * @default true
+   */
+  partialSelect?: boolean;
+  /**
    * Start from the current model's head when there is one (its classes keep
    * their weights, new classes start at zero): adding a class converges faster.
    * @default true

@@ -132,9 +132,12 @@ describe('CLI paths people take in scripts', () => {
 
   it('with a fine-tuned tail, eval reads the prefix activations train stored', async () => {
     const partial = join(dir, 'partial');
-    const t = await cli(['train', data, '--out', partial, '--strategy', 'partial', '--unfreeze-blocks', '1', '--partial-epochs', '1', '--epochs', '2', '--augment', '0', '--json']);
+    // --no-partial-select: the tail trains on train + val and is always kept.
+    const t = await cli(['train', data, '--out', partial, '--strategy', 'partial', '--unfreeze-blocks', '1', '--partial-epochs', '1', '--no-partial-select', '--epochs', '2', '--augment', '0', '--json']);
     assert.equal(t.code, 0, t.stderr);
-    const trainedTest = JSON.parse(t.stdout).test;
+    const trained = JSON.parse(t.stdout);
+    assert.equal(trained.report.config.partialSelect, false);
+    const trainedTest = trained.test;
     const files = await readdir(partial);
     // Without a kept tail this would only re-test the embedding cache.
     assert.ok(files.includes('tail.bin'), `the tail was kept: ${files.join(', ')}`);

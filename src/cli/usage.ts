@@ -31,6 +31,8 @@ Trains a classifier on an ImageFolder: <data>/<class>/<image> or
   --hidden N  --dropout X  --label-smoothing X  --patience N  --seed N
   --no-refit                keep the best-validation checkpoint instead of refitting on train + val
   --no-partial-refit        partial: keep the best tail + head checkpoint; refit nothing (half the time)
+  --no-partial-select       partial: train the tail on train + val for --partial-epochs directly,
+                            with no selection run before (half the time)
   --from <model-dir>        continue from a trained model (its classes keep their weights)
   --cache-dir DIR           embedding cache (default <model-dir>/cache)
 

@@ -24,6 +24,7 @@ export const TRAIN_DEFAULTS: Omit<ResolvedTrainConfig, 'augment'> & { augment: n
   classBalance: 'auto',
   refit: true,
   partialRefit: true,
+  partialSelect: true,
   // Partial defaults from a sweep of depth, rate and epochs (bench/gpu-study), the depth
   // settled by seeded engine runs on fashion-dev (README).
   unfreezeBlocks: 6,
@@ -68,7 +69,7 @@ export function resolveTrainConfig(opts: FineTuneOptions = {}): ResolvedTrainCon
   num('validationSplit', 0, 0.5);
   int('patience', 1, 10_000);
   int('seed', 0, 2 ** 31 - 1);
-  for (const k of ['refit', 'partialRefit', 'warmStart'] as const) {
+  for (const k of ['refit', 'partialRefit', 'partialSelect', 'warmStart'] as const) {
     if (typeof cfg[k] !== 'boolean') throw new EdgetuneError('INVALID_ARGUMENT', `${k} must be a boolean, got ${cfg[k]}`);
   }
   if (cfg.strategy !== 'head' && cfg.strategy !== 'partial') {

@@ -62,13 +62,30 @@ describe('Partial strategy training on the default backbone (generated images)',
     assert.ok(ev.accuracy >= 0.8, `accuracy ${ev.accuracy}`);
   });
 
+  it('with partialSelect off trains the tail once, on train + val, for partialEpochs', async () => {
+    const stages: string[] = [];
+    const report = await engine.fineTune({ ...PARTIAL, validationSplit: 0.34, partialEpochs: 3, partialSelect: false, onProgress: (p) => p.phase === 'train' && stages.push(p.stage!) });
+    const p = report.partial!;
+    // No partial stage on the training split: the head's refit, then the tail with it on train + val.
+    assert.deepEqual([...new Set(stages)], ['select', 'refit', 'partial']);
+    assert.equal(p.history.length, 3);
+    assert.equal(p.bestEpoch, 3);
+    assert.equal(p.refitHistory, null);
+    assert.ok(p.history.every((h) => h.valAccuracy === undefined), 'no validation: it is trained on');
+    assert.equal(report.refitHistory?.length, report.bestEpoch);
+    assert.equal((await engine.export()).hasOwnProperty('tail.bin'), true);
+    const ev = await engine.evaluate(test.map((s) => ({ label: s.label, image: s.image })));
+    assert.ok(ev.accuracy >= 0.8, `accuracy ${ev.accuracy}`);
+  });
+
   it('does not leak tensors across repeated partial fineTune, predict and export/import', async () => {
     // Tensor hygiene does not depend on the depth: one block keeps the repeated runs short.
     const shallow = { ...PARTIAL, unfreezeBlocks: 1 };
     await engine.fineTune(shallow);
     const before = tf.memory().numTensors;
     for (let i = 0; i < 2; i++) {
-      await engine.fineTune(shallow);
+      // The second run without partial selection (its own path through the stages).
+      await engine.fineTune({ ...shallow, partialSelect: i === 0 });
       await engine.predictBatch([test[0]!.image]);
       await engine.import(await engine.export());
     }

@@ -2,7 +2,8 @@
 //   select  the head on the training split, its epoch count chosen on validation;
 //   partial (strategy 'partial') the backbone's tail and the head together,
 //           checkpointed on validation, kept only if it beats the head alone;
-//   refit   head (and kept tail) again on train + val for the selected epochs.
+//   refit   head (and kept tail) again on train + val for the selected epochs;
+//           without partial selection, the tail's only training (partialEpochs).
 import * as tf from '@tensorflow/tfjs-core';
 import type { EpochLog, FineTuneOptions, ResolvedTrainConfig, TrainingReport } from '../../types.js';
 import type { Embedded, Embedder } from '../data/embed.js';
@@ -131,15 +132,16 @@ async function partialStage(ctx: StageContext, head: Head, tail: Tail, data: Tra
 /**
  * Refit (scikit-learn's refit after model selection; few-shot sets gain most):
  * a fresh head on train + val for the selected number of epochs; with a kept
- * tail, then the tail from its starting weights and that head on train + val
- * for the selected partial epochs.
+ * tail, then the tail from its starting weights (`start`; null: as it is) and
+ * that head on train + val for `epochs`.
  */
 async function refitStage(
   ctx: StageContext,
   data: TrainData,
   cfg: ResolvedTrainConfig,
   selectEpochs: number,
-  kept: { tail: Tail; start: tf.Tensor[]; epochs: number; stageCfg: ResolvedTrainConfig } | null,
+  kept: { tail: Tail; start: tf.Tensor[] | null; epochs: number; stageCfg: ResolvedTrainConfig } | null,
+  tailStage: 'partial' | 'partial-refit',
 ) {
   const all = [...data.trainIdx, ...data.valIdx].sort((a, b) => a - b);
   const allCounts = Array.from({ length: data.numClasses }, (_, c) => all.filter((i) => data.labels[i] === c).length);
@@ -150,12 +152,12 @@ async function refitStage(
   let tailHistory: EpochLog[] | null = null;
   try {
     if (kept) {
-      kept.tail.restore(kept.start);
+      if (kept.start) kept.tail.restore(kept.start);
       const res = await trainHead(
         refit.head,
         allData,
         { ...kept.stageCfg, epochs: kept.epochs },
-        { signal: ctx.hooks.signal, onEpoch: (log) => ctx.hooks.onProgress?.({ phase: 'train', ...log, stage: 'partial-refit' }) },
+        { signal: ctx.hooks.signal, onEpoch: (log) => ctx.hooks.onProgress?.({ phase: 'train', ...log, stage: tailStage }) },
         ctx.embedder.tailFeed(kept.tail, ctx.emb, kept.stageCfg),
       );
       tailHistory = res.history;
@@ -176,10 +178,12 @@ export async function trainStages(ctx: StageContext, data: TrainData, cfg: Resol
   let refitHistory: EpochLog[] | null = null;
   const doRefit = cfg.refit && data.valIdx.length > 0;
   const stageCfg = { ...cfg, epochs: cfg.partialEpochs, learningRate: convergedRate(cfg, select.result.bestEpoch) };
+  // Without partial selection (and with a refit), the tail trains on train + val directly, in the refit.
+  const direct = tail !== null && doRefit && !cfg.partialSelect;
   // The tail's starting weights, for the partial refit (train + val from the same start).
-  const tailStart = tail && doRefit && cfg.partialRefit ? tail.snapshot() : null;
+  const tailStart = tail && doRefit && cfg.partialRefit && !direct ? tail.snapshot() : null;
   try {
-    if (tail) {
+    if (tail && !direct) {
       const p = await partialStage(ctx, head, tail, data, stageCfg, select.result);
       partial = p.report;
       if (p.tuned) {
@@ -188,10 +192,17 @@ export async function trainStages(ctx: StageContext, data: TrainData, cfg: Resol
         keptTail = tail;
       }
     }
-    // Without the partial refit, a kept tail's checkpoint is the model: a head refit on the plain features would not match it.
-    if (doRefit && !(keptTail && !cfg.partialRefit)) {
+    if (direct) {
+      const refit = await refitStage(ctx, data, cfg, select.result.bestEpoch, { tail: tail!, start: null, epochs: cfg.partialEpochs, stageCfg }, 'partial');
+      partial = { history: refit.tailHistory!, bestEpoch: cfg.partialEpochs, prefix: ctx.emb.prefix!, refitHistory: null, ...(select.result.bestValAccuracy !== undefined ? { headOnlyValAccuracy: select.result.bestValAccuracy } : {}) };
+      keptTail = tail;
+      head.dispose();
+      head = refit.head;
+      refitHistory = refit.history;
+    } else if (doRefit && !(keptTail && !cfg.partialRefit)) {
+      // Without the partial refit, a kept tail's checkpoint is the model: a head refit on the plain features would not match it.
       const kept = keptTail && partial ? { tail: keptTail, start: tailStart!, epochs: partial.bestEpoch, stageCfg } : null;
-      const refit = await refitStage(ctx, data, cfg, select.result.bestEpoch, kept);
+      const refit = await refitStage(ctx, data, cfg, select.result.bestEpoch, kept, 'partial-refit');
       if (partial && refit.tailHistory) partial.refitHistory = refit.tailHistory;
       head.dispose();
       head = refit.head;
