@@ -1,5 +1,6 @@
 // Head training on generated embeddings: class balancing moves the decision
-// boundary towards the majority class, so the minority's recall rises.
+// boundary towards the majority class, so the minority's recall rises; the
+// training loss's closed-form gradient against tfjs' autodiff of its own loss.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
@@ -8,7 +9,7 @@ import { FeatureRows } from '../data/feature-rows.js';
 import { TRAIN_DEFAULTS } from '../config.js';
 import { featureStats, Head } from '../model/head.js';
 import { createRng } from '../util/random.js';
-import { balancedClassWeights, trainHead } from './loop.js';
+import { balancedClassWeights, smoothedLoss, trainHead } from './loop.js';
 
 /** Two overlapping Gaussian classes in 16-d: 300 majority (mean 0), 15 minority (mean 0.8 on every axis). */
 function overlapping(seed: number, nMajor = 300, nMinor = 15) {
@@ -68,5 +69,32 @@ describe('class balancing (generated, imbalanced embeddings)', () => {
 
   it('computes scikit-learn style balanced weights n / (k * n_c)', () => {
     assert.deepEqual([...balancedClassWeights([300, 15])].map((w) => +w.toFixed(4)), [0.525, 10.5]);
+  });
+});
+
+describe('the training loss (closed-form gradient)', () => {
+  it("equals tfjs' weighted, label-smoothed softmax cross-entropy, value and gradient", async () => {
+    await tf.setBackend('cpu');
+    const [n, k, smoothing] = [7, 5, 0.1];
+    const labels = Int32Array.of(0, 4, 2, 2, 1, 3, 0);
+    const classWeights = Float32Array.of(0.5, 2, 1, 1.5, 3);
+    const before = tf.memory().numTensors;
+    const [ours, ref] = tf.tidy(() => {
+      const z = tf.randomNormal([n, k], 0, 3, 'float32', 4) as tf.Tensor2D;
+      const w = tf.tensor1d(Float32Array.from(labels, (c) => classWeights[c]!));
+      const reference = (x: tf.Tensor) => {
+        const per = tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), k), x as tf.Tensor2D, undefined, smoothing, tf.Reduction.NONE);
+        return tf.div(tf.sum(tf.mul(per, w)), tf.sum(w)) as tf.Scalar;
+      };
+      const loss = smoothedLoss(labels, classWeights, k, smoothing);
+      const a = tf.valueAndGrad(loss)(z);
+      const b = tf.valueAndGrad(reference)(z);
+      return [[a.value.dataSync(), a.grad.dataSync()], [b.value.dataSync(), b.grad.dataSync()]];
+    });
+    assert.equal(tf.memory().numTensors, before);
+    assert.ok(Math.abs(ours[0]![0]! - ref[0]![0]!) < 1e-6, `loss ${ours[0]![0]} vs ${ref[0]![0]}`);
+    const maxDiff = Math.max(...Array.from(ref[1]!, (g, i) => Math.abs(g - ours[1]![i]!)));
+    assert.ok(maxDiff < 1e-7, `gradient differs by ${maxDiff}`);
+    assert.ok(ref[1]!.some((g) => Math.abs(g) > 1e-3), 'a gradient to compare');
   });
 });

@@ -76,13 +76,39 @@ export function balancedClassWeights(counts: number[]): Float32Array {
   return Float32Array.from(counts, (c) => (c > 0 ? n / (counts.length * c) : 0));
 }
 
-/** Weighted, label-smoothed cross-entropy, plus the count of correct argmax predictions. */
+/** Validation: (weighted, label-smoothed) cross-entropy through tfjs' loss, plus the count of correct argmax predictions. */
 function lossAndCorrect(logits: tf.Tensor2D, y: tf.Tensor1D, w: tf.Tensor1D, numClasses: number, smoothing: number) {
   const onehot = tf.oneHot(y, numClasses);
   const perSample = tf.losses.softmaxCrossEntropy(onehot, logits, undefined, smoothing, tf.Reduction.NONE);
   const loss = tf.div(tf.sum(tf.mul(perSample, w)), tf.sum(w)) as tf.Scalar;
-  const correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32')) as tf.Scalar;
-  return { loss, correct };
+  return { loss, correct: correctCount(logits, y) };
+}
+
+const correctCount = (logits: tf.Tensor2D, y: tf.Tensor1D) => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32')) as tf.Scalar;
+
+/**
+ * The training loss as one differentiable op with its closed-form gradient:
+ * sum_i w_i * CE(softmax(z_i), t_i) for host-made targets t (label-smoothed one-hot)
+ * and weights w (already divided by their sum), whose gradient is w_i * (softmax(z_i) - t_i).
+ * Autodiff through tfjs' loss takes ~45 kernels per step for the same value; a head
+ * step is mostly per-kernel overhead.
+ */
+export function smoothedLoss(labels: Int32Array, classWeights: Float32Array, numClasses: number, smoothing: number) {
+  const n = labels.length;
+  const t = new Float32Array(n * numClasses).fill(smoothing / numClasses);
+  labels.forEach((c, i) => (t[i * numClasses + c] = 1 - smoothing + smoothing / numClasses));
+  let total = 0;
+  for (const c of labels) total += classWeights[c]!;
+  const target = tf.tensor2d(t, [n, numClasses]);
+  const weights = tf.tensor2d(Float32Array.from(labels, (c) => classWeights[c]! / total), [n, 1]);
+  return tf.customGrad(((z: tf.Tensor, save: tf.GradSaveFunc) => {
+    const logp = tf.logSoftmax(z);
+    save([logp]);
+    return {
+      value: tf.neg(tf.sum(tf.mul(tf.mul(logp, target), weights))),
+      gradFunc: (dy: tf.Tensor, [lp]: tf.Tensor[]) => tf.mul(tf.mul(tf.sub(tf.exp(lp!), target), weights), dy),
+    };
+  }) as never) as unknown as (z: tf.Tensor2D) => tf.Scalar;
 }
 
 /** One training run's fixed parts: the optimizer over head (and tail) variables, labels, validation rows. */
@@ -176,12 +202,12 @@ class TrainingRun {
         // Labels and their class weights straight from the host (two gathers fewer per step).
         const labels = Int32Array.from(order.slice(s, s + n), (i) => data.labels[i]!);
         const yb = tf.tensor1d(labels, 'int32');
-        const wb = tf.tensor1d(Float32Array.from(labels, (c) => data.classWeights[c]!));
+        const loss = smoothedLoss(labels, data.classWeights, data.numClasses, cfg.labelSmoothing);
         let correct: tf.Scalar = tf.scalar(0);
         const { value, grads } = tf.variableGrads(() => {
-          const r = lossAndCorrect(logits(), yb, wb, data.numClasses, cfg.labelSmoothing);
-          correct = tf.keep(r.correct);
-          return r.loss;
+          const z = logits();
+          correct = tf.keep(correctCount(z, yb));
+          return loss(z);
         }, this.vars);
         this.opt.apply(this.vars.map((v) => grads[v.name]!), this.lrAt(epoch, (epoch - 1) * this.stepsPerEpoch + s / cfg.batchSize));
         return { lossN: tf.mul(value, n) as tf.Scalar, correct };
