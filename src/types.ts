@@ -23,6 +23,8 @@ export interface RawImage {
 
 /** Training strategy: only the classifier head, or also the backbone's last blocks. */
 export type Strategy = 'head' | 'partial';
+/** How the partial strategy schedules the tail's training (FineTuneOptions.partialSchedule). */
+export type PartialSchedule = 'direct' | 'select' | 'select-refit';
 
 export interface FineTuneOptions {
   /** Maximum number of epochs (early stopping usually ends sooner). @default 80 */
@@ -77,7 +79,7 @@ export interface FineTuneOptions {
    * @default learningRate
    */
   backboneLearningRate?: number;
-  /** Partial strategy: epochs of joint tail + head training (after the head-only stage). @default 20 */
+  /** Partial strategy: epochs of joint tail + head training (after the head-only stage). @default 12 */
   partialEpochs?: number;
   /** Partial strategy: memory budget for cached prefix activations (fp16); views beyond it are recomputed each epoch. @default 256 MiB */
   prefixCacheBytes?: number;
@@ -95,21 +97,18 @@ export interface FineTuneOptions {
    */
   refit?: boolean;
   /**
-   * With `refit` and a kept tail (strategy 'partial'): also train the tail again on
-   * train + validation. Off keeps the partial stage's best-validation checkpoint
-   * (tail and head together) and skips the refit, which halves the partial
-   * strategy's training time.
-   * @default true
+   * Partial strategy: how the tail's epochs are scheduled.
+   * - 'direct': the tail and the head (refit on train + validation) train once, on
+   *   train + validation, for `partialEpochs`; no checkpoint is chosen.
+   * - 'select': the PyTorch recipe: the tail and the head train on the training split
+   *   and the best-validation checkpoint is kept (the tail only if it beats the head alone).
+   * - 'select-refit': 'select', then the tail again from its start on train + validation
+   *   for the selected number of epochs: about twice the time of 'direct'.
+   * 'direct' and 'select-refit' need validation data and `refit`; without them the
+   * tail trains as in 'select'.
+   * @default 'direct'
    */
-  partialRefit?: boolean;
-  /**
-   * Partial strategy with validation data and `refit`: first choose the partial epoch
-   * count on validation (the tail is kept only if it beats the head there), then refit.
-   * Off trains the tail and the refit head on train + validation for `partialEpochs`
-   * epochs directly, with no partial stage on the training split: about half the time.
-   * @default true
-   */
-  partialSelect?: boolean;
+  partialSchedule?: PartialSchedule;
   /**
    * Start from the current model's head when there is one (its classes keep
    * their weights, new classes start at zero): adding a class converges faster.

@@ -132,11 +132,11 @@ describe('CLI paths people take in scripts', () => {
 
   it('with a fine-tuned tail, eval reads the prefix activations train stored', async () => {
     const partial = join(dir, 'partial');
-    // --no-partial-select: the tail trains on train + val and is always kept.
-    const t = await cli(['train', data, '--out', partial, '--strategy', 'partial', '--unfreeze-blocks', '1', '--partial-epochs', '1', '--no-partial-select', '--epochs', '2', '--augment', '0', '--json']);
+    // --partial-schedule direct: the tail trains on train + val and is always kept.
+    const t = await cli(['train', data, '--out', partial, '--strategy', 'partial', '--unfreeze-blocks', '1', '--partial-epochs', '1', '--partial-schedule', 'direct', '--epochs', '2', '--augment', '0', '--json']);
     assert.equal(t.code, 0, t.stderr);
     const trained = JSON.parse(t.stdout);
-    assert.equal(trained.report.config.partialSelect, false);
+    assert.equal(trained.report.config.partialSchedule, 'direct');
     const trainedTest = trained.test;
     const files = await readdir(partial);
     // Without a kept tail this would only re-test the embedding cache.

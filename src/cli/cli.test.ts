@@ -189,6 +189,15 @@ describe('edgetune CLI', () => {
       assert.match(r.stderr, /Usage:/);
     });
 
+    it('exits 2 on an unknown --strategy or --partial-schedule, naming the choices', async () => {
+      for (const [flag, value] of [['--strategy', 'all'], ['--partial-schedule', 'fast']]) {
+        const r = await cli('train', data, '--out', join(dir, 'schedule'), '--strategy', 'partial', flag!, value!);
+        assert.equal(r.code, 2, `${flag} ${value}`);
+        assert.match(r.stderr, new RegExp(`${flag} must be .*'${value}'`));
+        assert.ok(!existsSync(join(dir, 'schedule')));
+      }
+    });
+
     it('exits 2 on a thread count (--threads or EDGETUNE_THREADS) that is not a whole number of at least 1', async () => {
       for (const bad of ['0', '1.5', 'all']) {
         const r = await cli('train', data, '--out', join(dir, 'threads'), '--threads', bad);

@@ -36,8 +36,7 @@ const OPTIONS = {
   threads: { type: 'string' },
   strict: { type: 'boolean', default: false },
   'no-refit': { type: 'boolean', default: false },
-  'no-partial-refit': { type: 'boolean', default: false },
-  'no-partial-select': { type: 'boolean', default: false },
+  'partial-schedule': { type: 'string' },
   json: { type: 'boolean', default: false },
   quiet: { type: 'boolean', short: 'q', default: false },
   version: { type: 'boolean', short: 'v', default: false },
@@ -131,6 +130,10 @@ async function runCommand(command: Command, rest: string[], v: Values, out: Outp
       if (v.strategy && v.strategy !== 'head' && v.strategy !== 'partial') {
         throw new UsageError(`--strategy must be 'head' or 'partial', got '${v.strategy}'`, command);
       }
+      const schedules = ['direct', 'select', 'select-refit'];
+      if (v['partial-schedule'] !== undefined && !schedules.includes(v['partial-schedule'] as string)) {
+        throw new UsageError(`--partial-schedule must be one of ${schedules.join(', ')}, got '${v['partial-schedule']}'`, command);
+      }
       const cacheMb = num('prefix-cache-mb', v['prefix-cache-mb']);
       return train(
         {
@@ -151,8 +154,7 @@ async function runCommand(command: Command, rest: string[], v: Values, out: Outp
           patience: num('patience', v.patience),
           seed: num('seed', v.seed),
           refit: !v['no-refit'],
-          partialRefit: !v['no-partial-refit'],
-          partialSelect: !v['no-partial-select'],
+          ...(v['partial-schedule'] !== undefined ? { partialSchedule: v['partial-schedule'] as 'direct' | 'select' | 'select-refit' } : {}),
           ...(v.strategy ? { strategy: v.strategy as 'head' | 'partial' } : {}),
           unfreezeBlocks: num('unfreeze-blocks', v['unfreeze-blocks']),
           backboneLearningRate: num('backbone-lr', v['backbone-lr']),

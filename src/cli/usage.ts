@@ -25,14 +25,14 @@ Trains a classifier on an ImageFolder: <data>/<class>/<image> or
   --unfreeze-blocks N       blocks unfrozen by partial (default 6: MobileNetV2's 7x7 stage
                             and the 14x14 stage's last two)
   --backbone-lr X           their learning rate (default: --lr)
-  --partial-epochs N        epochs of the partial stage (default 20)
+  --partial-epochs N        epochs of the partial stage (default 12)
+  --partial-schedule S      direct (default): the tail trains once, on train + val;
+                            select: best-validation checkpoint of a run on train;
+                            select-refit: select, then again on train + val (twice the time)
   --prefix-cache-mb N       memory for the frozen part's activations (default 256)
   --epochs N  --batch-size N  --lr X  --weight-decay X  --augment K|auto
   --hidden N  --dropout X  --label-smoothing X  --patience N  --seed N
   --no-refit                keep the best-validation checkpoint instead of refitting on train + val
-  --no-partial-refit        partial: keep the best tail + head checkpoint; refit nothing (half the time)
-  --no-partial-select       partial: train the tail on train + val for --partial-epochs directly,
-                            with no selection run before (half the time)
   --from <model-dir>        continue from a trained model (its classes keep their weights)
   --cache-dir DIR           embedding cache (default <model-dir>/cache)
 

@@ -23,13 +23,12 @@ export const TRAIN_DEFAULTS: Omit<ResolvedTrainConfig, 'augment'> & { augment: n
   strategy: 'head',
   classBalance: 'auto',
   refit: true,
-  partialRefit: true,
-  partialSelect: true,
+  partialSchedule: 'direct',
   // Partial defaults from a sweep of depth, rate and epochs (bench/gpu-study), the depth
   // settled by seeded engine runs on fashion-dev (README).
   unfreezeBlocks: 6,
   backboneLearningRate: 3e-4,
-  partialEpochs: 20,
+  partialEpochs: 12,
   prefixCacheBytes: 256 * 1024 * 1024,
   warmStart: true,
 };
@@ -69,7 +68,7 @@ export function resolveTrainConfig(opts: FineTuneOptions = {}): ResolvedTrainCon
   num('validationSplit', 0, 0.5);
   int('patience', 1, 10_000);
   int('seed', 0, 2 ** 31 - 1);
-  for (const k of ['refit', 'partialRefit', 'partialSelect', 'warmStart'] as const) {
+  for (const k of ['refit', 'warmStart'] as const) {
     if (typeof cfg[k] !== 'boolean') throw new EdgetuneError('INVALID_ARGUMENT', `${k} must be a boolean, got ${cfg[k]}`);
   }
   if (cfg.strategy !== 'head' && cfg.strategy !== 'partial') {
@@ -79,6 +78,9 @@ export function resolveTrainConfig(opts: FineTuneOptions = {}): ResolvedTrainCon
   num('backboneLearningRate', 0, 10);
   int('partialEpochs', 1, 10_000);
   num('prefixCacheBytes', 0, 2 ** 40);
+  if (!['direct', 'select', 'select-refit'].includes(cfg.partialSchedule)) {
+    throw new EdgetuneError('INVALID_ARGUMENT', `partialSchedule must be 'direct', 'select' or 'select-refit', got '${cfg.partialSchedule}'`);
+  }
   if (!['auto', 'weights', 'off'].includes(cfg.classBalance)) {
     throw new EdgetuneError('INVALID_ARGUMENT', `classBalance must be 'auto', 'weights' or 'off', got '${cfg.classBalance}'`);
   }

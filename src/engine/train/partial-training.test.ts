@@ -35,9 +35,9 @@ describe('Partial strategy training on the default backbone (generated images)',
     assert.ok(ev.accuracy >= 0.8, `accuracy ${ev.accuracy}`);
   });
 
-  it('refits a kept tail on train + val for the selected partial epochs', async () => {
+  it("with partialSchedule 'select-refit' refits a kept tail on train + val for the selected partial epochs", async () => {
     const stages: string[] = [];
-    const report = await engine.fineTune({ ...PARTIAL, validationSplit: 0.34, partialEpochs: 3, onProgress: (p) => p.phase === 'train' && stages.push(p.stage!) });
+    const report = await engine.fineTune({ ...PARTIAL, validationSplit: 0.34, partialEpochs: 3, partialSchedule: 'select-refit', onProgress: (p) => p.phase === 'train' && stages.push(p.stage!) });
     const p = report.partial!;
     // Here the tail beats the head-only start on validation (lower loss), so it is kept and refit.
     assert.ok(p.bestEpoch > 0, 'the tail is kept');
@@ -48,9 +48,9 @@ describe('Partial strategy training on the default backbone (generated images)',
     assert.ok(ev.accuracy >= 0.8, `accuracy ${ev.accuracy}`);
   });
 
-  it('with partialRefit off keeps the partial checkpoint and refits nothing', async () => {
+  it("with partialSchedule 'select' keeps the partial checkpoint and refits nothing", async () => {
     const stages: string[] = [];
-    const report = await engine.fineTune({ ...PARTIAL, validationSplit: 0.34, partialEpochs: 3, partialRefit: false, onProgress: (p) => p.phase === 'train' && stages.push(p.stage!) });
+    const report = await engine.fineTune({ ...PARTIAL, validationSplit: 0.34, partialEpochs: 3, partialSchedule: 'select', onProgress: (p) => p.phase === 'train' && stages.push(p.stage!) });
     const p = report.partial!;
     assert.ok(p.bestEpoch > 0, 'the tail is kept');
     assert.deepEqual([...new Set(stages)], ['select', 'partial']);
@@ -62,9 +62,9 @@ describe('Partial strategy training on the default backbone (generated images)',
     assert.ok(ev.accuracy >= 0.8, `accuracy ${ev.accuracy}`);
   });
 
-  it('with partialSelect off trains the tail once, on train + val, for partialEpochs', async () => {
+  it("with partialSchedule 'direct' (the default) trains the tail once, on train + val, for partialEpochs", async () => {
     const stages: string[] = [];
-    const report = await engine.fineTune({ ...PARTIAL, validationSplit: 0.34, partialEpochs: 3, partialSelect: false, onProgress: (p) => p.phase === 'train' && stages.push(p.stage!) });
+    const report = await engine.fineTune({ ...PARTIAL, validationSplit: 0.34, partialEpochs: 3, onProgress: (p) => p.phase === 'train' && stages.push(p.stage!) });
     const p = report.partial!;
     // No partial stage on the training split: the head's refit, then the tail with it on train + val.
     assert.deepEqual([...new Set(stages)], ['select', 'refit', 'partial']);
@@ -84,8 +84,8 @@ describe('Partial strategy training on the default backbone (generated images)',
     await engine.fineTune(shallow);
     const before = tf.memory().numTensors;
     for (let i = 0; i < 2; i++) {
-      // The second run without partial selection (its own path through the stages).
-      await engine.fineTune({ ...shallow, partialSelect: i === 0 });
+      // With validation data, each schedule takes its own path through the stages.
+      await engine.fineTune({ ...shallow, validationSplit: 0.34, partialSchedule: i === 0 ? 'select-refit' : 'direct' });
       await engine.predictBatch([test[0]!.image]);
       await engine.import(await engine.export());
     }
@@ -96,20 +96,26 @@ describe('Partial strategy training on the default backbone (generated images)',
     await engine.fineTune(PARTIAL);
     const want = await engine.predictBatch([test[2]!.image]);
     const before = tf.memory().numTensors;
-    for (const stage of ['partial', 'partial-refit']) {
+    const runs = [
+      ['partial', 'select-refit'],
+      ['partial-refit', 'select-refit'],
+      ['partial', 'direct'],
+    ] as const;
+    for (const [stage, partialSchedule] of runs) {
       const ac = new AbortController();
       const run = engine.fineTune({
         ...PARTIAL,
         validationSplit: 0.34,
         partialEpochs: 3,
+        partialSchedule,
         // Seed 3 keeps the tail (see the refit test), so its refit stage runs.
         seed: stage === 'partial' ? 9 : 3,
         signal: ac.signal,
         onProgress: (p) => p.phase === 'train' && p.stage === stage && ac.abort(),
       });
-      await assert.rejects(run, (e) => isEdgetuneError(e, 'ABORTED'), stage);
-      assert.deepEqual(await engine.predictBatch([test[2]!.image]), want, stage);
-      assert.equal(tf.memory().numTensors, before, `no tensors left behind by the abort in ${stage}`);
+      await assert.rejects(run, (e) => isEdgetuneError(e, 'ABORTED'), `${stage} (${partialSchedule})`);
+      assert.deepEqual(await engine.predictBatch([test[2]!.image]), want, `${stage} (${partialSchedule})`);
+      assert.equal(tf.memory().numTensors, before, `no tensors left behind by the abort in ${stage} (${partialSchedule})`);
     }
   });
 });

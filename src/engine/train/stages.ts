@@ -178,10 +178,10 @@ export async function trainStages(ctx: StageContext, data: TrainData, cfg: Resol
   let refitHistory: EpochLog[] | null = null;
   const doRefit = cfg.refit && data.valIdx.length > 0;
   const stageCfg = { ...cfg, epochs: cfg.partialEpochs, learningRate: convergedRate(cfg, select.result.bestEpoch) };
-  // Without partial selection (and with a refit), the tail trains on train + val directly, in the refit.
-  const direct = tail !== null && doRefit && !cfg.partialSelect;
+  // 'direct': the tail's only training is on train + val, in the refit.
+  const direct = tail !== null && doRefit && cfg.partialSchedule === 'direct';
   // The tail's starting weights, for the partial refit (train + val from the same start).
-  const tailStart = tail && doRefit && cfg.partialRefit && !direct ? tail.snapshot() : null;
+  const tailStart = tail && doRefit && cfg.partialSchedule === 'select-refit' ? tail.snapshot() : null;
   try {
     if (tail && !direct) {
       const p = await partialStage(ctx, head, tail, data, stageCfg, select.result);
@@ -199,7 +199,7 @@ export async function trainStages(ctx: StageContext, data: TrainData, cfg: Resol
       head.dispose();
       head = refit.head;
       refitHistory = refit.history;
-    } else if (doRefit && !(keptTail && !cfg.partialRefit)) {
+    } else if (doRefit && !(keptTail && !tailStart)) {
       // Without the partial refit, a kept tail's checkpoint is the model: a head refit on the plain features would not match it.
       const kept = keptTail && partial ? { tail: keptTail, start: tailStart!, epochs: partial.bestEpoch, stageCfg } : null;
       const refit = await refitStage(ctx, data, cfg, select.result.bestEpoch, kept, 'partial-refit');
