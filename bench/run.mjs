@@ -53,6 +53,7 @@ async function browserRun(serverUrl, flags, options) {
 
 async function chromiumProfiles() {
   await buildBenchPage('bench-page');
+  await buildBenchPage('bench-worker');
   const isolated = await serve(ROOT);
   const plain = await serve(ROOT, { isolated: false });
   const n = quick ? 50 : 200;

@@ -1,13 +1,15 @@
 // Runs in headless Chromium: the shipped SDK (/dist/index.js, worker + WASM)
-// for predict latency, cold start and main-thread health, and the engine in the
-// page (same backend) for the backbone floor and the naive baseline.
+// for fineTune, predict latency, cold start and main-thread health, and the engine
+// in a worker of its own (bench-worker.ts, same backend) for the backbone floor and
+// the naive baseline, so both sides run where a worker runs them.
+import * as Comlink from 'comlink';
 // @ts-expect-error resolved by the browser at run time
 import { createClassifier } from '/dist/index.js';
-import { createEngine } from '../../src/engine/engine.js';
 import { toImageData } from '../../src/testing/dom.js';
 import type { BackendName } from '../../src/types.js';
-import { floor, images, naive, EPOCHS } from '../lib/engine-suite.js';
+import { images, EPOCHS } from '../lib/engine-suite.js';
 import { measure, quantile, round } from '../lib/stats.mjs';
+import type { BenchWorkerApi } from './bench-worker.js';
 
 
 interface PageOptions {
@@ -24,18 +26,16 @@ interface PageOptions {
 async function runBench(o: PageOptions) {
   const longTasks: number[] = [];
   new PerformanceObserver((l) => l.getEntries().forEach((e) => longTasks.push(e.duration))).observe({ type: 'longtask' });
-  const engine = await createEngine({ backends: o.backends, modelBaseUrl: '/models/', wasmPaths: '/dist/wasm/', ...(o.wasmThreads ? { wasmThreads: o.wasmThreads } : {}) });
-  const out: Record<string, unknown> = { backend: engine.backend, crossOriginIsolated: globalThis.crossOriginIsolated };
-  // SwiftShader WebGPU takes seconds per image: batch 1 only, one timed run.
-  const swift = o.backends[0] === 'webgpu';
-  out.floor = await floor(engine, swift ? [1] : o.quick || o.floorOnly ? [1, 16] : [1, 8, 16], swift ? 1 : 3);
-  if (o.floorOnly) {
-    engine.dispose();
-    return out;
+  const worker = new Worker('/bench/.build/bench-worker.js', { type: 'module' });
+  let out: Record<string, unknown>;
+  try {
+    out = await Comlink.wrap<BenchWorkerApi>(worker).run({ backends: o.backends, quick: o.quick, floorOnly: o.floorOnly, naiveN: o.naiveN, n: o.n, wasmThreads: o.wasmThreads });
+  } finally {
+    // Its memory and WASM threads go before the SDK's worker starts.
+    worker.terminate();
   }
+  if (o.floorOnly) return out;
   const set = images(o.n, o.n);
-  out.naive = { n: o.naiveN, epochs: EPOCHS, ms: round(await naive(engine, images(o.naiveN, o.naiveN), EPOCHS), 0) };
-  engine.dispose();
 
   // The SDK in its worker: cold fineTune (no cache), then re-training after 10 more images.
   const clf = await createClassifier({ backends: o.backends, persistentCacheBytes: 0 });
@@ -77,7 +77,7 @@ async function runBench(o: PageOptions) {
   const floorMs = (out.floor as { batch1Ms: number; bestMs: number });
   Object.assign(out, {
     fineTune: { n: o.n, ms: round(fineTuneMs, 0), embedMs: round(report.embedMs, 0), trainMs: round(report.trainMs, 0), ratioToFloor: round(fineTuneMs / (o.n * floorMs.bestMs), 3) },
-    retrain: { ms: round(retrainMs, 0), speedup: round(fineTuneMs / retrainMs, 2), backbonePasses: again.embeddingsComputed },
+    retrain: { ms: round(retrainMs, 0), speedup: round(fineTuneMs / retrainMs, 2), backbonePasses: again.embeddingsComputed, embedMs: round(again.embedMs, 0), trainMs: round(again.trainMs, 0) },
     predict: {
       p50Ms: round(lat.median),
       p95Ms: round(lat.p95),

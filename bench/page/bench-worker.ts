@@ -1,0 +1,54 @@
+// The engine half of the bench page, in a dedicated worker as the SDK's own engine
+// runs: the backbone floor and the naive baseline are measured where fineTune runs
+// (a worker's WASM threads block on a wait; the page's main thread must spin).
+import * as Comlink from 'comlink';
+import { createEngine } from '../../src/engine/engine.js';
+import type { BackendName } from '../../src/types.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { FULL_VIEW, viewsToInput } from '../../src/engine/data/preprocess.js';
+import { embedPassMs, floor, images, naive, EPOCHS } from '../lib/engine-suite.js';
+import { measure, round } from '../lib/stats.mjs';
+
+export interface EngineRunOptions {
+  backends: BackendName[];
+  quick: boolean;
+  floorOnly?: boolean;
+  naiveN: number;
+  /** fineTune's image count: the engine's own embedding pass over as many images is timed here too. */
+  n: number;
+  wasmThreads?: number;
+}
+
+/** Preprocessing alone (pixels -> normalized [16, 224, 224, 3]), per image, as the embedding pass batches it. */
+async function preprocessMs(engine: Awaited<ReturnType<typeof createEngine>>): Promise<number> {
+  const batch = images(16, 77);
+  const m = await measure(async () => {
+    const x = tf.tidy(() => tf.concat(batch.map((b) => viewsToInput(b.img, [FULL_VIEW], engine.backbone.manifest))));
+    await x.data();
+    x.dispose();
+  }, { warmup: 1, repeats: 5 });
+  return m.median / batch.length;
+}
+
+const api = {
+  async run(o: EngineRunOptions): Promise<Record<string, unknown>> {
+    const engine = await createEngine({ backends: o.backends, modelBaseUrl: '/models/', wasmPaths: '/dist/wasm/', ...(o.wasmThreads ? { wasmThreads: o.wasmThreads } : {}) });
+    try {
+      const out: Record<string, unknown> = { backend: engine.backend, crossOriginIsolated: globalThis.crossOriginIsolated };
+      // SwiftShader WebGPU takes seconds per image: batch 1 only, one timed run.
+      const swift = o.backends[0] === 'webgpu';
+      out.floor = await floor(engine, swift ? [1] : o.quick || o.floorOnly ? [1, 16] : [1, 8, 16], swift ? 1 : 3);
+      if (o.floorOnly) return out;
+      out.naive = { n: o.naiveN, epochs: EPOCHS, ms: round(await naive(engine, images(o.naiveN, o.naiveN), EPOCHS), 0) };
+      out.preprocessMsPerImage = round(await preprocessMs(engine));
+      // Where the SDK's fineTune spends beyond the floor: the engine's embedding pass without the SDK around it.
+      const ms = await embedPassMs(engine, o.n);
+      out.engineEmbedMsPerImage = round(ms / o.n);
+      return out;
+    } finally {
+      engine.dispose();
+    }
+  },
+};
+export type BenchWorkerApi = typeof api;
+Comlink.expose(api);
