@@ -39,15 +39,17 @@ describe('preprocess', () => {
     assert.ok(Math.abs(v[0]! + 1) < 1e-5 && Math.abs(v[v.length - 1]! - 1) < 1e-5);
   });
 
-  it('normalizes with the bits of a multiply then a subtract, on WASM and CPU, for the bundled backbones', async () => {
+  it('normalizes with the bits of a multiply then a subtract, on WASM and CPU, for the bundled backbones, RGB and RGBA', async () => {
+    const data = Uint8Array.from({ length: 37 * 23 * 3 }, (_, i) => (i * 97) % 256);
+    // The same pixels with an alpha channel, as a canvas's ImageData holds them.
+    const rgba = Uint8ClampedArray.from({ length: 37 * 23 * 4 }, (_, i) => (i % 4 === 3 ? (i * 31) % 256 : data[(i >> 2) * 3 + (i % 4)]!));
     for (const id of ['mobilenet_v2_140', 'mobilenet_v2']) {
       const real = JSON.parse(readFileSync(new URL(`../../../models/${id}/manifest.json`, import.meta.url), 'utf8')) as BackboneManifest;
       const { mean, std } = real.normalization;
-      const data = Uint8Array.from({ length: 37 * 23 * 3 }, (_, i) => (i * 97) % 256);
-      for (const backend of ['wasm', 'cpu'] as const) {
+      for (const [backend, img] of [['wasm', { data, channels: 3 }], ['cpu', { data, channels: 3 }], ['wasm', { data: rgba, channels: 4 }]] as const) {
         await selectBackend({ backends: [backend] });
         const [got, want] = tf.tidy(() => {
-          const x = viewsToInput({ data, width: 37, height: 23, channels: 3 }, [FULL_VIEW, [0.1, 0.9, 0.8, 0.2]], real);
+          const x = viewsToInput({ ...img, width: 37, height: 23 }, [FULL_VIEW, [0.1, 0.9, 0.8, 0.2]], real);
           const crops = tf.concat([
             tf.image.resizeBilinear(tf.tensor4d(data, [1, 23, 37, 3], 'float32'), real.inputSize as [number, number], false, true),
             tf.image.cropAndResize(tf.tensor4d(data, [1, 23, 37, 3], 'float32'), tf.tensor2d([[0.1, 0.9, 0.8, 0.2]]), [0], real.inputSize as [number, number], 'bilinear'),
@@ -57,7 +59,7 @@ describe('preprocess', () => {
         const [a, b] = [got!.dataSync() as Float32Array, want!.dataSync() as Float32Array];
         tf.dispose([got!, want!]);
         const differing = a.reduce((n, v, i) => n + (v === b[i] ? 0 : 1), 0);
-        assert.equal(differing, 0, `${id} on ${backend}: ${differing} of ${a.length} values differ`);
+        assert.equal(differing, 0, `${id} on ${backend}, ${img.channels} channels: ${differing} of ${a.length} values differ`);
       }
     }
   });
