@@ -1,10 +1,10 @@
 // The engine half of the bench page, in a dedicated worker as the SDK's own engine
 // runs: the backbone floor and the naive baseline are measured where fineTune runs
 // (a worker's WASM threads block on a wait; the page's main thread must spin).
-import * as Comlink from 'comlink';
-import { createEngine } from '../../src/engine/engine.js';
-import type { BackendName } from '../../src/types.js';
 import * as tf from '@tensorflow/tfjs-core';
+import * as Comlink from 'comlink';
+import { createEngine, type Engine } from '../../src/engine/engine.js';
+import type { BackendName } from '../../src/types.js';
 import { FULL_VIEW, viewsToInput } from '../../src/engine/data/preprocess.js';
 import { embedPassMs, floor, images, naive, EPOCHS } from '../lib/engine-suite.js';
 import { measure, round } from '../lib/stats.mjs';
@@ -20,7 +20,7 @@ export interface EngineRunOptions {
 }
 
 /** Preprocessing alone (pixels -> normalized [16, 224, 224, 3]), per image, as the embedding pass batches it. */
-async function preprocessMs(engine: Awaited<ReturnType<typeof createEngine>>): Promise<number> {
+async function preprocessMs(engine: Engine): Promise<number> {
   const batch = images(16, 77);
   const m = await measure(async () => {
     const x = tf.tidy(() => tf.concat(batch.map((b) => viewsToInput(b.img, [FULL_VIEW], engine.backbone.manifest))));

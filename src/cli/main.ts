@@ -4,6 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EdgetuneError } from '../errors.js';
+import { PARTIAL_SCHEDULES } from '../engine/config.js';
+import type { PartialSchedule } from '../types.js';
 import { evaluate, exportCmd, predict, train, type Output, type Runtime } from './commands.js';
 import { COMMANDS, HELP, OVERVIEW, type Command } from './usage.js';
 
@@ -130,9 +132,8 @@ async function runCommand(command: Command, rest: string[], v: Values, out: Outp
       if (v.strategy && v.strategy !== 'head' && v.strategy !== 'partial') {
         throw new UsageError(`--strategy must be 'head' or 'partial', got '${v.strategy}'`, command);
       }
-      const schedules = ['direct', 'select', 'select-refit'];
-      if (v['partial-schedule'] !== undefined && !schedules.includes(v['partial-schedule'] as string)) {
-        throw new UsageError(`--partial-schedule must be one of ${schedules.join(', ')}, got '${v['partial-schedule']}'`, command);
+      if (v['partial-schedule'] !== undefined && !PARTIAL_SCHEDULES.includes(v['partial-schedule'] as PartialSchedule)) {
+        throw new UsageError(`--partial-schedule must be one of ${PARTIAL_SCHEDULES.join(', ')}, got '${v['partial-schedule']}'`, command);
       }
       const cacheMb = num('prefix-cache-mb', v['prefix-cache-mb']);
       return train(
@@ -154,7 +155,7 @@ async function runCommand(command: Command, rest: string[], v: Values, out: Outp
           patience: num('patience', v.patience),
           seed: num('seed', v.seed),
           refit: !v['no-refit'],
-          ...(v['partial-schedule'] !== undefined ? { partialSchedule: v['partial-schedule'] as 'direct' | 'select' | 'select-refit' } : {}),
+          ...(v['partial-schedule'] !== undefined ? { partialSchedule: v['partial-schedule'] as PartialSchedule } : {}),
           ...(v.strategy ? { strategy: v.strategy as 'head' | 'partial' } : {}),
           unfreezeBlocks: num('unfreeze-blocks', v['unfreeze-blocks']),
           backboneLearningRate: num('backbone-lr', v['backbone-lr']),

@@ -1,10 +1,13 @@
 // fineTune's options: defaults, and validation that names the first bad one.
 import { EdgetuneError } from '../errors.js';
-import type { FineTuneOptions, ResolvedTrainConfig } from '../types.js';
+import type { FineTuneOptions, PartialSchedule, ResolvedTrainConfig } from '../types.js';
 
 /** Below this many training images in the smallest class, `augment: 'auto'` caches augmented views. */
 export const AUTO_AUGMENT_BELOW = 50;
 export const AUTO_AUGMENT_VIEWS = 2;
+
+/** The partial strategy's schedules (FineTuneOptions.partialSchedule), the default first. */
+export const PARTIAL_SCHEDULES: readonly PartialSchedule[] = ['direct', 'select', 'select-refit'];
 
 export const TRAIN_DEFAULTS: Omit<ResolvedTrainConfig, 'augment'> & { augment: number | 'auto' } = {
   epochs: 80,
@@ -23,7 +26,7 @@ export const TRAIN_DEFAULTS: Omit<ResolvedTrainConfig, 'augment'> & { augment: n
   strategy: 'head',
   classBalance: 'auto',
   refit: true,
-  partialSchedule: 'direct',
+  partialSchedule: PARTIAL_SCHEDULES[0]!,
   // Partial defaults from a sweep of depth, rate and epochs (bench/gpu-study), the depth
   // settled by seeded engine runs on fashion-dev (README).
   unfreezeBlocks: 6,
@@ -78,8 +81,8 @@ export function resolveTrainConfig(opts: FineTuneOptions = {}): ResolvedTrainCon
   num('backboneLearningRate', 0, 10);
   int('partialEpochs', 1, 10_000);
   num('prefixCacheBytes', 0, 2 ** 40);
-  if (!['direct', 'select', 'select-refit'].includes(cfg.partialSchedule)) {
-    throw new EdgetuneError('INVALID_ARGUMENT', `partialSchedule must be 'direct', 'select' or 'select-refit', got '${cfg.partialSchedule}'`);
+  if (!PARTIAL_SCHEDULES.includes(cfg.partialSchedule)) {
+    throw new EdgetuneError('INVALID_ARGUMENT', `partialSchedule must be one of ${PARTIAL_SCHEDULES.join(', ')}, got '${cfg.partialSchedule}'`);
   }
   if (!['auto', 'weights', 'off'].includes(cfg.classBalance)) {
     throw new EdgetuneError('INVALID_ARGUMENT', `classBalance must be 'auto', 'weights' or 'off', got '${cfg.classBalance}'`);
