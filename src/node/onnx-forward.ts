@@ -10,6 +10,7 @@ import type { Backbone } from '../engine/model/backbone.js';
 import type { BackboneForward, ForwardFactory } from '../engine/model/forward.js';
 import { backboneNetwork, type Network } from '../engine/model/onnx/network.js';
 import { writeOnnx } from '../engine/model/onnx/write.js';
+import { onnxGemm } from './onnx-gemm.js';
 
 let ortModule: Promise<typeof OrtType> | undefined;
 
@@ -26,8 +27,14 @@ export function loadOnnxRuntime(): Promise<typeof OrtType> {
 }
 
 export interface OnnxForwardOptions {
-  /** Threads for one forward pass. @default os.availableParallelism() */
+  /** Threads for one forward pass (and one of the tail's products). @default os.availableParallelism() */
   threads?: number;
+  /**
+   * Whether the partial strategy's tail runs its matrix products on ONNX Runtime
+   * too (about 2x faster training steps on a 2-core AVX-512 machine); false: on tfjs.
+   * @default true
+   */
+  tailProducts?: boolean;
 }
 
 /** Up to and including the op that computes `cut`: the frozen prefix alone. */
@@ -77,8 +84,10 @@ export function onnxRuntimeForward(opts: OnnxForwardOptions = {}): ForwardFactor
     };
     // Fail at creation, not at the first image: builds and loads the embedding session.
     await session(true);
+    const gemm = opts.tailProducts === false ? null : onnxGemm(ort, threads);
     return {
       name: 'onnxruntime',
+      ...(gemm ? { gemm } : {}),
       async run(x, want) {
         const s = await session(want.embedding, want.prefix);
         const input = new ort.Tensor('float32', (await x.data()) as Float32Array, x.shape);
@@ -89,6 +98,7 @@ export function onnxRuntimeForward(opts: OnnxForwardOptions = {}): ForwardFactor
         };
       },
       dispose() {
+        gemm?.dispose();
         for (const s of sessions.values()) void s.then((x) => x.release()).catch(() => undefined);
         sessions.clear();
       },

@@ -10,9 +10,9 @@ export const PARTIAL_CLASSES = SYNTHETIC_CLASSES.slice(0, 3);
 export const PARTIAL = { strategy: 'partial', epochs: 6, partialEpochs: 2, augment: 1, seed: 3, validationSplit: 0, batchSize: 8 } as const;
 
 /**
- * The frozen backbone runs on ONNX Runtime, as the CLI runs it: these suites test
- * training, which is tfjs either way (engine.test.ts and the browser e2e tests
- * cover the tfjs forward pass; onnx-forward.test.ts their agreement).
+ * The frozen backbone and the tail's products run on ONNX Runtime, as the CLI runs
+ * them (engine.test.ts and the browser e2e tests cover tfjs alone; onnx-forward.test.ts
+ * and onnx-gemm.test.ts the runtimes' agreement).
  */
 export const TEST_FORWARD = onnxRuntimeForward();
 

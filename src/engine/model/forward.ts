@@ -11,9 +11,20 @@ export interface ForwardResult {
   prefix?: Float32Array;
 }
 
+/**
+ * A synchronous float32 matrix product on the host, row-major: op(a) x op(b), where
+ * op transposes when asked. Synchronous because it runs inside tfjs' gradient tape.
+ */
+export type HostGemm = (a: Float32Array, aShape: readonly [number, number], b: Float32Array, bShape: readonly [number, number], transA: boolean, transB: boolean) => Float32Array;
+
 export interface BackboneForward {
   /** 'tfjs', or the runtime's name (reported by the CLI and the bench). */
   readonly name: string;
+  /**
+   * The runtime's matrix product, when it beats tfjs' own: the partial strategy's
+   * trainable tail runs its 1x1 convolutions (forward and backward) on it.
+   */
+  readonly gemm?: HostGemm;
   /**
    * Runs normalized inputs [n, h, w, 3] (not disposed) through the frozen backbone:
    * the embeddings when `embedding`, the activations at `prefix` (a cut node) when given.

@@ -10,6 +10,8 @@ import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { EdgetuneError } from '../../errors.js';
 import type { Backbone } from './backbone.js';
+import type { HostGemm } from './forward.js';
+import type { WasmBackend } from '../kernels/wasm-backend.js';
 import { registerWasmTrainingKernels, relu6 } from '../kernels/wasm-kernels.js';
 import { planLayersTail } from './tail-layers.js';
 import type { GraphNode } from './graph.js';
@@ -24,6 +26,7 @@ export class Tail {
   /** Indices of kernels in `variables` (weight decay applies to these, not to biases). */
   readonly kernelIdx: Set<number>;
   private readonly byNode: Map<string, tf.Variable>;
+  private mm = matMuls(tfjsProduct);
 
   private constructor(
     readonly plan: TailPlan,
@@ -36,6 +39,15 @@ export class Tail {
     this.byNode = new Map(plan.weightNodes.map((n) => [n, tf.variable(weights.get(n)!, true)]));
     this.variables = [...this.byNode.values()];
     this.kernelIdx = new Set(plan.weightNodes.flatMap((n, i) => (i % 2 === 0 ? [i] : [])));
+  }
+
+  /**
+   * Runs the 1x1 convolutions' products (forward and backward) on a host runtime's
+   * matrix product (BackboneForward.gemm); undefined: on tfjs. Same values up to
+   * float32 rounding: the runtimes sum in different orders.
+   */
+  useGemm(gemm: HostGemm | undefined): void {
+    this.mm = matMuls(gemm ? hostProduct(gemm) : tfjsProduct);
   }
 
   /** Shape [h, w, c] of one view's prefix activations (set by `fromBackbone`'s check). */
@@ -111,7 +123,7 @@ export class Tail {
         case 'conv1x1':
           // The prefix is data, not a function of any weight: its gradient is never used.
           last = activate(
-            conv1x1(get(op.input) as tf.Tensor4D, this.byNode.get(op.kernel)!, this.byNode.get(op.bias)!, op.input === this.plan.cutNode),
+            conv1x1(this.mm, get(op.input) as tf.Tensor4D, this.byNode.get(op.kernel)!, this.byNode.get(op.bias)!, op.input === this.plan.cutNode),
             op.act,
           );
           break;
@@ -173,44 +185,66 @@ function activate(x: tf.Tensor, act: Act): tf.Tensor {
   return act === 'relu6' ? relu6(x) : act === 'relu' ? tf.relu(x) : x;
 }
 
+/** op(a) x op(b), op transposing when asked. */
+type Product = (a: tf.Tensor2D, b: tf.Tensor2D, transA: boolean, transB: boolean) => tf.Tensor2D;
+
 /**
- * matMul whose gradient transposes explicitly: tfjs-backend-wasm's matMul with
+ * tfjs' matMul with explicit transposes: tfjs-backend-wasm's matMul with
  * transposeA/transposeB (what the stock gradient uses) measured ~13x slower
  * than transpose + plain matMul on a [1568, 448] x [448, 1792] product.
  */
-const matMulT = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-  save([a, b]);
-  return {
-    value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
-      tf.matMul(dy as tf.Tensor2D, tf.transpose(saved[1]!) as tf.Tensor2D),
-      tf.matMul(tf.transpose(saved[0]!) as tf.Tensor2D, dy as tf.Tensor2D),
-    ],
-  };
-}) as never) as unknown as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
+const tfjsProduct: Product = (a, b, ta, tb) => tf.matMul(ta ? tf.transpose(a) : a, tb ? tf.transpose(b) : b);
 
 /**
- * matMul(a, b) differentiable in `b` only: for the tail's first layer, whose input is
- * the cached prefix, it skips dy x b^T, the largest product of that layer's backward
- * (a customGrad computes every input's gradient, used or not).
+ * The product on a host runtime. Operands are copied into reused buffers: a runtime
+ * cannot read tfjs-backend-wasm's threaded heap (a SharedArrayBuffer) in place, and a
+ * fresh read allocates (and zeroes) megabytes per product.
  */
-function matMulConstA(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
-  const f = tf.customGrad(((w: tf.Tensor, save: tf.GradSaveFunc) => {
-    save([a]);
-    return {
-      value: tf.matMul(a, w as tf.Tensor2D),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.matMul(tf.transpose(saved[0]!) as tf.Tensor2D, dy as tf.Tensor2D),
-    };
-  }) as never) as unknown as (w: tf.Tensor2D) => tf.Tensor2D;
-  return f(b);
+function hostProduct(gemm: HostGemm): Product {
+  const scratch = [new Float32Array(0), new Float32Array(0)];
+  const operand = (t: tf.Tensor, i: number): Float32Array => {
+    if (tf.getBackend() !== 'wasm') return t.dataSync() as Float32Array;
+    if (scratch[i]!.length < t.size) scratch[i] = new Float32Array(t.size);
+    const out = scratch[i]!.subarray(0, t.size);
+    out.set((tf.backend() as unknown as WasmBackend).typedArrayFromHeap(t));
+    return out;
+  };
+  return (a, b, ta, tb) => {
+    const out = gemm(operand(a, 0), a.shape, operand(b, 1), b.shape, ta, tb);
+    return tf.tensor2d(out, [ta ? a.shape[1] : a.shape[0], tb ? b.shape[0] : b.shape[1]]);
+  };
 }
 
+/** The tail's two differentiable matMuls over one product. */
+function matMuls(p: Product) {
+  const full = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([a, b]);
+    return {
+      value: p(a as tf.Tensor2D, b as tf.Tensor2D, false, false),
+      gradFunc: (dy: tf.Tensor, [sa, sb]: tf.Tensor[]) => [p(dy as tf.Tensor2D, sb as tf.Tensor2D, false, true), p(sa as tf.Tensor2D, dy as tf.Tensor2D, true, false)],
+    };
+  }) as never) as unknown as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
+  /**
+   * matMul(a, b) differentiable in `b` only: for the tail's first layer, whose input is
+   * the cached prefix, it skips dy x b^T, the largest product of that layer's backward
+   * (a customGrad computes every input's gradient, used or not).
+   */
+  const constA = (a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D => {
+    const f = tf.customGrad(((w: tf.Tensor, save: tf.GradSaveFunc) => {
+      save([a]);
+      return { value: p(a, w as tf.Tensor2D, false, false), gradFunc: (dy: tf.Tensor, [sa]: tf.Tensor[]) => p(sa as tf.Tensor2D, dy as tf.Tensor2D, true, false) };
+    }) as never) as unknown as (w: tf.Tensor2D) => tf.Tensor2D;
+    return f(b);
+  };
+  return { full, constA };
+}
+type MatMuls = ReturnType<typeof matMuls>;
+
 /** A 1x1 convolution as one matMul over all pixels; `constInput`: no gradient flows to `x`. */
-function conv1x1(x: tf.Tensor4D, kernel: tf.Tensor, bias: tf.Tensor, constInput = false): tf.Tensor4D {
+function conv1x1(mm: MatMuls, x: tf.Tensor4D, kernel: tf.Tensor, bias: tf.Tensor, constInput = false): tf.Tensor4D {
   const [n, h, w, c] = x.shape;
   const k = kernel.shape[3]!;
-  const mm = constInput ? matMulConstA : matMulT;
-  const y = tf.add(mm(tf.reshape(x, [n * h * w, c]), tf.reshape(kernel, [c, k])), bias);
+  const y = tf.add((constInput ? mm.constA : mm.full)(tf.reshape(x, [n * h * w, c]), tf.reshape(kernel, [c, k])), bias);
   return tf.reshape(y, [n, h, w, k]);
 }
 

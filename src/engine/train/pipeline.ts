@@ -64,6 +64,7 @@ export async function fineTunePipeline(input: PipelineInput, opts: FineTuneOptio
   const { cfg } = plan;
   // Partial strategy: rebuild (and check) the tail before any expensive work.
   const tail = cfg.strategy === 'partial' ? await Tail.fromBackbone(input.embedder.backbone, cfg.unfreezeBlocks) : null;
+  tail?.useGemm(input.embedder.forward.gemm);
   try {
     const t0 = performance.now();
     const sources = input.examples.map((e) => e.source);
