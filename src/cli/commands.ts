@@ -40,7 +40,7 @@ export type Runtime = 'auto' | 'onnxruntime' | 'tfjs';
 export interface EngineArgs {
   backbone?: string;
   runtime?: Runtime;
-  /** WASM threads for training (and for the backbone on tfjs). @default os.availableParallelism() */
+  /** Threads for training and the backbone (WASM and ONNX Runtime). @default os.availableParallelism() */
   threads?: number;
 }
 
@@ -54,7 +54,7 @@ async function engineFor({ backbone, runtime = 'auto', threads }: EngineArgs, ca
   };
   if (runtime === 'tfjs') return createEngine({ ...opts, backends: [...opts.backends] });
   try {
-    return await createEngine({ ...opts, backends: [...opts.backends], forward: onnxRuntimeForward() });
+    return await createEngine({ ...opts, backends: [...opts.backends], forward: onnxRuntimeForward(threads !== undefined ? { threads } : {}) });
   } catch (err) {
     if (runtime === 'onnxruntime' || !(err instanceof EdgetuneError && err.code === 'MISSING_DEPENDENCY')) throw err;
     out.log('onnxruntime-node is not installed: the backbone runs on tfjs (npm install onnxruntime-node embeds several times faster)');

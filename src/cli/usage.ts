@@ -8,10 +8,10 @@ const COMMON = `Common options:
   --quiet         no progress and no informational lines (warnings and errors still print)
   --strict        an unreadable image is an error instead of a skipped warning
   --backbone B    bundled id or manifest.json (default: the one the model was trained on)
-  --runtime R     who runs the frozen backbone: auto (onnxruntime-node when installed,
-                  else tfjs; the default), onnxruntime, tfjs
-  --threads N     WASM threads for training and the tfjs backbone (default: $EDGETUNE_THREADS,
-                  else every core, 8 at most)
+  --runtime R     who runs the frozen backbone and the partial tail's matrix products:
+                  auto (onnxruntime-node when installed, else tfjs; the default), onnxruntime, tfjs
+  --threads N     threads for training and the backbone (default: $EDGETUNE_THREADS,
+                  else every core, 8 at most for WASM)
   -h, --help      this help          --version   the edgetune version`;
 
 export const HELP: Record<Command, string> = {

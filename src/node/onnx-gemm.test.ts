@@ -45,6 +45,26 @@ describe('onnxGemm', () => {
     }
   });
 
+  it('gives the same bits on 1 and 2 threads (a run does not depend on --threads)', async () => {
+    const ort = await loadOnnxRuntime();
+    const [one, two] = [onnxGemm(ort, 1)!, onnxGemm(ort, 2)!];
+    const rng = createRng(8);
+    const [m, k, n] = [700, 300, 500];
+    const [a, b] = [Float32Array.from({ length: m * k }, () => rng() - 0.5), Float32Array.from({ length: k * n }, () => rng() - 0.5)];
+    try {
+      for (const [ta, tb, aShape, bShape] of [
+        [false, false, [m, k], [k, n]],
+        [true, false, [k, m], [k, n]],
+        [false, true, [m, k], [n, k]],
+      ] as const) {
+        assert.deepEqual(one(a, aShape, b, bShape, ta, tb), two(a, aShape, b, bShape, ta, tb), `transA=${ta} transB=${tb}`);
+      }
+    } finally {
+      one.dispose();
+      two.dispose();
+    }
+  });
+
   it('gives a tail the features and gradients of tfjs within float32 rounding, without leaking tensors', async () => {
     const engine = await createEngine({ backends: ['wasm', 'cpu'], forward: onnxRuntimeForward() });
     const tail = await Tail.fromBackbone(engine.backbone, 3);
