@@ -65,7 +65,10 @@ describe('onnxGemm', () => {
     }
   });
 
-  it('gives a tail the features and gradients of tfjs within float32 rounding, without leaking tensors', async () => {
+});
+
+describe('a tail on onnxGemm', () => {
+  it('has the features and gradients of tfjs within float32 rounding, without leaking tensors', async () => {
     const engine = await createEngine({ backends: ['wasm', 'cpu'], forward: onnxRuntimeForward() });
     const tail = await Tail.fromBackbone(engine.backbone, 3);
     const x = tf.randomUniform([4, ...tail.prefixShape], 0, 2, 'float32', 9) as tf.Tensor4D;
