@@ -64,7 +64,6 @@ describe('onnxGemm', () => {
       two.dispose();
     }
   });
-
 });
 
 describe('a tail on onnxGemm', () => {
