@@ -5,9 +5,11 @@
 import * as Comlink from 'comlink';
 // @ts-expect-error resolved by the browser at run time
 import { createClassifier } from '/dist/index.js';
+import type { Classifier } from '../../src/client/classifier.js';
 import { toImageData } from '../../src/testing/dom.js';
 import type { BackendName } from '../../src/types.js';
 import { images, EPOCHS } from '../lib/engine-suite.js';
+import { summarizeRounds, type Round } from '../lib/rounds.js';
 import { measure, quantile, round } from '../lib/stats.mjs';
 import type { BenchWorkerApi } from './bench-worker.js';
 
@@ -23,33 +25,63 @@ interface PageOptions {
   wasmThreads?: number;
 }
 
-async function runBench(o: PageOptions) {
-  const longTasks: number[] = [];
-  new PerformanceObserver((l) => l.getEntries().forEach((e) => longTasks.push(e.duration))).observe({ type: 'longtask' });
+/** The engine's half in its own worker (bench-worker.ts); terminated before the SDK's worker starts. */
+async function engineRun(o: PageOptions & { floorBatches?: number[] }): Promise<Record<string, unknown>> {
   const worker = new Worker('/bench/.build/bench-worker.js', { type: 'module' });
-  let out: Record<string, unknown>;
   try {
-    out = await Comlink.wrap<BenchWorkerApi>(worker).run({ backends: o.backends, quick: o.quick, floorOnly: o.floorOnly, naiveN: o.naiveN, n: o.n, wasmThreads: o.wasmThreads });
+    return await Comlink.wrap<BenchWorkerApi>(worker).run({ backends: o.backends, quick: o.quick, floorOnly: o.floorOnly, floorBatches: o.floorBatches, naiveN: o.naiveN, n: o.n, wasmThreads: o.wasmThreads });
   } finally {
     // Its memory and WASM threads go before the SDK's worker starts.
     worker.terminate();
   }
+}
+
+/** Adds n new generated images (ImageData, as a page has them) to a classifier, by label. */
+async function addImages(clf: Classifier, set: ReturnType<typeof images>): Promise<void> {
+  const byLabel = new Map<string, ImageData[]>();
+  for (const s of set) (byLabel.get(s.label) ?? byLabel.set(s.label, []).get(s.label)!).push(toImageData(s.img));
+  for (const [label, imgs] of byLabel) await clf.addExamples(label, imgs);
+}
+
+/** A cold fineTune (no cache) of n new images in a fresh SDK classifier, as round 0's. */
+async function coldFineTune(o: PageOptions, seed: number): Promise<{ ms: number; embedMs: number; trainMs: number }> {
+  const clf = await createClassifier({ backends: o.backends, persistentCacheBytes: 0 });
+  try {
+    await addImages(clf, images(o.n, seed));
+    const t0 = performance.now();
+    const report = await clf.fineTune({ epochs: EPOCHS, augment: 0, patience: EPOCHS });
+    return { ms: performance.now() - t0, embedMs: report.embedMs, trainMs: report.trainMs };
+  } finally {
+    await clf.dispose();
+  }
+}
+
+/** Round 0 (the main run's floor and fineTune), then floor-only workers each followed by a cold fineTune. */
+async function fineTuneRounds(o: PageOptions, first: Round, rounds: number) {
+  const all = [first];
+  for (let r = 1; r < rounds; r++) {
+    const fl = (await engineRun({ ...o, floorOnly: true, floorBatches: [8, 16] })).floor as { bestMs: number };
+    all.push({ floorMs: fl.bestMs, ...(await coldFineTune(o, 1000 + r)) });
+  }
+  return summarizeRounds(o.n, all);
+}
+
+async function runBench(o: PageOptions) {
+  const longTasks: number[] = [];
+  new PerformanceObserver((l) => l.getEntries().forEach((e) => longTasks.push(e.duration))).observe({ type: 'longtask' });
+  const out = await engineRun(o);
   if (o.floorOnly) return out;
-  const set = images(o.n, o.n);
 
   // The SDK in its worker: cold fineTune (no cache), then re-training after 10 more images.
   const clf = await createClassifier({ backends: o.backends, persistentCacheBytes: 0 });
   await clf.clearCache();
-  const byLabel = new Map<string, ImageData[]>();
-  for (const s of set) (byLabel.get(s.label) ?? byLabel.set(s.label, []).get(s.label)!).push(toImageData(s.img));
-  for (const [label, imgs] of byLabel) await clf.addExamples(label, imgs);
+  await addImages(clf, images(o.n, o.n));
   longTasks.length = 0;
   let t0 = performance.now();
   const report = await clf.fineTune({ epochs: EPOCHS, augment: 0, patience: EPOCHS });
   const fineTuneMs = performance.now() - t0;
   const trainLongTasks = [...longTasks];
-  const extra = images(10, 999);
-  for (const s of extra) await clf.addExamples(s.label, [toImageData(s.img)]);
+  await addImages(clf, images(10, 999));
   t0 = performance.now();
   const again = await clf.fineTune({ epochs: EPOCHS, augment: 0, patience: EPOCHS });
   const retrainMs = performance.now() - t0;
@@ -75,8 +107,9 @@ async function runBench(o: PageOptions) {
     { warmup: 0, repeats: o.quick ? 2 : 3 },
   );
   const floorMs = (out.floor as { batch1Ms: number; bestMs: number });
+  const first = { floorMs: floorMs.bestMs, ms: fineTuneMs, embedMs: report.embedMs, trainMs: report.trainMs };
   Object.assign(out, {
-    fineTune: { n: o.n, ms: round(fineTuneMs, 0), embedMs: round(report.embedMs, 0), trainMs: round(report.trainMs, 0), ratioToFloor: round(fineTuneMs / (o.n * floorMs.bestMs), 3) },
+    fineTune: await fineTuneRounds(o, first, o.quick ? 1 : 5),
     retrain: { ms: round(retrainMs, 0), speedup: round(fineTuneMs / retrainMs, 2), backbonePasses: again.embeddingsComputed, embedMs: round(again.embedMs, 0), trainMs: round(again.trainMs, 0) },
     predict: {
       p50Ms: round(lat.median),

@@ -13,6 +13,8 @@ export interface EngineRunOptions {
   backends: BackendName[];
   quick: boolean;
   floorOnly?: boolean;
+  /** The floor's batch sizes (default: 1, 8 and 16; 1 and 16 floor-only). */
+  floorBatches?: number[];
   naiveN: number;
   /** fineTune's image count: the engine's own embedding pass over as many images is timed here too. */
   n: number;
@@ -37,7 +39,7 @@ const api = {
       const out: Record<string, unknown> = { backend: engine.backend, crossOriginIsolated: globalThis.crossOriginIsolated };
       // SwiftShader WebGPU takes seconds per image: batch 1 only, one timed run.
       const swift = o.backends[0] === 'webgpu';
-      out.floor = await floor(engine, swift ? [1] : o.quick || o.floorOnly ? [1, 16] : [1, 8, 16], swift ? 1 : 3);
+      out.floor = await floor(engine, swift ? [1] : (o.floorBatches ?? (o.quick || o.floorOnly ? [1, 16] : [1, 8, 16])), swift ? 1 : 3);
       if (o.floorOnly) return out;
       out.naive = { n: o.naiveN, epochs: EPOCHS, ms: round(await naive(engine, images(o.naiveN, o.naiveN), EPOCHS), 0) };
       out.preprocessMsPerImage = round(await preprocessMs(engine));
