@@ -2,6 +2,7 @@
 // against the bound measured beside it, and the epoch split by timers inside it.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Engine } from '../../src/engine/engine.js';
+import type { TrainingReport } from '../../src/types.js';
 import { Tail } from '../../src/engine/model/tail.js';
 import { AdamW } from '../../src/engine/train/optimizer.js';
 import { Head } from '../../src/engine/model/head.js';
@@ -30,36 +31,13 @@ export async function partialSuite(engine: Engine, o: Pick<SuiteOptions, 'quick'
   const blocks = head.config.unfreezeBlocks;
   const batch = head.config.batchSize;
   const tail = await Tail.fromBackbone(engine.backbone, blocks);
-  let seed = 5;
-  // A fresh input per step, as in training (each batch is read from the cache anew).
-  const input = () => tf.randomUniform([batch, ...tail.prefixShape], 0, 2, 'float32', seed++) as tf.Tensor4D;
-  const timed = (f: () => void) => {
-    const t0 = performance.now();
-    f();
-    return performance.now() - t0;
-  };
-  const stepOnce = () => {
-    const x = input();
-    const ms = timed(() => {
-      const { value, grads } = tf.variableGrads(() => tf.sum(tail.apply(x)) as tf.Scalar, tail.variables);
-      value.dataSync();
-      tf.dispose([value, ...Object.values(grads)]);
-    });
-    x.dispose();
-    return ms;
-  };
-  const forwardOnce = () => {
-    const x = input();
-    const ms = timed(() => tf.tidy(() => tail.apply(x)).dispose());
-    x.dispose();
-    return ms;
-  };
+  const { stepOnce, forwardOnce } = tailProbes(tail, batch);
   const repeats = o.quick ? 1 : 3;
   stepOnce();
   forwardOnce();
   const timers = splitEpochs();
   // Synchronous (WASM ops are): the next epoch waits for it.
-  const beside: { stepMs: number; forwardMs: number; inEpoch: EpochSplit; gcMs?: number }[] = [];
+  const beside: Beside[] = [];
   let gcAt = o.gcMs?.() ?? 0;
   const p = await engine.fineTune({
     ...common,
@@ -78,51 +56,59 @@ export async function partialSuite(engine: Engine, o: Pick<SuiteOptions, 'quick'
       gcAt = o.gcMs?.() ?? 0;
     },
   }).finally(() => timers.restore());
-  const ph = p.partial!.history;
   // Not in the bound, but in every training step: AdamW over the tail's parameters.
-  const opt = new AdamW(tail.variables, tail.kernelIdx, 1e-4);
-  const zeroGrads = tail.variables.map((v) => tf.zerosLike(v));
-  const update = await measure(async () => {
-    opt.apply(zeroGrads, 1e-9);
-    await tail.variables[0]!.data();
-  }, { warmup: 1, repeats: o.quick ? 2 : 8 });
-  opt.dispose();
-  tf.dispose(zeroGrads);
+  const optimizerMs = await optimizerStepMs(tail, o.quick ? 2 : 8);
   // The head's share of each gradient pass (it is in the gradient timer inside the
   // epoch, but belongs to the head's side of the bound): its forward, loss and
   // backward on a batch of features, timed alone (small, so drift matters little).
   const headStep = await headStepMs(engine.backbone.manifest.embeddingSize, head.labels.length, head.config, o.quick ? 3 : 20);
   const params = tail.variables.reduce((a, v) => a + v.size, 0);
   tail.dispose();
-  const [trainBatches, valBatches] = [Math.ceil(p.trainCount / batch), Math.ceil(p.validationCount / batch)];
-  const boundOf = (b: { stepMs: number; forwardMs: number }) => 3 * headEpochMs + b.stepMs * trainBatches + b.forwardMs * valBatches;
+  return summarize({ n: o.partialSize, blocks, params, batch, headEpochMs, headStep, optimizerMs, beside }, p);
+}
+
+interface Beside {
+  stepMs: number;
+  forwardMs: number;
+  inEpoch: EpochSplit;
+  gcMs?: number;
+}
+
+/** The partial run's later epochs against the bound measured beside each, and split by the timers inside them. */
+function summarize(
+  c: { n: number; blocks: number; params: number; batch: number; headEpochMs: number; headStep: number; optimizerMs: number; beside: Beside[] },
+  p: TrainingReport,
+) {
+  const ph = p.partial!.history;
+  const [trainBatches, valBatches] = [Math.ceil(p.trainCount / c.batch), Math.ceil(p.validationCount / c.batch)];
+  const boundOf = (b: { stepMs: number; forwardMs: number }) => 3 * c.headEpochMs + b.stepMs * trainBatches + b.forwardMs * valBatches;
   // Epoch 1 also warms up (first allocations of the step's buffers): the bound is for later epochs.
-  const later = ph.slice(1).map((h, i) => ({ epochMs: h.ms, boundMs: boundOf(beside[i + 1]!), ...beside[i + 1]! }));
+  const later = ph.slice(1).map((h, i) => ({ epochMs: h.ms, boundMs: boundOf(c.beside[i + 1]!), ...c.beside[i + 1]! }));
   const ratios = later.map((l) => l.epochMs / l.boundMs);
   // The same bound from inside the epoch (no drift between the two sides): what the
   // epoch spends beyond its tail's own forward/backward passes against 3 head epochs.
   const split = later.map((l) => {
     const s = l.inEpoch;
     const rest = l.epochMs - s.gradientsMs - s.optimizerMs - s.validationForwardMs;
-    const headMs = headStep * trainBatches;
+    const headMs = c.headStep * trainBatches;
     return { tailForwardBackwardMs: s.gradientsMs + s.validationForwardMs - headMs, optimizerMs: s.optimizerMs, headMs, restMs: rest };
   });
   return {
-    n: o.partialSize,
+    n: c.n,
     trainCount: p.trainCount,
     validationCount: p.validationCount,
-    unfreezeBlocks: blocks,
-    tailParams: params,
+    unfreezeBlocks: c.blocks,
+    tailParams: c.params,
     prefixPassMs: round(p.embedMs, 0),
-    headEpochMs: round(headEpochMs, 1),
+    headEpochMs: round(c.headEpochMs, 1),
     firstEpochMs: round(ph[0]!.ms, 0),
     laterEpochMs: round(mean(later.map((l) => l.epochMs)), 0),
     tailStepMs: round(mean(later.map((l) => l.stepMs)), 0),
     tailForwardMs: round(mean(later.map((l) => l.forwardMs)), 0),
-    optimizerStepMs: round(update.median, 1),
-    optimizerEpochMs: round(update.median * trainBatches, 0),
+    optimizerStepMs: round(c.optimizerMs, 1),
+    optimizerEpochMs: round(c.optimizerMs * trainBatches, 0),
     boundMs: round(mean(later.map((l) => l.boundMs)), 0),
-    /** Each later epoch over the bound measured beside it. */
+    /** Each later epoch over the bound measured c.beside it. */
     laterEpochOverBound: ratios.map((r) => round(r, 3)),
     laterEpochOverBoundMedian: round(quantile(ratios, 0.5), 3),
     /**
@@ -138,8 +124,8 @@ export async function partialSuite(engine: Engine, o: Pick<SuiteOptions, 'quick'
       restMs: round(x.restMs, 0),
       beyondTailMs: round(x.optimizerMs + x.headMs + x.restMs, 0),
     })),
-    headStepMs: round(headStep, 2),
-    threeHeadEpochsMs: round(3 * headEpochMs, 0),
+    headStepMs: round(c.headStep, 2),
+    threeHeadEpochsMs: round(3 * c.headEpochMs, 0),
     epochs: later.map((l) => ({
       epochMs: round(l.epochMs, 0),
       boundMs: round(l.boundMs, 0),
@@ -149,6 +135,42 @@ export async function partialSuite(engine: Engine, o: Pick<SuiteOptions, 'quick'
     })),
     prefixCache: p.partial!.prefix,
   };
+}
+
+/** One tail training step (forward, backward) and one tail forward on a fresh batch each, timed in ms. */
+function tailProbes(tail: Tail, batch: number) {
+  let seed = 5;
+  // A fresh input per step, as in training (each batch is read from the cache anew).
+  const input = () => tf.randomUniform([batch, ...tail.prefixShape], 0, 2, 'float32', seed++) as tf.Tensor4D;
+  const timedOn = (f: (x: tf.Tensor4D) => void) => () => {
+    const x = input();
+    const t0 = performance.now();
+    f(x);
+    const ms = performance.now() - t0;
+    x.dispose();
+    return ms;
+  };
+  return {
+    stepOnce: timedOn((x) => {
+      const { value, grads } = tf.variableGrads(() => tf.sum(tail.apply(x)) as tf.Scalar, tail.variables);
+      value.dataSync();
+      tf.dispose([value, ...Object.values(grads)]);
+    }),
+    forwardOnce: timedOn((x) => tf.tidy(() => tail.apply(x)).dispose()),
+  };
+}
+
+/** Median ms of one AdamW update over the tail's parameters. */
+async function optimizerStepMs(tail: Tail, repeats: number): Promise<number> {
+  const opt = new AdamW(tail.variables, tail.kernelIdx, 1e-4);
+  const zeroGrads = tail.variables.map((v) => tf.zerosLike(v));
+  const update = await measure(async () => {
+    opt.apply(zeroGrads, 1e-9);
+    await tail.variables[0]!.data();
+  }, { warmup: 1, repeats });
+  opt.dispose();
+  tf.dispose(zeroGrads);
+  return update.median;
 }
 
 /** Median ms of one head gradient pass (forward, smoothed cross-entropy, backward) on a batch of 32 features. */
