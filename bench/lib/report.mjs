@@ -1,6 +1,8 @@
 // Turns a benchmark result into the README's Markdown table and an SVG chart.
 
 const ms = (x) => (x === undefined || x === null ? '–' : `${Math.round(x).toLocaleString('en-US')} ms`);
+/** fineTune against the floor: the median of its rounds' ratios (bench/lib/rounds.ts). */
+const vsFloor = (f) => `${ms(f.ms)} (${f.ratioToFloor}x floor, ${f.rounds?.length > 1 ? `median of ${f.rounds.length} rounds` : 'one round'})`;
 const x = (v, target) => (v === undefined || v === null ? '–' : `${v}x${target ? ` (target ${target})` : ''}`);
 
 /** @param {any} r the result of bench/run.mjs */
@@ -14,11 +16,11 @@ export function markdown(r) {
     ['Backbone floor, per image (batch 1)', `${c.floor?.batch1Ms} ms`, `${n.floor?.batch1Ms} ms`, ''],
     ...Object.entries(nFine).map(([size, f]) => [
       `fineTune head, N=${size}, ${r.epochs} epochs`,
-      Number(size) === c.fineTune?.n ? `${ms(c.fineTune.ms)} (${x(c.fineTune.ratioToFloor)} floor)` : '–',
-      `${ms(f.ms)} (${x(f.ratioToFloor)} floor)`,
+      Number(size) === c.fineTune?.n ? vsFloor(c.fineTune) : '–',
+      vsFloor(f),
       '≤ 1.15x floor',
     ]),
-    ...(c.fineTune && !nFine[c.fineTune.n] ? [[`fineTune head, N=${c.fineTune.n}`, `${ms(c.fineTune.ms)} (${x(c.fineTune.ratioToFloor)} floor)`, '–', '≤ 1.15x floor']] : []),
+    ...(c.fineTune && !nFine[c.fineTune.n] ? [[`fineTune head, N=${c.fineTune.n}`, vsFloor(c.fineTune), '–', '≤ 1.15x floor']] : []),
     [`Naive baseline (backbone every epoch), N=${c.naive?.n ?? n.naive?.n}`, `${ms(c.naive?.ms)} (${x(r.naiveOverEdgetune)} edgetune)`, `${ms(n.naive?.ms)} (${x(n.naive?.overEdgetune)} edgetune)`, '≥ 15x'],
     [`Node embedding pass, N=${n.embed?.n}: tfjs / onnxruntime`, '–', `${ms(n.embed?.tfjsMs)} / ${ms(n.embed?.onnxruntimeMs)} (${x(n.embed?.speedup)} faster)`, '≥ 1.7x'],
     [`Partial strategy on ${r.partialRun?.dataset ?? 'fashion-dev'}, CLI wall time (bench/partial.mjs, ${r.partialRun?.date ?? 'not run'}, seeds ${r.partialRun?.runs?.map((x) => x.seed).join(',') ?? '–'})`, '–', r.partialRun ? `${r.partialRun.meanMinutes} min, test ${r.partialRun.meanTestAccuracy}` : '–', '< 15 min'],
