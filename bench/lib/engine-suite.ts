@@ -120,13 +120,13 @@ export async function runEngineSuite(engine: Engine, o: SuiteOptions) {
   result.floor = fl;
 
   // fineTune, head strategy, cold cache, no augmentation: every image passes once;
-  // in rounds beside a floor of their own for the first size (see rounds.ts).
+  // in rounds, each beside a floor of its own (see rounds.ts): five for the first size, three for larger ones.
   const fineTune: Record<string, unknown> = {};
   let retrain: Record<string, number> | undefined;
   const peak = { tensorBytes: 0, rss: 0 };
   for (const n of o.sizes) {
     const rounds: Round[] = [];
-    for (let r = 0; r < (n === o.sizes[0] && !o.quick ? 5 : 1); r++) {
+    for (let r = 0; r < (o.quick ? 1 : n === o.sizes[0] ? 5 : 3); r++) {
       o.log(`fineTune n=${n}, round ${r + 1}`);
       const floorMs = n === o.sizes[0] && r === 0 ? fl.bestMs : (await floor(engine, [4, 16], 3)).bestMs;
       rounds.push({ floorMs, ...(await coldFineTune(engine, n, n + r * 7919, peak, o.sampleMemory)) });
