@@ -59,7 +59,11 @@ class DemoPage {
     await this.page.waitForSelector('body[data-phase="training"]', { timeout: 10_000 }).catch(() => undefined);
     await this.page.waitForSelector('body[data-phase="trained"]', { timeout: 240_000 });
     const text = await this.page.locator('#train-status').textContent();
-    assert.match(text, /^Trained \d+ classes on \d+ examples/, text);
+    // Every example the class cards show is counted, split into train and validation.
+    const [, total, train, val] = text.match(/^Trained \d+ classes on (\d+) examples \((\d+) train, (\d+) validation\)/) ?? assert.fail(text);
+    const shown = (await this.page.locator('.count').allTextContents()).reduce((a, t) => a + parseInt(t, 10), 0);
+    assert.equal(Number(total), shown, text);
+    assert.equal(Number(train) + Number(val), Number(total), text);
     return text;
   }
 

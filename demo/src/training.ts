@@ -48,7 +48,7 @@ export async function train(): Promise<void> {
     state.trained = true;
     await app.clf.save(MODEL_URL);
     ui.trainStatus.textContent =
-      `Trained ${report.labels.length} classes on ${report.trainCount} examples in ${((report.embedMs + report.trainMs) / 1000).toFixed(1)} s` +
+      `Trained ${report.labels.length} classes on ${report.trainCount + report.validationCount} examples (${report.trainCount} train, ${report.validationCount} validation) in ${((report.embedMs + report.trainMs) / 1000).toFixed(1)} s` +
       (report.bestValAccuracy !== undefined ? `; validation accuracy ${(report.bestValAccuracy * 100).toFixed(0)}%` : '') +
       `. Saved on this device.`;
     setStatus(camera.running ? 'Trained: live prediction is on.' : 'Trained: start the camera or drop an image to try it.');
