@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The one test command (npm test, called by .ci/run): makes sure Chromium is
 // there (installing Debian's when it may), converts the backbones if needed,
-// builds, runs the unit tests (node:test), then the Playwright e2e suite.
+// builds, type-checks, runs the unit tests (node:test), then the Playwright e2e suite.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -38,6 +38,8 @@ process.env.CHROMIUM_PATH = chromium.path;
 
 run('backbones', process.execPath, ['scripts/convert-backbones.mjs']);
 run('build', process.execPath, ['scripts/build.mjs']);
+// Every tsconfig (sources, tests, demo, service worker, bench): tsx runs the tests without checking types.
+run('typecheck', process.platform === 'win32' ? 'npm.cmd' : 'npm', ['run', '--silent', 'typecheck']);
 // Two files at a time (WASM runs one thread per process, and this machine has two
 // cores), the longest first so both runners finish together.
 const SLOW_FIRST = ['src/engine/train/partial.test.ts', 'src/engine/train/partial-training.test.ts', 'src/engine/model/onnx/onnx-export.test.ts', 'src/cli/cli.test.ts', 'src/engine/train/personalize.test.ts', 'src/cli/real-data.test.ts', 'src/cli/cli-paths.test.ts', 'src/engine/engine.test.ts'];

@@ -34,7 +34,7 @@ describe('onnxGemm', () => {
         const aShape = (ta ? [k, m] : [m, k]) as [number, number];
         const bShape = (tb ? [n, k] : [k, n]) as [number, number];
         const [a, b] = [rand(m * k), rand(k * n)];
-        const got = gemm(a, aShape, b, bShape, ta, tb);
+        const got: Float32Array = gemm(a, aShape, b, bShape, ta, tb);
         const want = reference(a, aShape, b, bShape, ta, tb);
         assert.equal(got.length, m * n);
         const d = got.reduce((mx, v, i) => Math.max(mx, Math.abs(v - want[i]!)), 0);
@@ -86,7 +86,7 @@ describe('a tail on onnxGemm', () => {
       const onOrt = pass();
       assert.ok(products > 0, 'the tail ran its products on ONNX Runtime');
       onTfjs.forEach((t, i) => {
-        const [a, b] = [t.dataSync(), onOrt[i]!.dataSync()];
+        const [a, b] = [t.dataSync() as Float32Array, onOrt[i]!.dataSync() as Float32Array];
         const scale = a.reduce((m, v) => Math.max(m, Math.abs(v)), 0) || 1;
         const d = a.reduce((m, v, j) => Math.max(m, Math.abs(v - b[j]!)), 0) / scale;
         assert.ok(d < 1e-4, `${i === 0 ? 'features' : i === 1 ? 'loss' : `gradient ${i - 2}`} differ by ${d} relative to its largest entry`);
