@@ -61,7 +61,7 @@ class DemoPage {
     const text = await this.page.locator('#train-status').textContent();
     // Every example the class cards show is counted, split into train and validation.
     const [, total, train, val] = text.match(/^Trained \d+ classes on (\d+) examples \((\d+) train, (\d+) validation\)/) ?? assert.fail(text);
-    const shown = (await this.page.locator('.count').allTextContents()).reduce((a, t) => a + parseInt(t, 10), 0);
+    const shown = (await this.page.locator('#classes .count').allTextContents()).reduce((a, t) => a + parseInt(t, 10), 0);
     assert.equal(Number(total), shown, text);
     assert.equal(Number(train) + Number(val), Number(total), text);
     return text;
