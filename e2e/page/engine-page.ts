@@ -35,8 +35,8 @@ async function runScenario(o: ScenarioOptions) {
     // Embeddings of fixed images, to compare backends with each other.
     const probe = classes.map((c) => syntheticImage(c, 1));
     const tf = await import('@tensorflow/tfjs-core');
-    const { viewsToInput, FULL_VIEW } = await import('../../src/engine/data/preprocess.js');
-    const emb = tf.tidy(() => engine.backbone.embed(tf.concat(probe.map((img) => viewsToInput(img, [FULL_VIEW], engine.backbone.manifest)))));
+    const { batchToInput, FULL_VIEW } = await import('../../src/engine/data/preprocess.js');
+    const emb = tf.tidy(() => engine.backbone.embed(batchToInput(probe.map((img) => ({ img, boxes: [FULL_VIEW] })), engine.backbone.manifest)));
     const embeddings = Array.from(await emb.data());
     emb.dispose();
     return {

@@ -16,7 +16,7 @@ import { shortHash } from '../util/hash.js';
 import { EmbeddingCache, embeddingKey, type EmbeddingStore } from './embed-cache.js';
 import type { ImageSource } from './examples.js';
 import { PrefixCache } from './prefix-cache.js';
-import { FULL_VIEW, augmentBox, validateRawImage, viewsToInput, type Box } from './preprocess.js';
+import { FULL_VIEW, augmentBox, batchToInput, validateRawImage, type Box } from './preprocess.js';
 
 /** The result of embedding every view of every example. */
 export interface Embedded {
@@ -170,10 +170,7 @@ export class Embedder {
 
   /** The normalized backbone input for views of images, concatenated in order. */
   private inputOf(batch: { img: RawImage; boxes: Box[] }[]): tf.Tensor4D {
-    return tf.tidy(() => {
-      const inputs = batch.map((b) => viewsToInput(b.img, b.boxes, this.backbone.manifest));
-      return inputs.length === 1 ? inputs[0]! : (tf.concat(inputs, 0) as tf.Tensor4D);
-    });
+    return tf.tidy(() => batchToInput(batch, this.backbone.manifest));
   }
 
   /** Features (what the head sees) of rows of the view table: cached embeddings, or the tail over prefix activations. */

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { readFileSync } from 'node:fs';
 import { selectBackend } from '../backend.js';
-import { augmentBox, FULL_VIEW, validateRawImage, viewsToInput } from './preprocess.js';
+import { augmentBox, batchToInput, FULL_VIEW, validateRawImage, viewsToInput, type Box } from './preprocess.js';
 import type { BackboneManifest } from '../model/manifest.js';
 import { isEdgetuneError } from '../../errors.js';
 
@@ -46,7 +46,7 @@ describe('preprocess', () => {
     for (const id of ['mobilenet_v2_140', 'mobilenet_v2']) {
       const real = JSON.parse(readFileSync(new URL(`../../../models/${id}/manifest.json`, import.meta.url), 'utf8')) as BackboneManifest;
       const { mean, std } = real.normalization;
-      for (const [backend, img] of [['wasm', { data, channels: 3 }], ['cpu', { data, channels: 3 }], ['wasm', { data: rgba, channels: 4 }]] as const) {
+      for (const [backend, img] of [['wasm', { data, channels: 3 }], ['cpu', { data, channels: 3 }], ['wasm', { data: rgba, channels: 4 }], ['cpu', { data: rgba, channels: 4 }]] as const) {
         await selectBackend({ backends: [backend] });
         const [got, want] = tf.tidy(() => {
           const x = viewsToInput({ ...img, width: 37, height: 23 }, [FULL_VIEW, [0.1, 0.9, 0.8, 0.2]], real);
@@ -60,6 +60,38 @@ describe('preprocess', () => {
         tf.dispose([got!, want!]);
         const differing = a.reduce((n, v, i) => n + (v === b[i] ? 0 : 1), 0);
         assert.equal(differing, 0, `${id} on ${backend}, ${img.channels} channels: ${differing} of ${a.length} values differ`);
+      }
+    }
+  });
+
+  it('builds a batch of many images bit for bit as each view alone, on WASM and CPU', async () => {
+    const real = JSON.parse(readFileSync(new URL('../../../models/mobilenet_v2_140/manifest.json', import.meta.url), 'utf8')) as BackboneManifest;
+    const img = (w: number, h: number, channels: 3 | 4, seed: number) => ({ width: w, height: h, channels, data: Uint8Array.from({ length: w * h * channels }, (_, i) => (i * seed) % 256) });
+    const crop: Box = [0.1, 0.9, 0.8, 0.2];
+    // Same-size full views (one shared resize), a size change, an RGB image, and images with several views.
+    const items = [
+      { img: img(37, 23, 4, 97), boxes: [FULL_VIEW] },
+      { img: img(37, 23, 4, 89), boxes: [FULL_VIEW] },
+      { img: img(20, 30, 4, 83), boxes: [FULL_VIEW] },
+      { img: img(37, 23, 3, 79), boxes: [FULL_VIEW] },
+      { img: img(37, 23, 4, 73), boxes: [FULL_VIEW, crop, [0.2, 0.1, 0.9, 0.7] as Box, FULL_VIEW] },
+      { img: img(37, 23, 4, 71), boxes: [crop] },
+      { img: img(37, 23, 4, 67), boxes: [FULL_VIEW] },
+    ];
+    // All RGBA (a browser's batch: alpha kept until the normalization), and mixed with RGB.
+    const rgba = items.filter((it) => it.img.channels === 4);
+    for (const batch of [rgba, items]) {
+      for (const backend of ['wasm', 'cpu'] as const) {
+        await selectBackend({ backends: [backend] });
+        const [got, want] = tf.tidy(() => [
+          batchToInput(batch, real),
+          tf.concat(batch.flatMap(({ img, boxes }) => boxes.map((b) => viewsToInput(img, [b], real)))),
+        ]);
+        assert.deepEqual(got!.shape, [batch.length + 3, 224, 224, 3]);
+        const [a, b] = [got!.dataSync() as Float32Array, want!.dataSync() as Float32Array];
+        tf.dispose([got!, want!]);
+        const differing = a.reduce((n, v, i) => n + (v === b[i] ? 0 : 1), 0);
+        assert.equal(differing, 0, `${backend}, ${batch.length} images: ${differing} of ${a.length} values differ`);
       }
     }
   });

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { EdgetuneError } from '../../errors.js';
 import type { RawImage } from '../../types.js';
 import type { BackboneManifest } from '../model/manifest.js';
+import { tensorFromBytes } from '../kernels/wasm-kernels.js';
 import { createRng, seedFrom } from '../util/random.js';
 
 /** Bumped whenever preprocessing changes, so cached embeddings of older versions are not reused. */
@@ -59,39 +60,95 @@ export function validateRawImage(img: RawImage, what = 'image'): void {
 }
 
 /**
- * The image's RGB values as float32, alpha dropped, made on the host: the same
- * values as casting its bytes in tfjs (exact), without the int32 tensor, the
- * channel Slice and the Cast (on WASM the Slice alone cost ~2.5 ms per 96x96 RGBA
- * frame, more than the resize).
+ * Writes the image's values as float32 into `out` at `offset`, `channels` per pixel:
+ * all of them (a native typed-array conversion), or RGB from RGBA where the batch mixes
+ * both. The same values as casting its bytes in tfjs (exact), without an int32
+ * tensor and a Cast.
  */
-function rgbFloats(img: RawImage): Float32Array {
-  const { data, channels } = img;
-  if (channels === 3) return Float32Array.from(data);
-  const n = img.width * img.height;
-  const out = new Float32Array(n * 3);
-  for (let i = 0, j = 0; i < n; i++, j += 4) {
-    out[3 * i] = data[j]!;
-    out[3 * i + 1] = data[j + 1]!;
-    out[3 * i + 2] = data[j + 2]!;
+function writePixels(img: RawImage, out: Float32Array, offset: number, channels: 3 | 4): void {
+  const { data } = img;
+  if (img.channels === channels) {
+    out.set(data, offset);
+    return;
   }
-  return out;
+  const n = img.width * img.height;
+  for (let i = 0, j = 0, o = offset; i < n; i++, j += 4, o += 3) {
+    out[o] = data[j]!;
+    out[o + 1] = data[j + 1]!;
+    out[o + 2] = data[j + 2]!;
+  }
+}
+
+/** Images of one size as one float32 batch [n, height, width, channels]. */
+function pixels(imgs: RawImage[], channels: 3 | 4): tf.Tensor4D {
+  const { width, height } = imgs[0]!;
+  const shape = [imgs.length, height, width, channels];
+  // On WASM, straight into the heap (a batch of 448x336 RGBA images is ~40 MB as float32).
+  if (imgs.every((img) => img.channels === channels)) {
+    const t = tensorFromBytes(imgs.map((img) => img.data), shape);
+    if (t) return t as tf.Tensor4D;
+  }
+  const per = width * height * channels;
+  const out = new Float32Array(imgs.length * per);
+  imgs.forEach((img, i) => writePixels(img, out, i * per, channels));
+  return tf.tensor4d(out, [imgs.length, height, width, channels], 'float32');
+}
+
+const isFull = (v: Box) => v.every((c, i) => c === FULL_VIEW[i]);
+
+/**
+ * The views of one image, resized: the full view with half-pixel centers (as PIL
+ * and torchvision do), consecutive crops in one cropAndResize (crop, flip and resize in one op).
+ */
+function resizeViews(img: RawImage, views: Box[], [h, w]: [number, number], channels: 3 | 4): tf.Tensor4D[] {
+  const x = pixels([img], channels);
+  const parts: tf.Tensor4D[] = [];
+  for (let i = 0; i < views.length; ) {
+    if (isFull(views[i]!)) {
+      parts.push(tf.image.resizeBilinear(x, [h, w], false, true));
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < views.length && !isFull(views[j]!)) j++;
+    parts.push(tf.image.cropAndResize(x, tf.tensor2d(views.slice(i, j)), new Array(j - i).fill(0), [h, w], 'bilinear'));
+    i = j;
+  }
+  return parts;
 }
 
 /**
- * Builds the normalized backbone input for several views of one image:
- * [views.length, h, w, 3] float32. Call inside tf.tidy.
+ * Builds the normalized backbone input for views of several images, in order:
+ * [total views, h, w, 3] float32. Full views of consecutive same-size images (the
+ * usual batch: camera frames, files decoded to one size) share one buffer, one
+ * resize and one normalization; the values are those of each view built alone.
+ * RGBA batches (a browser's pixels) keep their alpha channel until the
+ * normalization drops it: resizing a fourth channel costs less than splitting it
+ * off in JavaScript (~1.5 ms per 448x336 image in Chromium).
+ * Call inside tf.tidy.
  */
+export function batchToInput(items: { img: RawImage; boxes: Box[] }[], manifest: BackboneManifest): tf.Tensor4D {
+  const size = manifest.inputSize;
+  const channels = items.every((it) => it.img.channels === 4) ? 4 : 3;
+  const parts: tf.Tensor4D[] = [];
+  let run: RawImage[] = [];
+  const flush = () => {
+    if (run.length) parts.push(tf.image.resizeBilinear(pixels(run, channels), size, false, true));
+    run = [];
+  };
+  for (const { img, boxes } of items) {
+    const full = boxes.length === 1 && isFull(boxes[0]!);
+    if (!full || (run.length && (run[0]!.width !== img.width || run[0]!.height !== img.height))) flush();
+    if (full) run.push(img);
+    else parts.push(...resizeViews(img, boxes, size, channels));
+  }
+  flush();
+  return normalize(parts.length === 1 ? parts[0]! : tf.concat(parts, 0), manifest.normalization);
+}
+
+/** The normalized backbone input for several views of one image: [views.length, h, w, 3] float32. Call inside tf.tidy. */
 export function viewsToInput(img: RawImage, views: Box[], manifest: BackboneManifest): tf.Tensor4D {
-  const [h, w] = manifest.inputSize;
-  const batch = tf.tensor4d(rgbFloats(img), [1, img.height, img.width, 3], 'float32');
-  // The full view resizes with half-pixel centers (as PIL and torchvision do);
-  // crops go through cropAndResize, which does crop, flip and resize in one op.
-  const isFull = (v: Box) => v.every((c, i) => c === FULL_VIEW[i]);
-  const parts = views.map((v) =>
-    isFull(v) ? tf.image.resizeBilinear(batch, [h, w], false, true) : tf.image.cropAndResize(batch, tf.tensor2d([v]), [0], [h, w], 'bilinear'),
-  );
-  const crops = parts.length === 1 ? parts[0]! : tf.concat(parts, 0);
-  return normalize(crops, manifest.normalization);
+  return batchToInput([{ img, boxes: views }], manifest);
 }
 
 /**
@@ -99,12 +156,14 @@ export function viewsToInput(img: RawImage, views: Box[], manifest: BackboneMani
  * filter and a bias: tfjs-backend-wasm's broadcasting Multiply took ~4 ms per
  * 224x224 image (10x a same-shape one), the convolution ~1 ms for both steps. The
  * values are bit-identical to a multiply then a subtract (each output channel is one
- * float32 product plus the bias; the zero taps add exact zeros), so cached embeddings stay valid.
+ * float32 product plus the bias; the zero taps, alpha's included, add exact zeros),
+ * so cached embeddings stay valid.
  */
 function normalize(x: tf.Tensor4D, { mean, std }: BackboneManifest['normalization']): tf.Tensor4D {
   const c = std.length;
-  const filter = new Float32Array(c * c);
+  const inChannels = x.shape[3];
+  const filter = new Float32Array(inChannels * c);
   std.forEach((s, i) => (filter[i * c + i] = 1 / (255 * s)));
   const bias = tf.tensor1d(mean.map((m, i) => -(m / std[i]!)));
-  return tf.fused.conv2d({ x, filter: tf.tensor4d(filter, [1, 1, c, c]), strides: 1, pad: 'valid', bias });
+  return tf.fused.conv2d({ x, filter: tf.tensor4d(filter, [1, 1, inChannels, c]), strides: 1, pad: 'valid', bias });
 }

@@ -210,6 +210,26 @@ export function tensorFromHalves(rows: Uint16Array[], shape: number[]): tf.Tenso
   return tf.engine().makeTensorFromTensorInfo(info);
 }
 
+/**
+ * A float32 tensor of `shape` on the WASM heap from byte arrays laid end to end,
+ * converted where they land by the engine's typed-array copy (no JavaScript float
+ * array, no second copy into the heap); null where the current backend is not WASM.
+ */
+export function tensorFromBytes(parts: (Uint8Array | Uint8ClampedArray)[], shape: number[]): tf.Tensor | null {
+  if (tf.getBackend() !== 'wasm') return null;
+  const b = tf.backend() as unknown as WasmBackend;
+  const n = shape.reduce((p, d) => p * d, 1);
+  if (parts.reduce((p, d) => p + d.length, 0) !== n) return null;
+  const info = b.makeOutput(shape, 'float32');
+  const view = f32(b, info);
+  let offset = 0;
+  for (const d of parts) {
+    view.set(d, offset);
+    offset += d.length;
+  }
+  return tf.engine().makeTensorFromTensorInfo(info);
+}
+
 function identityNoCopy({ inputs, backend }: { inputs: Record<string, TensorInfo>; backend: unknown }): TensorInfo {
   const { x } = inputs as { x: TensorInfo };
   (backend as WasmBackend).incRef(x.dataId);
