@@ -95,6 +95,7 @@ function chromiumRatios(chromium) {
     floorMsPerImage: c.floor.bestMs,
     fineTuneMs: c.fineTune.ms,
     ratioToFloor: c.fineTune.ratioToFloor,
+    embedRatioToFloor: c.fineTune.embedRatioToFloor,
     naiveMs: c.naive.ms,
     naiveOverEdgetune: Number((c.naive.ms / c.fineTune.ms).toFixed(2)),
     retrainSpeedup: c.retrain.speedup,

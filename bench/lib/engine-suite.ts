@@ -5,10 +5,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { layers, sequential } from '@tensorflow/tfjs-layers';
 import type { Engine } from '../../src/engine/engine.js';
 import { pixelSource, type ImageSource } from '../../src/engine/data/examples.js';
-import { FULL_VIEW, viewsToInput } from '../../src/engine/data/preprocess.js';
+import { batchToInput, FULL_VIEW } from '../../src/engine/data/preprocess.js';
 import { syntheticImage, SYNTHETIC_CLASSES } from '../../src/testing/synthetic.js';
 import type { RawImage } from '../../src/types.js';
-import { summarizeRounds, type Round } from './rounds.js';
+import { bracketedRounds, FLOOR_BATCHES, FLOOR_IMAGES, summarizeRounds } from './rounds.js';
 import { measure, round } from './stats.mjs';
 
 export const EPOCHS = 20;
@@ -69,22 +69,29 @@ async function coldFineTune(engine: Engine, n: number, seed: number, peak: { ten
   return { ms: performance.now() - t0, embedMs: report.embedMs, trainMs: report.trainMs };
 }
 
-/** Forward time per image of the frozen backbone alone, per batch size. */
-export async function floor(engine: Engine, batches: number[], repeats: number) {
+/**
+ * Forward time per image of the frozen backbone alone, per batch size (timed passes
+ * per size: `repeats`, or a function of the size): the median pass (`perImageMsByBatch`,
+ * `bestMs`) and the mean (`bestMeanMs`: throughput, what a pass over many images costs).
+ */
+export async function floor(engine: Engine, batches: number[], repeats: number | ((batch: number) => number)) {
   const [h, w] = engine.backbone.manifest.inputSize;
-  const out: Record<string, number> = {};
+  const median: Record<string, number> = {};
+  const mean: Record<string, number> = {};
   for (const b of batches) {
     const x = tf.randomUniform([b, h, w, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
     const m = await measure(async () => {
       const y = tf.tidy(() => engine.backbone.embed(x));
       await y.data();
       y.dispose();
-    }, { warmup: 1, repeats });
+    }, { warmup: 1, repeats: typeof repeats === 'number' ? repeats : repeats(b) });
     x.dispose();
-    out[b] = m.median / b;
+    median[b] = m.median / b;
+    mean[b] = m.mean / b;
   }
-  const best = Math.min(...Object.values(out));
-  return { perImageMsByBatch: Object.fromEntries(Object.entries(out).map(([k, v]) => [k, round(v)])), batch1Ms: round(out[1] ?? best), bestMs: round(best) };
+  const best = Math.min(...Object.values(median));
+  const perImage = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, round(v)]));
+  return { perImageMsByBatch: perImage(median), batch1Ms: round(median[1] ?? best), bestMs: round(best), meanPerImageMsByBatch: perImage(mean), bestMeanMs: round(Math.min(...Object.values(mean))) };
 }
 
 /**
@@ -101,7 +108,7 @@ export async function naive(engine: Engine, set: { label: string; img: RawImage 
     for (let s = 0; s < set.length; s += batchSize) {
       const batch = set.slice(s, s + batchSize);
       const [x, y] = tf.tidy(() => [
-        engine.backbone.embed(tf.concat(batch.map((b) => viewsToInput(b.img, [FULL_VIEW], engine.backbone.manifest)))),
+        engine.backbone.embed(batchToInput(batch.map((b) => ({ img: b.img, boxes: [FULL_VIEW] })), engine.backbone.manifest)),
         tf.oneHot(tf.tensor1d(batch.map((b) => labels.indexOf(b.label)), 'int32'), labels.length),
       ]);
       await head.trainOnBatch(x!, y!);
@@ -120,27 +127,27 @@ export async function runEngineSuite(engine: Engine, o: SuiteOptions) {
   result.floor = fl;
 
   // fineTune, head strategy, cold cache, no augmentation: every image passes once;
-  // in rounds, each beside a floor of its own (see rounds.ts): five for the first size, three for larger ones.
+  // in rounds, each between two floors (see rounds.ts): five for the first size, three for larger ones.
   const fineTune: Record<string, unknown> = {};
   let retrain: Record<string, number> | undefined;
   const peak = { tensorBytes: 0, rss: 0 };
+  const measureFloor = () => floor(engine, FLOOR_BATCHES, (b) => Math.ceil(FLOOR_IMAGES / b));
   for (const n of o.sizes) {
-    const rounds: Round[] = [];
-    for (let r = 0; r < (o.quick ? 1 : n === o.sizes[0] ? 5 : 3); r++) {
-      o.log(`fineTune n=${n}, round ${r + 1}`);
-      const floorMs = n === o.sizes[0] && r === 0 ? fl.bestMs : (await floor(engine, [4, 16], 3)).bestMs;
-      rounds.push({ floorMs, ...(await coldFineTune(engine, n, n + r * 7919, peak, o.sampleMemory)) });
-      if (n === o.sizes[0] && r === 0) {
-        // Re-training after 10 more images: only those pass through the backbone.
-        o.log('retrain +10');
-        await addAll(engine, images(10, 999));
-        const t1 = performance.now();
-        const again = await engine.fineTune({ epochs: EPOCHS, augment: 0, patience: EPOCHS });
-        const rms = performance.now() - t1;
-        retrain = { firstMs: round(rounds[0]!.ms, 0), retrainMs: round(rms, 0), speedup: round(rounds[0]!.ms / rms, 2), backbonePasses: again.embeddingsComputed };
-      }
-    }
+    const count = o.quick ? 1 : n === o.sizes[0] ? 5 : 3;
+    const rounds = await bracketedRounds(count, measureFloor, (r) => {
+      o.log(`fineTune n=${n}, round ${r + 1} of ${count}`);
+      return coldFineTune(engine, n, n + r * 7919, peak, o.sampleMemory);
+    });
     fineTune[n] = summarizeRounds(n, rounds);
+    if (n !== o.sizes[0]) continue;
+    // Re-training after 10 more images (the last round's are cached): only those pass through the backbone.
+    o.log('retrain +10');
+    await addAll(engine, images(10, 999));
+    const t1 = performance.now();
+    const again = await engine.fineTune({ epochs: EPOCHS, augment: 0, patience: EPOCHS });
+    const rms = performance.now() - t1;
+    const firstMs = rounds[rounds.length - 1]!.ms;
+    retrain = { firstMs: round(firstMs, 0), retrainMs: round(rms, 0), speedup: round(firstMs / rms, 2), backbonePasses: again.embeddingsComputed };
   }
   result.fineTune = fineTune;
   result.retrain = retrain;

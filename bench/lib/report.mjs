@@ -2,7 +2,8 @@
 
 const ms = (x) => (x === undefined || x === null ? '–' : `${Math.round(x).toLocaleString('en-US')} ms`);
 /** fineTune against the floor: the median of its rounds' ratios (bench/lib/rounds.ts). */
-const vsFloor = (f) => `${ms(f.ms)} (${f.ratioToFloor}x floor, ${f.rounds?.length > 1 ? `median of ${f.rounds.length} rounds` : 'one round'})`;
+const vsFloor = (f) =>
+  `${ms(f.ms)} (${f.ratioToFloor}x floor${f.embedRatioToFloor ? `, embedding pass ${f.embedRatioToFloor}x` : ''}, ${f.rounds?.length > 1 ? `median of ${f.rounds.length} rounds` : 'one round'})`;
 const x = (v, target) => (v === undefined || v === null ? '–' : `${v}x${target ? ` (target ${target})` : ''}`);
 
 /** @param {any} r the result of bench/run.mjs */

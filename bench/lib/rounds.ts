@@ -1,17 +1,49 @@
 // fineTune against the backbone floor, measured in rounds. This VM's speed drifts
-// by 10-20% over minutes, more than the margin being measured, and the best of
-// several batch sizes' medians is biased low; so each round measures the floor
-// right before a cold fineTune, and the ratio reported is the median of the
-// rounds' own ratios.
+// by 10-20% over seconds to minutes, more than the margin being measured, so each
+// round's fineTune is bracketed by two floor measurements (right before and right
+// after it; neighbouring rounds share one) and compared with their mean; each floor
+// runs over enough images to settle and is a mean per image, as fineTune's wall time
+// is (a median would drop the slow passes that fineTune pays); the ratio reported is
+// the median of the rounds' own ratios.
 import { quantile, round } from './stats.mjs';
 
+/** The floor's batch sizes: the embedding pass's (16) and the one below it. */
+export const FLOOR_BATCHES = [8, 16];
+/** Images per batch size in one floor measurement (16 forward passes at batch 8, 8 at batch 16). */
+export const FLOOR_IMAGES = 128;
+
 export interface Round {
-  /** The backbone floor (ms per image, best batch) measured right before this round's fineTune. */
+  /** The backbone floor (mean ms per image, best batch): the mean of the two measured around this round's fineTune. */
   floorMs: number;
+  /** The floors measured right before and right after this round's fineTune (means per image). */
+  floorsMs: [number, number];
+  /** The same two floors as medians of their passes (for comparison; not used in the ratio). */
+  floorMediansMs: [number, number];
   /** fineTune's wall time, its embedding pass and its training (ms). */
   ms: number;
   embedMs: number;
   trainMs: number;
+}
+
+type Timed = Pick<Round, 'ms' | 'embedMs' | 'trainMs'>;
+
+/** One floor measurement, best batch: the mean and the median time per image. */
+export interface FloorSample {
+  bestMeanMs: number;
+  bestMs: number;
+}
+
+/** `count` fineTunes, each between two floor measurements (count + 1 floors in all). */
+export async function bracketedRounds(count: number, measureFloor: () => Promise<FloorSample>, fineTune: (round: number) => Promise<Timed>): Promise<Round[]> {
+  let before = await measureFloor();
+  const rounds: Round[] = [];
+  for (let r = 0; r < count; r++) {
+    const timed = await fineTune(r);
+    const after = await measureFloor();
+    rounds.push({ floorMs: (before.bestMeanMs + after.bestMeanMs) / 2, floorsMs: [before.bestMeanMs, after.bestMeanMs], floorMediansMs: [before.bestMs, after.bestMs], ...timed });
+    before = after;
+  }
+  return rounds;
 }
 
 /** Medians over rounds of n images each, with every round listed. */
@@ -24,6 +56,8 @@ export function summarizeRounds(n: number, rounds: Round[]) {
     embedMs: round(med((r) => r.embedMs), 0),
     trainMs: round(med((r) => r.trainMs), 0),
     ratioToFloor: round(med(ratio), 3),
-    rounds: rounds.map((r) => ({ floorMs: round(r.floorMs), ms: round(r.ms, 0), embedMsPerImage: round(r.embedMs / n), ratio: round(ratio(r), 3) })),
+    embedRatioToFloor: round(med((r) => r.embedMs / (n * r.floorMs)), 3),
+    ratioToMedianFloor: round(med((r) => (2 * r.ms) / (n * (r.floorMediansMs[0] + r.floorMediansMs[1]))), 3),
+    rounds: rounds.map((r) => ({ floorMs: round(r.floorMs), floorsMs: r.floorsMs.map((f) => round(f)), floorMediansMs: r.floorMediansMs, ms: round(r.ms, 0), embedMsPerImage: round(r.embedMs / n), ratio: round(ratio(r), 3) })),
   };
 }

@@ -1,5 +1,5 @@
 // The one timing helper of the benchmarks: warm-up runs, then repeated timed
-// runs, summarized as median / p95. Every measurement goes through `measure`.
+// runs, summarized as median / mean / p95. Every measurement goes through `measure`.
 
 /** @param {number[]} xs @param {number} q in [0, 1] */
 export function quantile(xs, q) {
@@ -15,7 +15,7 @@ export function quantile(xs, q) {
  * @template T
  * @param {() => Promise<T> | T} fn
  * @param {{ warmup?: number, repeats?: number, now?: () => number }} [opts]
- * @returns {Promise<{ median: number, p95: number, min: number, runs: number[], last: T }>}
+ * @returns {Promise<{ median: number, mean: number, p95: number, min: number, runs: number[], last: T }>}
  */
 export async function measure(fn, { warmup = 1, repeats = 5, now = () => performance.now() } = {}) {
   let last;
@@ -26,7 +26,8 @@ export async function measure(fn, { warmup = 1, repeats = 5, now = () => perform
     last = await fn();
     runs.push(now() - t0);
   }
-  return { median: quantile(runs, 0.5), p95: quantile(runs, 0.95), min: Math.min(...runs), runs, last };
+  const mean = runs.reduce((a, b) => a + b, 0) / runs.length;
+  return { median: quantile(runs, 0.5), mean, p95: quantile(runs, 0.95), min: Math.min(...runs), runs, last };
 }
 
 export const round = (x, digits = 2) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x);

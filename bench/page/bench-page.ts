@@ -9,7 +9,7 @@ import type { Classifier } from '../../src/client/classifier.js';
 import { toImageData } from '../../src/testing/dom.js';
 import type { BackendName } from '../../src/types.js';
 import { images, EPOCHS } from '../lib/engine-suite.js';
-import { summarizeRounds, type Round } from '../lib/rounds.js';
+import { bracketedRounds, FLOOR_BATCHES, FLOOR_IMAGES, summarizeRounds, type FloorSample } from '../lib/rounds.js';
 import { measure, quantile, round } from '../lib/stats.mjs';
 import type { BenchWorkerApi } from './bench-worker.js';
 
@@ -26,10 +26,10 @@ interface PageOptions {
 }
 
 /** The engine's half in its own worker (bench-worker.ts); terminated before the SDK's worker starts. */
-async function engineRun(o: PageOptions & { floorBatches?: number[] }): Promise<Record<string, unknown>> {
+async function engineRun(o: PageOptions & { floorBatches?: number[]; floorImages?: number }): Promise<Record<string, unknown>> {
   const worker = new Worker('/bench/.build/bench-worker.js', { type: 'module' });
   try {
-    return await Comlink.wrap<BenchWorkerApi>(worker).run({ backends: o.backends, quick: o.quick, floorOnly: o.floorOnly, floorBatches: o.floorBatches, naiveN: o.naiveN, n: o.n, wasmThreads: o.wasmThreads });
+    return await Comlink.wrap<BenchWorkerApi>(worker).run({ backends: o.backends, quick: o.quick, floorOnly: o.floorOnly, floorBatches: o.floorBatches, floorImages: o.floorImages, naiveN: o.naiveN, n: o.n, wasmThreads: o.wasmThreads });
   } finally {
     // Its memory and WASM threads go before the SDK's worker starts.
     worker.terminate();
@@ -56,14 +56,10 @@ async function coldFineTune(o: PageOptions, seed: number): Promise<{ ms: number;
   }
 }
 
-/** Round 0 (the main run's floor and fineTune), then floor-only workers each followed by a cold fineTune. */
-async function fineTuneRounds(o: PageOptions, first: Round, rounds: number) {
-  const all = [first];
-  for (let r = 1; r < rounds; r++) {
-    const fl = (await engineRun({ ...o, floorOnly: true, floorBatches: [8, 16] })).floor as { bestMs: number };
-    all.push({ floorMs: fl.bestMs, ...(await coldFineTune(o, 1000 + r)) });
-  }
-  return summarizeRounds(o.n, all);
+/** Cold fineTunes, each between two floors measured in workers of their own (rounds.ts). */
+async function fineTuneRounds(o: PageOptions, count: number) {
+  const measureFloor = async () => (await engineRun({ ...o, floorOnly: true, floorBatches: FLOOR_BATCHES, floorImages: FLOOR_IMAGES })).floor as FloorSample;
+  return summarizeRounds(o.n, await bracketedRounds(count, measureFloor, (r) => coldFineTune(o, 1000 + r)));
 }
 
 async function runBench(o: PageOptions) {
@@ -107,9 +103,9 @@ async function runBench(o: PageOptions) {
     { warmup: 0, repeats: o.quick ? 2 : 3 },
   );
   const floorMs = (out.floor as { batch1Ms: number; bestMs: number });
-  const first = { floorMs: floorMs.bestMs, ms: fineTuneMs, embedMs: report.embedMs, trainMs: report.trainMs };
   Object.assign(out, {
-    fineTune: await fineTuneRounds(o, first, o.quick ? 1 : 5),
+    firstFineTune: { ms: round(fineTuneMs, 0), embedMs: round(report.embedMs, 0), trainMs: round(report.trainMs, 0) },
+    fineTune: await fineTuneRounds(o, o.quick ? 1 : 5),
     retrain: { ms: round(retrainMs, 0), speedup: round(fineTuneMs / retrainMs, 2), backbonePasses: again.embeddingsComputed, embedMs: round(again.embedMs, 0), trainMs: round(again.trainMs, 0) },
     predict: {
       p50Ms: round(lat.median),

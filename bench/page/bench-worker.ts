@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as Comlink from 'comlink';
 import { createEngine, type Engine } from '../../src/engine/engine.js';
 import type { BackendName } from '../../src/types.js';
-import { FULL_VIEW, viewsToInput } from '../../src/engine/data/preprocess.js';
+import { batchToInput, FULL_VIEW } from '../../src/engine/data/preprocess.js';
 import { embedPassMs, floor, images, naive, EPOCHS } from '../lib/engine-suite.js';
 import { measure, round } from '../lib/stats.mjs';
 
@@ -15,6 +15,8 @@ export interface EngineRunOptions {
   floorOnly?: boolean;
   /** The floor's batch sizes (default: 1, 8 and 16; 1 and 16 floor-only). */
   floorBatches?: number[];
+  /** Images per batch size in the floor (default: 3 passes per size). */
+  floorImages?: number;
   naiveN: number;
   /** fineTune's image count: the engine's own embedding pass over as many images is timed here too. */
   n: number;
@@ -25,7 +27,7 @@ export interface EngineRunOptions {
 async function preprocessMs(engine: Engine): Promise<number> {
   const batch = images(16, 77);
   const m = await measure(async () => {
-    const x = tf.tidy(() => tf.concat(batch.map((b) => viewsToInput(b.img, [FULL_VIEW], engine.backbone.manifest))));
+    const x = tf.tidy(() => batchToInput(batch.map((b) => ({ img: b.img, boxes: [FULL_VIEW] })), engine.backbone.manifest));
     await x.data();
     x.dispose();
   }, { warmup: 1, repeats: 5 });
@@ -39,7 +41,9 @@ const api = {
       const out: Record<string, unknown> = { backend: engine.backend, crossOriginIsolated: globalThis.crossOriginIsolated };
       // SwiftShader WebGPU takes seconds per image: batch 1 only, one timed run.
       const swift = o.backends[0] === 'webgpu';
-      out.floor = await floor(engine, swift ? [1] : (o.floorBatches ?? (o.quick || o.floorOnly ? [1, 16] : [1, 8, 16])), swift ? 1 : 3);
+      const floorImages = o.floorImages;
+      const repeats = swift ? 1 : floorImages ? (b: number) => Math.ceil(floorImages / b) : 3;
+      out.floor = await floor(engine, swift ? [1] : (o.floorBatches ?? (o.quick || o.floorOnly ? [1, 16] : [1, 8, 16])), repeats);
       if (o.floorOnly) return out;
       out.naive = { n: o.naiveN, epochs: EPOCHS, ms: round(await naive(engine, images(o.naiveN, o.naiveN), EPOCHS), 0) };
       out.preprocessMsPerImage = round(await preprocessMs(engine));
