@@ -4,6 +4,7 @@
 import { createClassifier, EdgetuneError } from '/dist/index.js';
 import { syntheticImage } from '../../src/testing/synthetic.js';
 import { toImageData } from '../../src/testing/dom.js';
+import type { Classifier } from '../../src/client/classifier.js';
 
 
 async function codeOf(p: Promise<unknown> | (() => Promise<unknown>)): Promise<string> {
@@ -11,7 +12,7 @@ async function codeOf(p: Promise<unknown> | (() => Promise<unknown>)): Promise<s
     await (typeof p === 'function' ? p() : p);
     return 'resolved';
   } catch (e) {
-    return e instanceof EdgetuneError ? e.code : `not an EdgetuneError: ${String(e)}`;
+    return e instanceof EdgetuneError ? (e as { code: string }).code : `not an EdgetuneError: ${String(e)}`;
   }
 }
 
@@ -44,19 +45,13 @@ interface Options {
   cycles: number;
 }
 
-async function runReliability(o: Options) {
-  const opts = { backends: ['wasm'], backbone: o.backbone, workerUrl: TESTING_WORKER };
-  const clf = await createClassifier(opts);
-  const classes = ['disc', 'stripes', 'checker'] as const;
-  const images = (label: (typeof classes)[number], seed: number, n = 4) => Array.from({ length: n }, (_, i) => toImageData(syntheticImage(label, seed + i)));
-  const probe = toImageData(syntheticImage('disc', 9_999));
-
-  // Bad inputs: each a typed error, none kills the worker.
+/** Bad inputs, each answered by its error code: a typed error each, none kills the worker. */
+async function badInputs(clf: Classifier, probe: ImageData): Promise<Record<string, string>> {
   const closed = await createImageBitmap(probe);
   closed.close();
   const video = document.createElement('video');
   const svg = new Blob(['<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'], { type: 'image/svg+xml' });
-  const bad: Record<string, string> = {
+  return {
     zeroByteBlob: await codeOf(clf.addExamples('x', [new Blob([])])),
     textAsJpeg: await codeOf(clf.addExamples('x', [new Blob(['hello'], { type: 'image/jpeg' })])),
     truncatedPng: await codeOf(clf.addExamples('x', [new Blob([new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13])], { type: 'image/png' })])),
@@ -71,6 +66,17 @@ async function runReliability(o: Options) {
     badOption: await codeOf(clf.fineTune({ epochs: -1 })),
     badTopK: await codeOf(clf.predict(probe, { topK: 0 })),
   };
+}
+
+async function runReliability(o: Options) {
+  const opts = { backends: ['wasm'], backbone: o.backbone, workerUrl: TESTING_WORKER };
+  const clf = await createClassifier(opts);
+  const classes = ['disc', 'stripes', 'checker'] as const;
+  const images = (label: (typeof classes)[number], seed: number, n = 4) => Array.from({ length: n }, (_, i) => toImageData(syntheticImage(label, seed + i)));
+  const probe = toImageData(syntheticImage('disc', 9_999));
+
+  const bad = await badInputs(clf, probe);
+
   // Awkward but valid: an all-zero frame, labels with '/' and unicode, a duplicated label (same class).
   const zero = new ImageData(64, 64);
   const odd = { slash: 'cats/dogs', unicode: 'ñandú 🐦' };

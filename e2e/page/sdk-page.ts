@@ -12,7 +12,7 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
     await p;
     return 'resolved';
   } catch (e) {
-    return e instanceof EdgetuneError ? e.code : `not an EdgetuneError: ${String(e)}`;
+    return e instanceof EdgetuneError ? (e as { code: string }).code : `not an EdgetuneError: ${String(e)}`;
   }
 }
 
@@ -109,7 +109,7 @@ async function runPartial(o: { backends: string[] }) {
 async function runAddMany(o: { backends: string[]; imageData: number; images: number; size: number }) {
   const clf = await createClassifier({ backends: o.backends, persistentCacheBytes: 0 });
   const pixels = (seed: number) => {
-    const img = syntheticImage((['disc', 'stripes', 'checker'] as const)[seed % 3], seed, o.size);
+    const img = syntheticImage((['disc', 'stripes', 'checker'] as const)[seed % 3]!, seed, o.size);
     return toImageData(img);
   };
   const data = Array.from({ length: o.imageData }, (_, i) => pixels(i));
