@@ -48,7 +48,30 @@ async function preprocessMs(engine: Engine) {
   return out;
 }
 
+/** A held engine and a fixed batch-1 input, for forward passes called one by one from the page. */
+let held: { engine: Engine; x: tf.Tensor4D } | null = null;
+
 const api = {
+  async open(o: Pick<EngineRunOptions, 'backends' | 'wasmThreads'>): Promise<void> {
+    const engine = await createEngine({ backends: o.backends, modelBaseUrl: '/models/', wasmPaths: '/dist/wasm/', ...(o.wasmThreads ? { wasmThreads: o.wasmThreads } : {}) });
+    const [h, w] = engine.backbone.manifest.inputSize;
+    held = { engine, x: tf.randomUniform([1, h, w, 3], 0, 1, 'float32', 3) as tf.Tensor4D };
+  },
+  /** One batch-1 forward pass of the held engine's backbone, read back. */
+  async forwardOnce(): Promise<void> {
+    const y = tf.tidy(() => held!.engine.backbone.embed(held!.x));
+    await y.data();
+    y.dispose();
+  },
+  /** The held engine's batch-1 floor, timed in a loop inside this worker (no pause between passes). */
+  async forwardLoopMs(repeats: number): Promise<number> {
+    return (await floor(held!.engine, [1], repeats)).batch1Ms;
+  },
+  close(): void {
+    held?.x.dispose();
+    held?.engine.dispose();
+    held = null;
+  },
   async run(o: EngineRunOptions): Promise<Record<string, unknown>> {
     const engine = await createEngine({ backends: o.backends, modelBaseUrl: '/models/', wasmPaths: '/dist/wasm/', ...(o.wasmThreads ? { wasmThreads: o.wasmThreads } : {}) });
     try {
