@@ -69,6 +69,13 @@ async function coldFineTune(engine: Engine, n: number, seed: number, peak: { ten
   return { ms: performance.now() - t0, embedMs: report.embedMs, trainMs: report.trainMs };
 }
 
+/** One forward pass of the frozen backbone alone, read back. */
+export async function forwardPass(engine: Engine, x: tf.Tensor4D): Promise<void> {
+  const y = tf.tidy(() => engine.backbone.embed(x));
+  await y.data();
+  y.dispose();
+}
+
 /**
  * Forward time per image of the frozen backbone alone, per batch size (timed passes
  * per size: `repeats`, or a function of the size): the median pass (`perImageMsByBatch`,
@@ -80,11 +87,7 @@ export async function floor(engine: Engine, batches: number[], repeats: number |
   const mean: Record<string, number> = {};
   for (const b of batches) {
     const x = tf.randomUniform([b, h, w, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
-    const m = await measure(async () => {
-      const y = tf.tidy(() => engine.backbone.embed(x));
-      await y.data();
-      y.dispose();
-    }, { warmup: 1, repeats: typeof repeats === 'number' ? repeats : repeats(b) });
+    const m = await measure(() => forwardPass(engine, x), { warmup: 1, repeats: typeof repeats === 'number' ? repeats : repeats(b) });
     x.dispose();
     median[b] = m.median / b;
     mean[b] = m.mean / b;

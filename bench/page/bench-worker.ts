@@ -6,7 +6,7 @@ import * as Comlink from 'comlink';
 import { createEngine, type Engine } from '../../src/engine/engine.js';
 import type { BackendName } from '../../src/types.js';
 import { batchToInput, FULL_VIEW, viewsToInput } from '../../src/engine/data/preprocess.js';
-import { embedPassMs, floor, images, naive, EPOCHS } from '../lib/engine-suite.js';
+import { embedPassMs, floor, forwardPass, images, naive, EPOCHS } from '../lib/engine-suite.js';
 import { measure, round } from '../lib/stats.mjs';
 
 export interface EngineRunOptions {
@@ -58,10 +58,8 @@ const api = {
     held = { engine, x: tf.randomUniform([1, h, w, 3], 0, 1, 'float32', 3) as tf.Tensor4D };
   },
   /** One batch-1 forward pass of the held engine's backbone, read back. */
-  async forwardOnce(): Promise<void> {
-    const y = tf.tidy(() => held!.engine.backbone.embed(held!.x));
-    await y.data();
-    y.dispose();
+  forwardOnce(): Promise<void> {
+    return forwardPass(held!.engine, held!.x);
   },
   /** The held engine's batch-1 floor, timed in a loop inside this worker (no pause between passes). */
   async forwardLoopMs(repeats: number): Promise<number> {

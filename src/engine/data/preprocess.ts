@@ -82,7 +82,7 @@ function writePixels(img: RawImage, out: Float32Array, offset: number, channels:
 /** Images of one size as one float32 batch [n, height, width, channels]. */
 function pixels(imgs: RawImage[], channels: 3 | 4): tf.Tensor4D {
   const { width, height } = imgs[0]!;
-  const shape = [imgs.length, height, width, channels];
+  const shape: [number, number, number, number] = [imgs.length, height, width, channels];
   // On WASM, straight into the heap (a batch of 448x336 RGBA images is ~40 MB as float32).
   if (imgs.every((img) => img.channels === channels)) {
     const t = tensorFromBytes(imgs.map((img) => img.data), shape);
@@ -91,7 +91,7 @@ function pixels(imgs: RawImage[], channels: 3 | 4): tf.Tensor4D {
   const per = width * height * channels;
   const out = new Float32Array(imgs.length * per);
   imgs.forEach((img, i) => writePixels(img, out, i * per, channels));
-  return tf.tensor4d(out, [imgs.length, height, width, channels], 'float32');
+  return tf.tensor4d(out, shape, 'float32');
 }
 
 const isFull = (v: Box) => v.every((c, i) => c === FULL_VIEW[i]);
