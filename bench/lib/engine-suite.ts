@@ -8,8 +8,8 @@ import { pixelSource, type ImageSource } from '../../src/engine/data/examples.js
 import { batchToInput, FULL_VIEW } from '../../src/engine/data/preprocess.js';
 import { syntheticImage, SYNTHETIC_CLASSES } from '../../src/testing/synthetic.js';
 import type { RawImage } from '../../src/types.js';
-import { bracketedRounds, FLOOR_BATCHES, FLOOR_IMAGES, summarizeRounds } from './rounds.js';
-import { measure, round } from './stats.mjs';
+import { FLOOR_BATCHES, summarizeRounds, type Round, type Timed } from './rounds.js';
+import { measure, quantile, round } from './stats.mjs';
 
 export const EPOCHS = 20;
 
@@ -51,22 +51,86 @@ export async function embedPassMs(engine: Engine, n: number): Promise<number> {
   }
 }
 
-/** A cold fineTune (cache cleared) of n new images, head strategy, no augmentation. */
-async function coldFineTune(engine: Engine, n: number, seed: number, peak: { tensorBytes: number; rss: number }, sampleMemory?: () => number) {
+/**
+ * A cold fineTune (cache cleared) of n new images, head strategy, no augmentation;
+ * `betweenBatches` runs after each of its embedding batches.
+ */
+async function coldFineTune(engine: Engine, n: number, seed: number, peak: { tensorBytes: number; rss: number }, sampleMemory?: () => number, betweenBatches?: () => void): Promise<Timed> {
   engine.clearExamples();
   await engine.clearCache();
   await addAll(engine, images(n, seed));
+  let embedded = 0;
   const t0 = performance.now();
   const report = await engine.fineTune({
     epochs: EPOCHS,
     augment: 0,
     patience: EPOCHS,
-    onProgress: () => {
+    onProgress: (p) => {
       peak.tensorBytes = Math.max(peak.tensorBytes, tf.memory().numBytes);
       if (sampleMemory) peak.rss = Math.max(peak.rss, sampleMemory());
+      if (p.phase === 'embed' && p.done > embedded) betweenBatches?.();
+      if (p.phase === 'embed') embedded = p.done;
     },
   });
   return { ms: performance.now() - t0, embedMs: report.embedMs, trainMs: report.trainMs };
+}
+
+/**
+ * Backbone floor passes run between fineTune's embedding batches (rounds.ts): on WASM
+ * every kernel runs synchronously, so a pass can run inside fineTune's progress
+ * callback, and the floor and the fineTune it is compared with see the machine at the
+ * same moments. Batch sizes alternate over FLOOR_BATCHES; the floor is the best
+ * batch's mean per image. `spentMs` is what the passes took out of the fineTune's time.
+ */
+function interleavedFloor(engine: Engine) {
+  const [h, w] = engine.backbone.manifest.inputSize;
+  const xs = FLOOR_BATCHES.map((b) => tf.randomUniform([b, h, w, 3], 0, 1, 'float32', 3) as tf.Tensor4D);
+  const perImage = FLOOR_BATCHES.map(() => [] as number[]);
+  const run = (x: tf.Tensor4D) => {
+    const y = tf.tidy(() => engine.backbone.embed(x));
+    y.dataSync();
+    y.dispose();
+  };
+  xs.forEach(run); // warm-up, untimed
+  let next = 0;
+  let spentMs = 0;
+  return {
+    pass(): void {
+      const i = next++ % xs.length;
+      const t0 = performance.now();
+      run(xs[i]!);
+      const ms = performance.now() - t0;
+      spentMs += ms;
+      perImage[i]!.push(ms / FLOOR_BATCHES[i]!);
+    },
+    get spentMs() {
+      return spentMs;
+    },
+    sample() {
+      const by = (f: (xs: number[]) => number): Record<string, number> => Object.fromEntries(FLOOR_BATCHES.map((b, i) => [b, f(perImage[i]!)] as const).filter(([, v]) => Number.isFinite(v)));
+      const mean = by((a) => a.reduce((p, q) => p + q, 0) / a.length);
+      const median = by((a) => quantile(a, 0.5));
+      return { bestMeanMs: Math.min(...Object.values(mean)), bestMs: Math.min(...Object.values(median)), passes: perImage.map((a) => a.length), meanByBatch: mean };
+    },
+    dispose: () => tf.dispose(xs),
+  };
+}
+
+/** `count` cold fineTunes of n images, each with its floor measured between its own embedding batches. */
+async function interleavedRounds(engine: Engine, count: number, fineTune: (round: number, betweenBatches: () => void) => Promise<Timed>): Promise<Round[]> {
+  const rounds: Round[] = [];
+  for (let r = 0; r < count; r++) {
+    const fl = interleavedFloor(engine);
+    try {
+      const t = await fineTune(r, () => fl.pass());
+      const s = fl.sample();
+      const floors = { floorPasses: s.passes.reduce((a, b) => a + b, 0), floorMeanByBatchMs: Object.fromEntries(Object.entries(s.meanByBatch).map(([b, v]) => [b, round(v)])) };
+      rounds.push({ floorMs: s.bestMeanMs, floorMedianMs: s.bestMs, floors, ms: t.ms - fl.spentMs, embedMs: t.embedMs - fl.spentMs, trainMs: t.trainMs });
+    } finally {
+      fl.dispose();
+    }
+  }
+  return rounds;
 }
 
 /** One forward pass of the frozen backbone alone, read back. */
@@ -130,16 +194,16 @@ export async function runEngineSuite(engine: Engine, o: SuiteOptions) {
   result.floor = fl;
 
   // fineTune, head strategy, cold cache, no augmentation: every image passes once;
-  // in rounds, each between two floors (see rounds.ts): five for the first size, three for larger ones.
+  // in rounds, each with the floor measured between its embedding batches (rounds.ts):
+  // five for the first size, three for larger ones.
   const fineTune: Record<string, unknown> = {};
   let retrain: Record<string, number> | undefined;
   const peak = { tensorBytes: 0, rss: 0 };
-  const measureFloor = () => floor(engine, FLOOR_BATCHES, (b) => Math.ceil(FLOOR_IMAGES / b));
   for (const n of o.sizes) {
     const count = o.quick ? 1 : n === o.sizes[0] ? 5 : 3;
-    const rounds = await bracketedRounds(count, measureFloor, (r) => {
+    const rounds = await interleavedRounds(engine, count, (r, between) => {
       o.log(`fineTune n=${n}, round ${r + 1} of ${count}`);
-      return coldFineTune(engine, n, n + r * 7919, peak, o.sampleMemory);
+      return coldFineTune(engine, n, n + r * 7919, peak, o.sampleMemory, between);
     });
     fineTune[n] = summarizeRounds(n, rounds);
     if (n !== o.sizes[0]) continue;

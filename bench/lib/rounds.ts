@@ -1,10 +1,11 @@
 // fineTune against the backbone floor, measured in rounds. This VM's speed drifts
-// by 10-20% over seconds to minutes, more than the margin being measured, so each
-// round's fineTune is bracketed by two floor measurements (right before and right
-// after it; neighbouring rounds share one) and compared with their mean; each floor
-// runs over enough images to settle and is a mean per image, as fineTune's wall time
-// is (a median would drop the slow passes that fineTune pays); the ratio reported is
-// the median of the rounds' own ratios.
+// by 10-20% over seconds to minutes, more than the margin being measured, so the
+// floor a round is compared with is measured around it: in the browser, right before
+// and right after the fineTune (neighbouring rounds share one; `bracketedRounds`); in
+// Node, between the fineTune's own embedding batches (`interleavedFloor` in
+// engine-suite.ts), which leaves no drift between the two at all. Either way the floor
+// is a mean per image over its passes, as fineTune's wall time is (a median would drop
+// the slow passes that fineTune pays); the ratio reported is the median of the rounds' own ratios.
 import { quantile, round } from './stats.mjs';
 
 /** The floor's batch sizes: the embedding pass's (16) and the one below it. */
@@ -13,19 +14,19 @@ export const FLOOR_BATCHES = [8, 16];
 export const FLOOR_IMAGES = 128;
 
 export interface Round {
-  /** The backbone floor (mean ms per image, best batch): the mean of the two measured around this round's fineTune. */
+  /** The backbone floor this round's fineTune is compared with (mean ms per image, best batch). */
   floorMs: number;
-  /** The floors measured right before and right after this round's fineTune (means per image). */
-  floorsMs: [number, number];
-  /** The same two floors as medians of their passes (for comparison; not used in the ratio). */
-  floorMediansMs: [number, number];
+  /** The same floor from the medians of its passes (for comparison; not used in the ratio). */
+  floorMedianMs: number;
+  /** How the floor was measured: its parts, as they go into the JSON. */
+  floors: Record<string, unknown>;
   /** fineTune's wall time, its embedding pass and its training (ms). */
   ms: number;
   embedMs: number;
   trainMs: number;
 }
 
-type Timed = Pick<Round, 'ms' | 'embedMs' | 'trainMs'>;
+export type Timed = Pick<Round, 'ms' | 'embedMs' | 'trainMs'>;
 
 /** One floor measurement, best batch: the mean and the median time per image. */
 export interface FloorSample {
@@ -40,7 +41,8 @@ export async function bracketedRounds(count: number, measureFloor: () => Promise
   for (let r = 0; r < count; r++) {
     const timed = await fineTune(r);
     const after = await measureFloor();
-    rounds.push({ floorMs: (before.bestMeanMs + after.bestMeanMs) / 2, floorsMs: [before.bestMeanMs, after.bestMeanMs], floorMediansMs: [before.bestMs, after.bestMs], ...timed });
+    const floors = { beforeMs: round(before.bestMeanMs), afterMs: round(after.bestMeanMs), beforeMedianMs: before.bestMs, afterMedianMs: after.bestMs };
+    rounds.push({ floorMs: (before.bestMeanMs + after.bestMeanMs) / 2, floorMedianMs: (before.bestMs + after.bestMs) / 2, floors, ...timed });
     before = after;
   }
   return rounds;
@@ -57,7 +59,7 @@ export function summarizeRounds(n: number, rounds: Round[]) {
     trainMs: round(med((r) => r.trainMs), 0),
     ratioToFloor: round(med(ratio), 3),
     embedRatioToFloor: round(med((r) => r.embedMs / (n * r.floorMs)), 3),
-    ratioToMedianFloor: round(med((r) => (2 * r.ms) / (n * (r.floorMediansMs[0] + r.floorMediansMs[1]))), 3),
-    rounds: rounds.map((r) => ({ floorMs: round(r.floorMs), floorsMs: r.floorsMs.map((f) => round(f)), floorMediansMs: r.floorMediansMs, ms: round(r.ms, 0), embedMsPerImage: round(r.embedMs / n), ratio: round(ratio(r), 3) })),
+    ratioToMedianFloor: round(med((r) => r.ms / (n * r.floorMedianMs)), 3),
+    rounds: rounds.map((r) => ({ floorMs: round(r.floorMs), ...r.floors, ms: round(r.ms, 0), embedMsPerImage: round(r.embedMs / n), ratio: round(ratio(r), 3) })),
   };
 }
