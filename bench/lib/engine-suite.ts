@@ -51,11 +51,17 @@ export async function embedPassMs(engine: Engine, n: number): Promise<number> {
   }
 }
 
+/** Highs while fineTune runs: tensor bytes, and the process's memory where sampled. */
+export interface Peak {
+  tensorBytes: number;
+  rss: number;
+}
+
 /**
  * A cold fineTune (cache cleared) of n new images, head strategy, no augmentation;
  * `betweenBatches` runs after each of its embedding batches.
  */
-async function coldFineTune(engine: Engine, n: number, seed: number, peak: { tensorBytes: number; rss: number }, sampleMemory?: () => number, betweenBatches?: () => void): Promise<Timed> {
+async function coldFineTune(engine: Engine, n: number, seed: number, peak: Peak, sampleMemory?: () => number, betweenBatches?: () => void): Promise<Timed> {
   engine.clearExamples();
   await engine.clearCache();
   await addAll(engine, images(n, seed));
@@ -116,13 +122,17 @@ function interleavedFloor(engine: Engine) {
   };
 }
 
-/** `count` cold fineTunes of n images, each with its floor measured between its own embedding batches. */
-async function interleavedRounds(engine: Engine, count: number, fineTune: (round: number, betweenBatches: () => void) => Promise<Timed>): Promise<Round[]> {
+/**
+ * `count` cold fineTunes of n new images (head strategy, no augmentation), each with
+ * its floor measured between its own embedding batches; `peak` collects memory highs.
+ */
+export async function fineTuneRounds(engine: Engine, n: number, count: number, o: { peak?: Peak; sampleMemory?: () => number; log?: (msg: string) => void } = {}): Promise<Round[]> {
   const rounds: Round[] = [];
   for (let r = 0; r < count; r++) {
+    o.log?.(`fineTune n=${n}, round ${r + 1} of ${count}`);
     const fl = interleavedFloor(engine);
     try {
-      const t = await fineTune(r, () => fl.pass());
+      const t = await coldFineTune(engine, n, n + r * 7919, o.peak ?? { tensorBytes: 0, rss: 0 }, o.sampleMemory, () => fl.pass());
       const s = fl.sample();
       const floors = { floorPasses: s.passes.reduce((a, b) => a + b, 0), floorMeanByBatchMs: Object.fromEntries(Object.entries(s.meanByBatch).map(([b, v]) => [b, round(v)])) };
       rounds.push({ floorMs: s.bestMeanMs, floorMedianMs: s.bestMs, floors, ms: t.ms - fl.spentMs, embedMs: t.embedMs - fl.spentMs, trainMs: t.trainMs });
@@ -198,13 +208,10 @@ export async function runEngineSuite(engine: Engine, o: SuiteOptions) {
   // five for the first size, three for larger ones.
   const fineTune: Record<string, unknown> = {};
   let retrain: Record<string, number> | undefined;
-  const peak = { tensorBytes: 0, rss: 0 };
+  const peak: Peak = { tensorBytes: 0, rss: 0 };
   for (const n of o.sizes) {
     const count = o.quick ? 1 : n === o.sizes[0] ? 5 : 3;
-    const rounds = await interleavedRounds(engine, count, (r, between) => {
-      o.log(`fineTune n=${n}, round ${r + 1} of ${count}`);
-      return coldFineTune(engine, n, n + r * 7919, peak, o.sampleMemory, between);
-    });
+    const rounds = await fineTuneRounds(engine, n, count, { peak, sampleMemory: o.sampleMemory, log: o.log });
     fineTune[n] = summarizeRounds(n, rounds);
     if (n !== o.sizes[0]) continue;
     // Re-training after 10 more images (the last round's are cached): only those pass through the backbone.

@@ -22,6 +22,7 @@ export function markdown(r) {
       '≤ 1.15x floor',
     ]),
     ...(c.fineTune && !nFine[c.fineTune.n] ? [[`fineTune head, N=${c.fineTune.n}`, vsFloor(c.fineTune), '–', '≤ 1.15x floor']] : []),
+    ...(c.engineFineTune ? [[`the engine's fineTune in the bench worker, floor between its batches, N=${c.engineFineTune.n}`, vsFloor(c.engineFineTune), '–', '']] : []),
     [`Naive baseline (backbone every epoch), N=${c.naive?.n ?? n.naive?.n}`, `${ms(c.naive?.ms)} (${x(r.naiveOverEdgetune)} edgetune)`, `${ms(n.naive?.ms)} (${x(n.naive?.overEdgetune)} edgetune)`, '≥ 15x'],
     [`Node embedding pass, N=${n.embed?.n}: tfjs / onnxruntime`, '–', `${ms(n.embed?.tfjsMs)} / ${ms(n.embed?.onnxruntimeMs)} (${x(n.embed?.speedup)} faster)`, '≥ 1.7x'],
     [`Partial strategy on ${r.partialRun?.dataset ?? 'fashion-dev'}, CLI wall time (bench/partial.mjs, ${r.partialRun?.date ?? 'not run'}, seeds ${r.partialRun?.runs?.map((x) => x.seed).join(',') ?? '–'})`, '–', r.partialRun ? `${r.partialRun.meanMinutes} min, test ${r.partialRun.meanTestAccuracy}` : '–', '< 15 min'],

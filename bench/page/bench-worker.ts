@@ -6,7 +6,8 @@ import * as Comlink from 'comlink';
 import { createEngine, type Engine } from '../../src/engine/engine.js';
 import type { BackendName } from '../../src/types.js';
 import { batchToInput, FULL_VIEW, viewsToInput } from '../../src/engine/data/preprocess.js';
-import { embedPassMs, floor, forwardPass, images, naive, EPOCHS } from '../lib/engine-suite.js';
+import { fineTuneRounds, floor, forwardPass, images, naive, EPOCHS } from '../lib/engine-suite.js';
+import { summarizeRounds } from '../lib/rounds.js';
 import { measure, round } from '../lib/stats.mjs';
 
 export interface EngineRunOptions {
@@ -82,9 +83,10 @@ const api = {
       if (o.floorOnly) return out;
       out.naive = { n: o.naiveN, epochs: EPOCHS, ms: round(await naive(engine, images(o.naiveN, o.naiveN), EPOCHS), 0) };
       out.preprocessMsPerImage = await preprocessMs(engine);
-      // Where the SDK's fineTune spends beyond the floor: the engine's embedding pass without the SDK around it.
-      const ms = await embedPassMs(engine, o.n);
-      out.engineEmbedMsPerImage = round(ms / o.n);
+      // The engine's own fineTune in this worker, its floor measured between its embedding
+      // batches (as in Node): what the engine costs beyond the floor, with no drift between
+      // the two and without the SDK around it.
+      out.engineFineTune = summarizeRounds(o.n, await fineTuneRounds(engine, o.n, o.quick ? 1 : 3));
       return out;
     } finally {
       engine.dispose();
