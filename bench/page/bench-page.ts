@@ -137,7 +137,7 @@ async function runBench(o: PageOptions) {
   );
   Object.assign(out, {
     firstFineTune: { ms: round(fineTuneMs, 0), embedMs: round(report.embedMs, 0), trainMs: round(report.trainMs, 0) },
-    fineTune: await fineTuneRounds(o, o.quick ? 1 : 5),
+    fineTune: await fineTuneRounds(o, o.quick ? 1 : 7),
     retrain: { ms: round(retrainMs, 0), speedup: round(fineTuneMs / retrainMs, 2), backbonePasses: again.embeddingsComputed, embedMs: round(again.embedMs, 0), trainMs: round(again.trainMs, 0) },
     predict: {
       p50Ms: round(lat.p50Ms),
