@@ -35,15 +35,6 @@ describe('engine in Chromium', () => {
     checkPrivacy(urls);
   });
 
-  it('decodes ImageData as a canvas would: opaque pixels kept as they are, transparency onto white, large images downscaled', async () => {
-    const { result } = await runInPage(server.url, 'wasm', '/e2e/page/index.html', 'runDecode', {});
-    assert.equal(result.opaqueKept, true);
-    assert.equal(result.opaqueVsCanvas, 0);
-    assert.equal(result.transparentVsCanvas, 0);
-    assert.deepEqual(result.transparentPixelIsWhite, [255, 255, 255, 255]);
-    assert.deepEqual(result.largeSize, [448, 299]);
-  });
-
   it('[wasm] uses every core by default on a cross-origin isolated page, and wasmThreads sets the pool', async () => {
     const backend = (o) => runInPage(server.url, 'wasm', '/e2e/page/index.html', 'runBackend', o).then((r) => r.result);
     const all = await backend({});

@@ -61,32 +61,5 @@ async function runBackend(o: { wasmThreads?: number }) {
   return { backend, coresBefore, coresAfter: navigator.hardwareConcurrency, crossOriginIsolated: globalThis.crossOriginIsolated };
 }
 
-/**
- * The worker's decoding of ImageData: opaque pixels of a usable size are kept as they
- * are, and must equal what a canvas round trip gives; transparent ones are flattened
- * onto white, large ones downscaled. Counts of differing bytes, and the sizes.
- */
-async function runDecode() {
-  const { decodeWorkerImage, drawOnWhite } = await import('../../src/worker/images.js');
-  const random = (w: number, h: number, alpha: (i: number) => number) => {
-    const d = new Uint8ClampedArray(w * h * 4);
-    for (let i = 0; i < d.length; i++) d[i] = i % 4 === 3 ? alpha(i >> 2) : (i * 7919 + (i >> 5) * 31) % 256;
-    return new ImageData(d, w, h);
-  };
-  const differing = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).filter((v, i) => v !== b[i]).length + Math.abs(a.length - b.length);
-  const opaque = random(96, 80, () => 255);
-  const kept = await decodeWorkerImage(opaque);
-  const half = random(64, 64, (p) => (p % 2 ? 255 : 0));
-  const flat = await decodeWorkerImage(half);
-  const large = await decodeWorkerImage(random(900, 600, () => 255));
-  return {
-    opaqueKept: kept.data === opaque.data,
-    opaqueVsCanvas: differing(kept.data, drawOnWhite(opaque, 96, 80).data),
-    transparentVsCanvas: differing(flat.data, drawOnWhite(half, 64, 64).data),
-    transparentPixelIsWhite: [...flat.data.subarray(0, 4)],
-    largeSize: [large.width, large.height],
-  };
-}
-
-Object.assign(globalThis, { runScenario, runBackend, runDecode });
+Object.assign(globalThis, { runScenario, runBackend });
 document.title = 'ready';

@@ -24,24 +24,9 @@ export async function decodeWorkerImage(img: WorkerImage, what = 'image'): Promi
   const src = await toBitmap(img, what);
   const { width, height } = src;
   if (!width || !height) throw new EdgetuneError('INVALID_IMAGE', `${what}: has no pixels (${width}x${height}; a closed ImageBitmap?)`);
-  // Camera frames and canvases read back as opaque ImageData of a usable size: a canvas
-  // round trip would give the same bytes back, and costs predict a millisecond.
-  if (src instanceof ImageData && isOpaque(src) && Math.max(width, height) <= DECODE_MAX_SIDE) {
-    return { data: src.data, width, height, channels: 4 };
-  }
   const scale = Math.min(1, DECODE_MAX_SIDE / Math.max(width, height));
-  return drawOnWhite(src, Math.max(1, Math.round(width * scale)), Math.max(1, Math.round(height * scale)));
-}
-
-/** Every pixel's alpha is 255 (nothing to flatten onto white). */
-function isOpaque(img: ImageData): boolean {
-  const d = img.data;
-  for (let i = 3; i < d.length; i += 4) if (d[i] !== 255) return false;
-  return true;
-}
-
-/** Draws an image onto a white w x h canvas (scaling it) and reads its RGBA pixels back. */
-export function drawOnWhite(src: ImageBitmap | ImageData, w: number, h: number): RawImage {
+  const w = Math.max(1, Math.round(width * scale));
+  const h = Math.max(1, Math.round(height * scale));
   const canvas = new OffscreenCanvas(w, h);
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   if (!ctx) throw new EdgetuneError('INTERNAL', 'OffscreenCanvas 2d context is unavailable');
@@ -49,7 +34,7 @@ export function drawOnWhite(src: ImageBitmap | ImageData, w: number, h: number):
   ctx.fillRect(0, 0, w, h);
   if (src instanceof ImageData) {
     // ImageData cannot be drawn scaled directly: put it on its own canvas first.
-    const full = new OffscreenCanvas(src.width, src.height);
+    const full = new OffscreenCanvas(width, height);
     full.getContext('2d')!.putImageData(src, 0, 0);
     ctx.drawImage(full, 0, 0, w, h);
   } else {
@@ -57,5 +42,6 @@ export function drawOnWhite(src: ImageBitmap | ImageData, w: number, h: number):
     ctx.drawImage(src, 0, 0, w, h);
     src.close();
   }
-  return { data: ctx.getImageData(0, 0, w, h).data, width: w, height: h, channels: 4 };
+  const data = ctx.getImageData(0, 0, w, h).data;
+  return { data, width: w, height: h, channels: 4 };
 }
