@@ -69,7 +69,7 @@ export interface FineTuneOptions {
    * Partial strategy: trailing bottleneck blocks to unfreeze besides the final 1x1 conv.
    * 4 is MobileNetV2's last stage (the stride-2 block into 7x7 and the three after it),
    * the counterpart of ResNet's `layer4` in the PyTorch recipe; the default, 6, adds the
-   * 14x14 stage's last two blocks, which measured about 2 points better (README).
+   * 14x14 stage's last two blocks, which measured about 2 points better (docs/partial-strategy.md).
    * @default 6
    */
   unfreezeBlocks?: number;

@@ -28,7 +28,7 @@ export const TRAIN_DEFAULTS: Omit<ResolvedTrainConfig, 'augment'> & { augment: n
   refit: true,
   partialSchedule: PARTIAL_SCHEDULES[0]!,
   // Partial defaults from a sweep of depth, rate and epochs (bench/gpu-study), the depth
-  // settled by seeded engine runs on fashion-dev (README).
+  // settled by seeded engine runs on fashion-dev (docs/partial-strategy.md).
   unfreezeBlocks: 6,
   backboneLearningRate: 3e-4,
   partialEpochs: 12,
