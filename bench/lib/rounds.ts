@@ -1,11 +1,12 @@
 // fineTune against the backbone floor, measured in rounds. This VM's speed drifts
 // by 10-20% over seconds to minutes, more than the margin being measured, so the
 // floor a round is compared with is measured around it: in the browser, right before
-// and right after the fineTune (neighbouring rounds share one; `bracketedRounds`); in
-// Node, between the fineTune's own embedding batches (`interleavedFloor` in
-// engine-suite.ts), which leaves no drift between the two at all. Either way the floor
-// is a mean per image over its passes, as fineTune's wall time is (a median would drop
-// the slow passes that fineTune pays); the ratio reported is the median of the rounds' own ratios.
+// and right after the SDK's fineTune (neighbouring rounds share one; `bracketedRounds`);
+// for the engine's own fineTune (Node, and the browser bench's worker), between its
+// embedding batches (`fineTuneRounds` in engine-suite.ts), which leaves no drift
+// between the two. Either way the floor is a mean per image over its passes, as
+// fineTune's wall time is (a median would drop the slow passes that fineTune pays);
+// the ratio reported is the median of the rounds' own ratios.
 import { quantile, round } from './stats.mjs';
 
 /** The floor's batch sizes: the embedding pass's (16) and the one below it. */

@@ -57,7 +57,7 @@ async function coldFineTune(o: PageOptions, seed: number): Promise<{ ms: number;
 }
 
 /** Cold fineTunes, each between two floors measured in workers of their own (rounds.ts). */
-async function fineTuneRounds(o: PageOptions, count: number) {
+async function sdkFineTuneRounds(o: PageOptions, count: number) {
   const measureFloor = async () => (await engineRun({ ...o, floorOnly: true, floorBatches: FLOOR_BATCHES, floorImages: FLOOR_IMAGES })).floor as FloorSample;
   return summarizeRounds(o.n, await bracketedRounds(count, measureFloor, (r) => coldFineTune(o, 1000 + r)));
 }
@@ -137,7 +137,7 @@ async function runBench(o: PageOptions) {
   );
   Object.assign(out, {
     firstFineTune: { ms: round(fineTuneMs, 0), embedMs: round(report.embedMs, 0), trainMs: round(report.trainMs, 0) },
-    fineTune: await fineTuneRounds(o, o.quick ? 1 : 7),
+    fineTune: await sdkFineTuneRounds(o, o.quick ? 1 : 7),
     retrain: { ms: round(retrainMs, 0), speedup: round(fineTuneMs / retrainMs, 2), backbonePasses: again.embeddingsComputed, embedMs: round(again.embedMs, 0), trainMs: round(again.trainMs, 0) },
     predict: {
       p50Ms: round(lat.p50Ms),
