@@ -8,7 +8,8 @@ import { installErrorTransfer } from '../../src/error-transfer.js';
 import { WorkerService } from '../../src/worker/service.js';
 
 installErrorTransfer();
-expose(new WorkerService());
+// Served from the repository root: the package's files sit at their places in it.
+expose(new WorkerService({ root: new URL('/', location.href), files: {} }));
 
 new BroadcastChannel('edgetune-testing').onmessage = ({ data }) => {
   if (data === 'crash') {

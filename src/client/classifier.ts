@@ -17,9 +17,11 @@ export type ImageInput =
   | Blob;
 
 /** The worker's options, passed to it as they are, and where the worker script is. */
-export interface ClassifierOptions extends WorkerInit {
-  /** URL of the worker script (edgetune/worker). @default the package's dist/worker.js */
+export interface ClassifierOptions extends Omit<WorkerInit, 'modelBaseUrl'> {
+  /** URL of the worker script (edgetune/worker). @default the package's dist/worker.js, as the app's bundler emitted it */
   workerUrl?: string | URL;
+  /** Folder holding <id>/manifest.json for bundled backbones. @default the package's models/, as the app's bundler emitted them */
+  modelBaseUrl?: string | URL;
 }
 
 /**
@@ -44,7 +46,6 @@ export interface Classifier extends Omit<ClassifierApi<ImageInput>, 'import'> {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-const defaultUrl = (rel: string) => new URL(rel, import.meta.url).href;
 
 /** Converts a page image to what crosses to the worker, plus what to transfer. */
 async function toWorkerImage(img: ImageInput, what: string): Promise<[WorkerImage, Transferable[]]> {
@@ -223,10 +224,32 @@ interface Session {
   close(): Promise<void>;
 }
 
+/**
+ * The package's worker. `new Worker(new URL('<literal>', import.meta.url))` written
+ * inline is the one form every bundler (Vite, webpack 5, Rollup, Parcel, esbuild
+ * plugins) recognises and emits as a worker entry; any other spelling leaves the
+ * worker out of the app's build.
+ */
+function startWorker(workerUrl: string | URL | undefined): Worker {
+  if (workerUrl !== undefined) return new Worker(workerUrl, { type: 'module', name: 'edgetune' });
+  return new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'edgetune' });
+}
+
+/** What a failed worker start tells the user: the URL it came from, and what to pass. */
+export function workerStartHint(workerUrl: string | URL | undefined, moduleUrl: string): string {
+  if (workerUrl !== undefined) return `check that workerUrl (${String(workerUrl)}) serves edgetune's dist/worker.js as JavaScript`;
+  // Vite's dev server pre-bundles dependencies into .vite/deps/, where the worker file is not.
+  if (moduleUrl.includes('/.vite/deps/')) {
+    return "Vite's dependency optimizer moved edgetune away from its worker: add optimizeDeps: { exclude: ['edgetune'] } to vite.config";
+  }
+  return `the worker is resolved as ./worker.js beside ${moduleUrl}; serve edgetune's dist/ there or pass workerUrl`;
+}
+
 async function spawn(options: ClassifierOptions): Promise<Session> {
-  const { workerUrl, ...init } = options;
-  const worker = new Worker(workerUrl ?? defaultUrl('./worker.js'), { type: 'module', name: 'edgetune' });
+  const { workerUrl, modelBaseUrl, wasmPaths, ...rest } = options;
+  const worker = startWorker(workerUrl);
   const remote: Remote<WorkerApi> = wrap<WorkerApi>(worker);
+  let started = false;
   // A crashed worker rejects every pending and later call with WORKER_CRASHED.
   let crash: EdgetuneError | null = null;
   const crashed = new Promise<never>((_, reject) => {
@@ -237,7 +260,8 @@ async function spawn(options: ClassifierOptions): Promise<Session> {
     worker.addEventListener('error', (e) => {
       // Handled here: it becomes WORKER_CRASHED on every call, not an uncaught error on the page.
       e.preventDefault();
-      fail(e.message || 'script error (is workerUrl correct?)');
+      if (started) fail(e.message || 'an uncaught error in the worker');
+      else fail(`${e.message || 'the worker script failed to load'} (${workerStartHint(workerUrl, import.meta.url)})`);
     });
     worker.addEventListener('messageerror', () => fail('a message could not be deserialized'));
   });
@@ -247,15 +271,15 @@ async function spawn(options: ClassifierOptions): Promise<Session> {
     worker.terminate();
   };
   try {
-    const info = await Promise.race([
-      remote.init({
-        ...init,
-        // Defaults resolved here: the package's files sit beside this module, wherever the host serves them.
-        modelBaseUrl: init.modelBaseUrl ?? defaultUrl('../models/'),
-        wasmPaths: init.wasmPaths ?? defaultUrl('./wasm/'),
-      }),
-      crashed,
-    ]);
+    // URLs cross as strings (URL objects do not survive postMessage); unset ones are
+    // resolved in the worker, from the files its bundler emitted beside it.
+    const init: WorkerInit = {
+      ...rest,
+      ...(modelBaseUrl !== undefined ? { modelBaseUrl: new URL(String(modelBaseUrl), location.href).href } : {}),
+      ...(wasmPaths !== undefined ? { wasmPaths: typeof wasmPaths === 'string' ? new URL(wasmPaths, location.href).href : wasmPaths } : {}),
+    };
+    const info = await Promise.race([remote.init(init), crashed]);
+    started = true;
     return { remote, info, crashed, crash: () => crash, close };
   } catch (err) {
     worker.terminate();

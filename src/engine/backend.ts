@@ -129,6 +129,12 @@ async function selfTest(): Promise<void> {
   }
 }
 
+/** Where the .wasm binaries were looked for, and the option that moves them. */
+function wasmHint(paths: BackendOptions['wasmPaths']): string {
+  const where = paths === undefined ? "tfjs-backend-wasm's default location" : typeof paths === 'string' ? paths : Object.values(paths).join(', ');
+  return ` (its .wasm binaries load from ${where}; pass wasmPaths, the folder holding edgetune's dist/wasm/ files)`;
+}
+
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -157,7 +163,7 @@ export async function selectBackend(opts: BackendOptions = {}): Promise<BackendI
       started = await candidates[name](opts, details);
       // setBackend resolves false instead of throwing when initialization fails.
       const ok = await tf.setBackend(name).finally(() => started?.());
-      if (!ok) throw new Error(`tf.setBackend('${name}') failed to initialize`);
+      if (!ok) throw new Error(`tf.setBackend('${name}') failed to initialize${name === 'wasm' ? wasmHint(opts.wasmPaths) : ''}`);
       await tf.ready();
       await selfTest();
       if (name === 'wasm') {

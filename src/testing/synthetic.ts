@@ -6,10 +6,11 @@ import { createRng } from '../engine/util/random.js';
 export const SYNTHETIC_CLASSES = ['disc', 'stripes', 'checker', 'triangle'] as const;
 export type SyntheticClass = (typeof SYNTHETIC_CLASSES)[number];
 
-/** A `size` x `size` RGB image of class `cls`, deterministic in `seed`. */
-export function syntheticImage(cls: SyntheticClass, seed: number, size = 96): RawImage {
+/** A `size` x `size` (or `size` wide, `height` high) RGB image of class `cls`, deterministic in `seed`. */
+export function syntheticImage(cls: SyntheticClass, seed: number, size = 96, height = size): RawImage {
   const rng = createRng(seed * 31 + SYNTHETIC_CLASSES.indexOf(cls) * 1_000_003);
-  const data = new Uint8Array(size * size * 3);
+  const width = size;
+  const data = new Uint8Array(width * height * 3);
   const bg = [200 + rng() * 55, 200 + rng() * 55, 200 + rng() * 55];
   const jitter = () => (rng() - 0.5) * 60;
   const base: Record<SyntheticClass, number[]> = {
@@ -19,13 +20,13 @@ export function syntheticImage(cls: SyntheticClass, seed: number, size = 96): Ra
     triangle: [230, 180, 20],
   };
   const fg = base[cls].map((c) => Math.max(0, Math.min(255, c + jitter())));
-  const cx = size * (0.35 + rng() * 0.3);
-  const cy = size * (0.35 + rng() * 0.3);
-  const r = size * (0.2 + rng() * 0.15);
+  const cx = width * (0.35 + rng() * 0.3);
+  const cy = height * (0.35 + rng() * 0.3);
+  const r = Math.min(width, height) * (0.2 + rng() * 0.15);
   const period = 6 + Math.floor(rng() * 6);
   const phase = Math.floor(rng() * period);
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) {
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
       let on: boolean;
       switch (cls) {
         case 'disc':
@@ -43,11 +44,11 @@ export function syntheticImage(cls: SyntheticClass, seed: number, size = 96): Ra
       }
       const noise = (rng() - 0.5) * 30;
       const px = on ? fg : bg;
-      const o = (y * size + x) * 3;
+      const o = (y * width + x) * 3;
       for (let c = 0; c < 3; c++) data[o + c] = Math.max(0, Math.min(255, px[c]! + noise));
     }
   }
-  return { data, width: size, height: size, channels: 3 };
+  return { data, width, height, channels: 3 };
 }
 
 /** `perClass` images of each of the first `classes` synthetic classes. */

@@ -2,26 +2,24 @@
 // classifier API (types.ts): the same methods with the worker's image type,
 // plus what only a worker needs. Everything crossing is structured-cloneable or
 // transferable; progress comes back through Comlink.proxy.
-import type { BackendInfo, BackendName, ClassifierApi, FineTuneOptions, ModelMetadata, TrainingReport } from '../types.js';
+import type { EngineOptions } from '../engine/engine.js';
+import type { BackendInfo, ClassifierApi, FineTuneOptions, ModelMetadata, TrainingReport } from '../types.js';
 
 /** An image as it crosses to the worker: a transferred ImageBitmap, raw ImageData, or an encoded Blob. */
 export type WorkerImage = ImageBitmap | ImageData | Blob;
 
+/** The engine options a page may set: the rest (fetcher, forward, stores, hosts) are functions or objects that cannot cross postMessage. */
+export type PageEngineOptions = Pick<EngineOptions, 'backbone' | 'backends' | 'wasmThreads' | 'allowedOrigins' | 'cacheBudgetBytes' | 'embedBatchSize'>;
+
 /**
- * The options of createClassifier that the worker uses, passed through as they
- * are (the page only resolves default URLs).
+ * The options of createClassifier that the worker uses: the engine's own options
+ * (derived, never restated), with URLs as strings so that they cross postMessage.
  */
-export interface WorkerInit {
-  /** A bundled backbone id or the URL of a manifest.json. @default 'mobilenet_v2_140' */
-  backbone?: string;
-  /** Backend preference. @default ['webgpu', 'wasm', 'cpu'] */
-  backends?: BackendName[];
-  /** Folder holding <id>/manifest.json for bundled backbones. @default the package's models/ */
+export interface WorkerInit extends PageEngineOptions {
+  /** Folder holding <id>/manifest.json for bundled backbones. @default the package's models/, as the app's bundler emitted them */
   modelBaseUrl?: string;
-  /** Folder of the tfjs .wasm files. @default the package's dist/wasm/ */
-  wasmPaths?: string;
-  /** Other origins model files may load from. @default [] */
-  allowedOrigins?: string[];
+  /** Folder of the tfjs .wasm files, or a map from file name to URL. @default the package's dist/wasm/, as the app's bundler emitted them */
+  wasmPaths?: EngineOptions['wasmPaths'];
   /**
    * Budget of the persistent embedding cache in IndexedDB (fp16, least recently
    * used evicted first); 0 keeps embeddings in memory only. @default 512 MiB

@@ -4,6 +4,7 @@
 import { EdgetuneError } from '../errors.js';
 import { createEngine, type Engine, type EngineOptions } from '../engine/engine.js';
 import { pixelSource } from '../engine/data/examples.js';
+import { defaultFetcher, type FileFetcher } from '../engine/model/fetch.js';
 import type { ModelFiles } from '../types.js';
 import type { WorkerApi, WorkerImage, WorkerInit } from './api.js';
 import { IdbEmbeddingStore } from './embed-store-idb.js';
@@ -11,12 +12,35 @@ import { decodeWorkerImage } from './images.js';
 import { isIndexedDbUrl, loadFromIndexedDb, loadFromUrl, saveToIndexedDb } from './persist.js';
 import { deviceLost, recoverFrom } from './recovery.js';
 
-/** WorkerInit -> EngineOptions: the same fields, plus the persistent cache made from its budget. */
-function engineOptions(init: WorkerInit): EngineOptions {
-  const { persistentCacheBytes, modelBaseUrl, ...rest } = init;
+/** The package's files as this worker's bundler emitted them: `files` maps paths inside the package (relative to `root`) to their URLs. */
+export interface PackageFiles {
+  root: URL;
+  files: Record<string, URL>;
+}
+
+/**
+ * Reads package files through their emitted URLs: the backbone loader resolves
+ * model.json and shards relative to the manifest, at the package's nominal place,
+ * and this maps each such URL to where the app's bundler put the file (a hashed
+ * name or a data: URL). Other URLs are fetched as they are.
+ */
+function packageFetcher({ root, files }: PackageFiles): FileFetcher {
+  const byHref = new Map(Object.entries(files).map(([path, url]) => [new URL(path, root).href, url]));
+  return (url) => defaultFetcher(byHref.get(url.href) ?? url);
+}
+
+/** tfjs-backend-wasm's binaries (it picks one by the browser's SIMD and thread support). */
+const WASM_BINARIES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
+
+/** WorkerInit -> EngineOptions: the same fields, defaults from the package's emitted files, the persistent cache made from its budget. */
+function engineOptions(init: WorkerInit, pkg: PackageFiles): EngineOptions {
+  const { persistentCacheBytes, modelBaseUrl, wasmPaths, ...rest } = init;
+  // Each binary from where the bundler emitted it, else from its place in the package.
+  const wasmFiles = Object.fromEntries(WASM_BINARIES.map((name) => [name, (pkg.files[`dist/wasm/${name}`] ?? new URL(`dist/wasm/${name}`, pkg.root)).href]));
   return {
     ...rest,
-    ...(modelBaseUrl ? { modelBaseUrl: new URL(modelBaseUrl, self.location.href) } : {}),
+    ...(modelBaseUrl ? { modelBaseUrl: new URL(modelBaseUrl, self.location.href) } : { modelBaseUrl: new URL('models/', pkg.root), fetcher: packageFetcher(pkg) }),
+    wasmPaths: wasmPaths ?? wasmFiles,
     // Embeddings persist in IndexedDB: a reload retrains without backbone passes.
     ...(persistentCacheBytes !== 0 && typeof indexedDB !== 'undefined' ? { embeddingStore: new IdbEmbeddingStore(persistentCacheBytes ?? undefined) } : {}),
   };
@@ -29,6 +53,9 @@ async function decodeAll(images: WorkerImage[], what: string) {
 }
 
 export class WorkerService implements WorkerApi {
+  /** `pkg`: the package's files as the worker entry resolved them. */
+  constructor(private readonly pkg: PackageFiles) {}
+
   private engine: Engine | null = null;
   private options: EngineOptions = {};
   private allowedOrigins: string[] = [];
@@ -40,7 +67,7 @@ export class WorkerService implements WorkerApi {
   async init(init: WorkerInit) {
     if (this.engine) throw new EdgetuneError('INVALID_ARGUMENT', 'init was already called');
     this.allowedOrigins = init.allowedOrigins ?? [];
-    this.options = engineOptions(init);
+    this.options = engineOptions(init, this.pkg);
     this.adopt(await createEngine(this.options));
     const m = this.engine!.backbone.manifest;
     return { backend: this.engine!.backend, backbone: { id: m.id, inputSize: m.inputSize, embeddingSize: m.embeddingSize } };

@@ -112,6 +112,23 @@ async function fetchArtifacts(manifest: BackboneManifest, manifestUrl: URL, poli
   return { modelJson, weightData: concatBytes(shards) };
 }
 
+async function fetchBackbone(backbone: string, manifestUrl: URL, opts: BackboneLoadOptions) {
+  const manifestBytes = await (opts.fetcher ?? defaultFetcher)(manifestUrl);
+  const manifest = parseManifest(new TextDecoder().decode(manifestBytes));
+  const manifestHash = await sha256Hex(manifestBytes);
+  return { manifest, manifestHash, artifacts: await fetchArtifacts(manifest, manifestUrl, opts) };
+}
+
+/** A bundled backbone that cannot be fetched: say where it was looked for and what to pass. */
+function withLoadHint(err: unknown, backbone: string): unknown {
+  if (!(err instanceof EdgetuneError) || err.code !== 'MODEL_LOAD_FAILED' || !(BUNDLED_BACKBONES as readonly string[]).includes(backbone)) return err;
+  return new EdgetuneError(
+    'MODEL_LOAD_FAILED',
+    `${err.message}. The bundled backbone '${backbone}' loads from the package's models/ folder: serve it with the app, or pass modelBaseUrl (the folder holding ${backbone}/manifest.json)`,
+    { cause: err },
+  );
+}
+
 function ioHandler(a: BackboneArtifacts): tf.io.IOHandler {
   return {
     load: async () => ({
@@ -135,10 +152,9 @@ function ioHandler(a: BackboneArtifacts): tf.io.IOHandler {
  */
 export async function loadBackbone(backbone: string, opts: BackboneLoadOptions = {}): Promise<Backbone> {
   const manifestUrl = resolveManifestUrl(backbone, opts.modelBaseUrl);
-  const manifestBytes = await (opts.fetcher ?? defaultFetcher)(manifestUrl);
-  const manifest = parseManifest(new TextDecoder().decode(manifestBytes));
-  const manifestHash = await sha256Hex(manifestBytes);
-  const artifacts = await fetchArtifacts(manifest, manifestUrl, opts);
+  const { manifest, manifestHash, artifacts } = await fetchBackbone(backbone, manifestUrl, opts).catch((err) => {
+    throw withLoadHint(err, backbone);
+  });
 
   let model: GraphModel | LayersModel;
   let embed: (x: tf.Tensor4D) => tf.Tensor2D;

@@ -18,8 +18,8 @@ export interface FetchPolicy {
 
 export const defaultFetcher: FileFetcher = async (url) => {
   if (url.protocol === 'file:') {
-    // Imported lazily so browser bundles never load node:fs.
-    const { readFile } = await import(/* @vite-ignore */ 'node:fs/promises');
+    // Imported lazily so browser bundles never load node:fs; the comments keep app bundlers from resolving it.
+    const { readFile } = await import(/* webpackIgnore: true */ /* @vite-ignore */ 'node:fs/promises');
     try {
       return new Uint8Array(await readFile(url));
     } catch (err) {

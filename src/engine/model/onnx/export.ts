@@ -41,12 +41,13 @@ export async function exportOnnx({ backbone, head, tail, labels }: OnnxExportInp
     metadata: {
       labels: JSON.stringify(labels),
       preprocessing: JSON.stringify({
-        input: 'pixels',
+        input: 'image',
         layout: 'NHWC',
-        shape: [null, m.inputSize[0], m.inputSize[1], 3],
-        channels: 'RGB',
-        range: [0, 255],
-        resize: `resize to ${m.inputSize[1]}x${m.inputSize[0]} (bilinear), no crop`,
+        shape: [null, null, null, 3],
+        dtype: 'uint8',
+        channels: 'RGB, transparent areas flattened onto white before',
+        resize: `inside the model: bilinear with half-pixel centres to ${m.inputSize[1]}x${m.inputSize[0]}, aspect ratio not kept, no crop`,
+        decode: 'edgetune decodes with EXIF orientation applied and the longer side downscaled to at most 448 px',
         normalization: 'inside the model',
       }),
       backbone: m.id,

@@ -12,7 +12,7 @@ import { createEngine, type Engine } from '../../engine.js';
 import { isEdgetuneError } from '../../../errors.js';
 import { syntheticImage, syntheticSet, SYNTHETIC_CLASSES } from '../../../testing/synthetic.js';
 import type { RawImage } from '../../../types.js';
-import { loadSharp } from '../../../node/decode.js';
+import { decodeImageFile } from '../../../node/decode.js';
 import type { Backbone } from '../backbone.js';
 import type { Tail } from '../tail.js';
 import { backboneNetwork } from './network.js';
@@ -21,35 +21,30 @@ const { onnx } = onnxProto as unknown as typeof import('onnx-proto');
 const DATA = resolve(process.env.EDGETUNE_DATA ?? fileURLToPath(new URL('../../../../../shared/datasets', import.meta.url)));
 const STAMPS_TEST = join(DATA, 'stamps-dev', 'test');
 
-/** A few real photos at 224x224 (resized by sharp) when ../shared is present. */
+/** A few real photos, decoded as edgetune decodes them (any size) when ../shared is present. */
 async function realImages(n: number): Promise<RawImage[]> {
   if (!existsSync(STAMPS_TEST)) {
     console.log(`# no real images at ${STAMPS_TEST}: the agreement is checked on generated images only`);
     return [];
   }
-  const sharp = await loadSharp();
   const files = readdirSync(STAMPS_TEST).flatMap((c) => readdirSync(join(STAMPS_TEST, c)).slice(0, 1).map((f) => join(STAMPS_TEST, c, f)));
-  return Promise.all(
-    files.slice(0, n).map(async (f) => {
-      const data = await sharp(f).removeAlpha().resize(224, 224, { fit: 'fill' }).raw().toBuffer();
-      return { data: new Uint8Array(data), width: 224, height: 224, channels: 3 as const };
-    }),
-  );
+  return Promise.all(files.slice(0, n).map((f) => decodeImageFile(f)));
 }
 
+/** The largest |probability difference| between ONNX Runtime on model.onnx (each image at its own size) and the engine. */
 async function agreement(engine: Engine, model: Uint8Array, images: RawImage[]): Promise<number> {
   const proto = onnx.ModelProto.decode(model);
   const labels = JSON.parse(proto.metadataProps.find((p) => p.key === 'labels')!.value!) as string[];
-  const pixels = new Float32Array(images.length * 224 * 224 * 3);
-  images.forEach((im, i) => pixels.set(im.data, i * 224 * 224 * 3));
   const session = await ort.InferenceSession.create(model);
   try {
-    const out = await session.run({ pixels: new ort.Tensor('float32', pixels, [images.length, 224, 224, 3]) });
-    const probs = out.probabilities!.data as Float32Array;
-    assert.deepEqual(out.probabilities!.dims, [images.length, labels.length]);
     const predictions = await engine.predictBatch(images, { topK: labels.length });
     let max = 0;
-    predictions.forEach((p, i) => p.forEach((q) => (max = Math.max(max, Math.abs(q.probability - probs[i * labels.length + labels.indexOf(q.label)]!)))));
+    for (const [i, im] of images.entries()) {
+      const out = await session.run({ image: new ort.Tensor('uint8', Uint8Array.from(im.data), [1, im.height, im.width, 3]) });
+      assert.deepEqual(out.probabilities!.dims, [1, labels.length]);
+      const probs = out.probabilities!.data as Float32Array;
+      for (const q of predictions[i]!) max = Math.max(max, Math.abs(q.probability - probs[labels.indexOf(q.label)]!));
+    }
     return max;
   } finally {
     await session.release();
@@ -59,11 +54,16 @@ async function agreement(engine: Engine, model: Uint8Array, images: RawImage[]):
 for (const backbone of ['mobilenet_v2_140', 'mobilenet_v2'] as const) {
   describe(`ONNX export on ${backbone}, run by onnxruntime-node`, () => {
     let engine: Engine;
-    let images: RawImage[];
+    /** Pixels at the backbone's size: the model's resize is the identity, so the agreement is the network's. */
+    let same: RawImage[];
+    /** Other sizes and aspect ratios: the model resizes inside its graph. */
+    let resized: RawImage[];
     before(async () => {
       engine = await createEngine({ backends: ['wasm', 'cpu'], backbone });
       for (const s of syntheticSet(5, 3, 3)) await engine.addExamples(s.label, [s.image]);
-      images = [...SYNTHETIC_CLASSES.slice(0, 3).map((c, i) => syntheticImage(c, 700 + i, 224)), ...(await realImages(4))];
+      same = SYNTHETIC_CLASSES.slice(0, 3).map((c, i) => syntheticImage(c, 700 + i, 224));
+      const sizes: [number, number][] = [[300, 180], [97, 203], [448, 336], [64, 64]];
+      resized = [...sizes.map(([w, h], i) => syntheticImage(SYNTHETIC_CLASSES[i % 3]!, 800 + i, w, h)), ...(await realImages(4))];
     });
     after(() => engine.dispose());
 
@@ -71,21 +71,25 @@ for (const backbone of ['mobilenet_v2_140', 'mobilenet_v2'] as const) {
       await engine.fineTune({ epochs: 4, seed: 1, validationSplit: 0.34, augment: 0 });
       const { 'model.onnx': model, ...rest } = await engine.export({ format: 'onnx' });
       assert.deepEqual(Object.keys(rest), []);
-      const diff = await agreement(engine, model!, images);
-      console.log(`# ${backbone} head: max abs difference ${diff.toExponential(2)} over ${images.length} images`);
+      const diff = await agreement(engine, model!, same);
+      const diffResized = await agreement(engine, model!, resized);
+      console.log(`# ${backbone} head: max abs difference ${diff.toExponential(2)} at 224x224, ${diffResized.toExponential(2)} over ${resized.length} other sizes`);
       assert.ok(diff <= 1e-4, `max abs difference ${diff}`);
+      assert.ok(diffResized <= 1e-3, `max abs difference ${diffResized} on resized images`);
       const meta = Object.fromEntries(onnx.ModelProto.decode(model!).metadataProps.map((p) => [p.key, p.value]));
       assert.deepEqual(JSON.parse(meta.labels!), ['disc', 'stripes', 'checker']);
-      assert.equal(JSON.parse(meta.preprocessing!).layout, 'NHWC');
+      assert.deepEqual(JSON.parse(meta.preprocessing!).shape, [null, null, null, 3]);
       assert.equal(meta.backbone, backbone);
     });
 
     it('partial: the fine-tuned tail is in the file, and the probabilities agree within 1e-4', async () => {
       await engine.fineTune({ strategy: 'partial', unfreezeBlocks: 1, partialEpochs: 2, epochs: 4, seed: 1, validationSplit: 0.34, refit: false, augment: 0 });
       const tuned = await engine.export({ format: 'onnx' });
-      const diff = await agreement(engine, tuned['model.onnx']!, images);
-      console.log(`# ${backbone} partial: max abs difference ${diff.toExponential(2)}`);
+      const diff = await agreement(engine, tuned['model.onnx']!, same);
+      const diffResized = await agreement(engine, tuned['model.onnx']!, resized);
+      console.log(`# ${backbone} partial: max abs difference ${diff.toExponential(2)} at 224x224, ${diffResized.toExponential(2)} at other sizes`);
       assert.ok(diff <= 1e-4, `max abs difference ${diff}`);
+      assert.ok(diffResized <= 1e-3, `max abs difference ${diffResized} on resized images`);
       // The file holds the trained tail: its biases (same layout in both formats) equal the
       // engine's, and some differ from the backbone's own.
       const tail = (engine as unknown as { model: { tail: Tail | null } }).model.tail;

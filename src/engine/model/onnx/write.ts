@@ -1,9 +1,11 @@
 // Writes a Network, its input normalization and a dense head as one ONNX model,
 // encoded with onnx-proto (the ONNX protobuf schema compiled by protobufjs).
 //
-// Contract: input `pixels` float32 [n, h, w, 3], RGB 0..255 (NHWC, as browsers
-// and tfjs hold images); output `probabilities` float32 [n, classes]. Inside,
-// the graph transposes once to NCHW, ONNX's convolution layout.
+// Contract of an exported model: input `image` uint8 [n, height, width, 3], decoded
+// RGB of any size (NHWC, as decoders and canvases hold images); the graph resizes it
+// as edgetune does (bilinear, half-pixel centres, aspect ratio not kept) and
+// normalizes it. Output `probabilities` float32 [n, classes]. Inside, the graph
+// transposes once to NCHW, ONNX's convolution layout.
 import onnxProto from 'onnx-proto';
 import { EdgetuneError } from '../../../errors.js';
 import { bytesOf } from '../../util/bytes.js';
@@ -26,8 +28,9 @@ export interface OnnxModelInput {
   network: Network;
   inputSize: readonly [number, number];
   /**
-   * With it, the input is `pixels` (0..255) and the model normalizes; without it,
-   * the input is `input`, already normalized (the engine's own backbone runs).
+   * With it, the input is `image` (decoded uint8 RGB of any size) and the model
+   * resizes and normalizes; without it, the input is `input`, float32 already
+   * resized and normalized (the engine's own backbone runs).
    */
   normalization?: { mean: readonly number[]; std: readonly number[] };
   /**
@@ -47,6 +50,7 @@ export interface OnnxModelInput {
 const attr = {
   ints: (name: string, ints: number[]): IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INTS, ints }),
   int: (name: string, i: number): IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INT, i }),
+  string: (name: string, value: string): IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(value) }),
 };
 
 function floatTensor(name: string, shape: number[], data: Float32Array): ITensorProto {
@@ -151,10 +155,11 @@ function emit(g: GraphBuilder, op: NetOp, weights: Map<string, Weight>, at: (n: 
 /** The ONNX model's bytes. */
 export function writeOnnx(m: OnnxModelInput): Uint8Array {
   const g = new GraphBuilder();
-  const inputName = m.normalization ? 'pixels' : 'input';
-  const nchw = g.node('Transpose', 'edgetune/nchw', [inputName], [attr.ints('perm', [0, 3, 1, 2])]);
+  const inputName = m.normalization ? 'image' : 'input';
+  const x = m.normalization ? g.node('Cast', 'edgetune/float', [inputName], [attr.int('to', onnx.TensorProto.DataType.FLOAT)]) : inputName;
+  const nchw = g.node('Transpose', 'edgetune/nchw', [x], [attr.ints('perm', [0, 3, 1, 2])]);
   // Every op reads its inputs through `at`: a network name maps to the ONNX output holding it.
-  const outputs = new Map<string, string>([[m.network.input, m.normalization ? normalize(g, nchw, m.normalization) : nchw]]);
+  const outputs = new Map<string, string>([[m.network.input, m.normalization ? normalize(g, resize(g, nchw, m.inputSize), m.normalization) : nchw]]);
   const at = (n: string) => outputs.get(n) ?? n;
   for (const op of m.network.ops) outputs.set(op.name, emit(g, op, m.network.weights, at));
   const [h, w] = m.inputSize;
@@ -180,7 +185,7 @@ export function writeOnnx(m: OnnxModelInput): Uint8Array {
       name: 'edgetune',
       node: g.nodes,
       initializer: g.initializers,
-      input: [{ name: inputName, type: tensorType(['n', h, w, 3]) }],
+      input: [m.normalization ? { name: inputName, type: tensorType(['n', 'height', 'width', 3], 'uint8') } : { name: inputName, type: tensorType(['n', h, w, 3]) }],
       output: graphOutputs,
     },
     metadataProps: Object.entries(m.metadata).map(([key, value]) => ({ key, value })),
@@ -188,13 +193,24 @@ export function writeOnnx(m: OnnxModelInput): Uint8Array {
   return onnx.ModelProto.encode(model).finish();
 }
 
-function tensorType(dims: (number | string)[]) {
+function tensorType(dims: (number | string)[], elem: 'float' | 'uint8' = 'float') {
   return {
     tensorType: {
-      elemType: onnx.TensorProto.DataType.FLOAT,
+      elemType: elem === 'float' ? onnx.TensorProto.DataType.FLOAT : onnx.TensorProto.DataType.UINT8,
       shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) },
     },
   };
+}
+
+/**
+ * Any-size NCHW pixels to the backbone's size, exactly as edgetune's
+ * tf.image.resizeBilinear(x, size, alignCorners false, halfPixelCenters true):
+ * linear, half_pixel, no antialiasing, height and width scaled independently.
+ */
+function resize(g: GraphBuilder, x: string, [h, w]: readonly [number, number]): string {
+  const sizes = g.int64('edgetune/resize/sizes', [h, w]);
+  const attrs = [attr.string('mode', 'linear'), attr.string('coordinate_transformation_mode', 'half_pixel'), attr.ints('axes', [2, 3])];
+  return g.node('Resize', 'edgetune/resize', [x, '', '', sizes], attrs);
 }
 
 /** x * (1 / (255 * std)) - mean / std, per channel of NCHW pixels. */
