@@ -1,7 +1,9 @@
 // The ONNX export in a browser runtime nobody here wrote: onnxruntime-web (WASM)
 // in Chromium runs the model.onnx that the engine exported, and must give the
 // engine's probabilities within 1e-4 on the same pixels, for a head and for a
-// fine-tuned tail. Every request the page makes is answered from this process.
+// fine-tuned tail; and docs/onnx.md's page snippet (canvas decoding, any size)
+// must agree with edgetune on the pixels edgetune's worker decodes from the same
+// files. Every request the page makes is answered from this process.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,7 +35,7 @@ ort.env.wasm.numThreads = 1;
 window.runOnnx = async (n) => {
   const [model, pixels] = await Promise.all(['/model.onnx', '/pixels.bin'].map((u) => fetch(u).then((r) => r.arrayBuffer())));
   const session = await ort.InferenceSession.create(new Uint8Array(model), { executionProviders: ['wasm'] });
-  const out = await session.run({ pixels: new ort.Tensor('float32', new Float32Array(pixels), [n, ${SIZE}, ${SIZE}, 3]) });
+  const out = await session.run({ image: new ort.Tensor('uint8', new Uint8Array(pixels), [n, ${SIZE}, ${SIZE}, 3]) });
   await session.release();
   return { dims: out.probabilities.dims, data: Array.from(out.probabilities.data) };
 };
@@ -58,7 +60,7 @@ describe('ONNX export run by onnxruntime-web (WASM) in Chromium', () => {
   /** Exports, serves the file to the page, and returns the max abs difference from the engine's probabilities. */
   async function agreement(name) {
     const model = (await engine.export({ format: 'onnx' }))['model.onnx'];
-    const pixels = new Float32Array(images.length * SIZE * SIZE * 3);
+    const pixels = new Uint8Array(images.length * SIZE * SIZE * 3);
     images.forEach((im, i) => pixels.set(im.data, i * SIZE * SIZE * 3));
     const page = await context.newPage();
     const requests = [];

@@ -292,7 +292,11 @@ export class Engine implements ClassifierApi<EngineImage> {
       if (!model.head) throw new EdgetuneError('NOT_TRAINED', 'An ONNX export needs a trained head: call fineTune() first');
       // Loaded on demand: the ONNX writer (and protobufjs) stay out of bundles that never export ONNX.
       const { exportOnnx } = await import('./model/onnx/export.js');
-      return model.use(async (m) => ({ 'model.onnx': await exportOnnx({ backbone: this.backbone, head: m.head!, tail: m.tail, labels: [...m.labels] }) }));
+      // labels.json beside it: ONNX Runtime's JavaScript API cannot read a model's metadata.
+      return model.use(async (m) => ({
+        'model.onnx': await exportOnnx({ backbone: this.backbone, head: m.head!, tail: m.tail, labels: [...m.labels] }),
+        'labels.json': new TextEncoder().encode(`${JSON.stringify(m.labels)}\n`),
+      }));
     }
     return model.use((m) =>
       exportModel({

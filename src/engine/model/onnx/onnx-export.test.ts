@@ -2,7 +2,9 @@
 // model.onnx on the same pixels and must give the engine's probabilities within
 // 1e-4, for both bundled backbones, with a head and with a fine-tuned tail.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
@@ -69,8 +71,9 @@ for (const backbone of ['mobilenet_v2_140', 'mobilenet_v2'] as const) {
 
     it('head: the same probabilities within 1e-4, labels and preprocessing in the metadata', async () => {
       await engine.fineTune({ epochs: 4, seed: 1, validationSplit: 0.34, augment: 0 });
-      const { 'model.onnx': model, ...rest } = await engine.export({ format: 'onnx' });
+      const { 'model.onnx': model, 'labels.json': labelsJson, ...rest } = await engine.export({ format: 'onnx' });
       assert.deepEqual(Object.keys(rest), []);
+      assert.deepEqual(JSON.parse(new TextDecoder().decode(labelsJson)), ['disc', 'stripes', 'checker']);
       const diff = await agreement(engine, model!, same);
       const diffResized = await agreement(engine, model!, resized);
       console.log(`# ${backbone} head: max abs difference ${diff.toExponential(2)} at 224x224, ${diffResized.toExponential(2)} over ${resized.length} other sizes`);
@@ -105,6 +108,33 @@ for (const backbone of ['mobilenet_v2_140', 'mobilenet_v2'] as const) {
     });
   });
 }
+
+/** Debian's python3-onnx, when installed: the ONNX project's own checker, with shape inference. */
+function onnxChecker(): string | null {
+  const r = spawnSync('/usr/bin/python3', ['-c', 'import onnx'], { encoding: 'utf8' });
+  return r.status === 0 ? null : 'no /usr/bin/python3 with onnx (apt-get install python3-onnx)';
+}
+
+describe('ONNX export: the onnx checker', () => {
+  it('passes onnx.checker.check_model(full_check=True), with the image input\'s dynamic size', async (t) => {
+    const missing = onnxChecker();
+    if (missing) return t.skip(missing);
+    const engine = await createEngine({ backends: ['wasm', 'cpu'], backbone: 'mobilenet_v2' });
+    const dir = mkdtempSync(join(tmpdir(), 'edgetune-checker-'));
+    try {
+      for (const s of syntheticSet(3, 2, 5)) await engine.addExamples(s.label, [s.image]);
+      await engine.fineTune({ epochs: 2, seed: 1, validationSplit: 0 });
+      writeFileSync(join(dir, 'model.onnx'), (await engine.export({ format: 'onnx' }))['model.onnx']!);
+      const script = 'import onnx,sys; m=onnx.load(sys.argv[1]); onnx.checker.check_model(m, full_check=True); i=m.graph.input[0]; print(i.name, i.type.tensor_type.elem_type, [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim])';
+      const r = spawnSync('/usr/bin/python3', ['-c', script, join(dir, 'model.onnx')], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout.trim(), `image ${onnx.TensorProto.DataType.UINT8} ['n', 'height', 'width', 3]`);
+    } finally {
+      engine.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('ONNX export: bad requests', () => {
   it('rejects an unknown format with INVALID_ARGUMENT and a model with no head with NOT_TRAINED', async () => {

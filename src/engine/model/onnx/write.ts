@@ -208,8 +208,11 @@ function tensorType(dims: (number | string)[], elem: 'float' | 'uint8' = 'float'
  * linear, half_pixel, no antialiasing, height and width scaled independently.
  */
 function resize(g: GraphBuilder, x: string, [h, w]: readonly [number, number]): string {
-  const sizes = g.int64('edgetune/resize/sizes', [h, w]);
-  const attrs = [attr.string('mode', 'linear'), attr.string('coordinate_transformation_mode', 'half_pixel'), attr.ints('axes', [2, 3])];
+  // sizes = [n, c] of the input followed by [h, w]: the 4-d form every Resize version states (no `axes`, new in opset 18).
+  const shape = g.node('Shape', 'edgetune/resize/shape', [x]);
+  const nc = g.node('Slice', 'edgetune/resize/nc', [shape, g.int64('edgetune/resize/start', [0]), g.int64('edgetune/resize/end', [2])]);
+  const sizes = g.node('Concat', 'edgetune/resize/sizes', [nc, g.int64('edgetune/resize/hw', [h, w])], [attr.int('axis', 0)]);
+  const attrs = [attr.string('mode', 'linear'), attr.string('coordinate_transformation_mode', 'half_pixel')];
   return g.node('Resize', 'edgetune/resize', [x, '', '', sizes], attrs);
 }
 
