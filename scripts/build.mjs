@@ -8,7 +8,7 @@
 //   dist/wasm/*.wasm       tfjs WASM binaries, served from the package, never a CDN
 // Dependencies stay external for Node entries: npm installs them beside the package.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,13 +45,42 @@ const browser = {
   logLevel: 'warning',
 };
 await esbuild.build({ ...browser, entryPoints: { index: 'src/index.ts' }, outdir: 'dist' });
+/**
+ * tfjs-backend-wasm starts its threads from the threaded factory's source text
+ * (`factory.toString()` into a Blob). An app's bundler minifies dist/worker.js
+ * again, and the minified function refers to names outside itself: the thread
+ * workers die with a ReferenceError. The factory keeps its original text here.
+ */
+const THREADED_FACTORY = /tfjs-backend-wasm[\\/]wasm-out[\\/]tfjs-backend-wasm-threaded-simd\.js$/;
+const keepThreadedFactorySource = {
+  name: 'keep-threaded-factory-source',
+  setup(build) {
+    build.onLoad({ filter: THREADED_FACTORY }, async ({ path }) => {
+      const text = readFileSync(path, 'utf8');
+      const [open, close] = ['return (\n', '\n);\n})();'];
+      const start = text.indexOf(open) + open.length;
+      const end = text.lastIndexOf(close);
+      if (start < open.length || end < start) throw new Error(`${path}: the factory's layout changed; update keepThreadedFactorySource`);
+      const source = JSON.stringify(text.slice(start, end));
+      return { contents: `${text}\n;(function (src) { WasmBackendModuleThreadedSimd.toString = function () { return src; }; })(${source});\n`, loader: 'js' };
+    });
+  },
+};
+
 await esbuild.build({
   ...browser,
+  plugins: [keepThreadedFactorySource],
   entryPoints: { worker: 'src/worker/entry.ts' },
   outdir: 'dist',
   splitting: true,
   chunkNames: 'worker-chunks/[name]-[hash]',
 });
+// App bundlers find the worker and its files only through literals in the entry files themselves.
+const literals = { 'dist/index.js': ["new Worker(new URL(\"./worker.js\", import.meta.url)"], 'dist/worker.js': ['new URL("./wasm/', 'new URL("../models/'] };
+for (const [file, needles] of Object.entries(literals)) {
+  const text = readFileSync(file, 'utf8');
+  for (const n of needles) if (!text.includes(n)) throw new Error(`${file} lost its bundler-visible reference ${n}...; keep it in the entry module`);
+}
 mkdirSync('dist/wasm', { recursive: true });
 const wasmDir = 'node_modules/@tensorflow/tfjs-backend-wasm/dist';
 for (const f of readdirSync(wasmDir).filter((f) => f.endsWith('.wasm'))) copyFileSync(join(wasmDir, f), join('dist/wasm', f));
