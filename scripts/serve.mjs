@@ -3,9 +3,12 @@
 // isolation for WASM threads), correct MIME types, and records every request.
 // Node's http module is enough: no dev-server magic the build does not need.
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
+
+const MAX_RECORDED = 1000;
+const MAX_RECORDED_PATH = 1024;
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
@@ -76,7 +79,9 @@ async function handle(req, res, root, opts, requests) {
   if (req.method !== 'GET' && req.method !== 'HEAD') return fail(405, 'method not allowed', { Allow: 'GET, HEAD' });
   const path = requestPath(req.url);
   if (path === null) return fail(400, 'bad request: malformed path');
-  requests.push(path);
+  // The last requests only, each cut short: a long-running server must not grow with its traffic.
+  requests.push(path.slice(0, MAX_RECORDED_PATH));
+  if (requests.length > MAX_RECORDED) requests.splice(0, requests.length - MAX_RECORDED);
   let base = root;
   let rel = path;
   for (const [prefix, dir] of Object.entries(opts.extra ?? {})) {
@@ -88,11 +93,15 @@ async function handle(req, res, root, opts, requests) {
   const file = normalize(join(base, rel));
   // After decoding and normalizing, the file must still be inside the served folder.
   if (!file.startsWith(normalize(base + sep))) return fail(404, 'not found');
-  const info = await stat(file).catch(() => null);
+  // Links inside the folder may point anywhere: what is served is where they lead, and that must be inside too.
+  const real = await realpath(file).catch(() => null);
+  const realBase = await realpath(base).catch(() => null);
+  if (!real || !realBase || !real.startsWith(realBase + sep)) return fail(404, 'not found');
+  const info = await stat(real).catch(() => null);
   if (!info?.isFile()) return fail(404, 'not found');
   res.writeHead(200, { ...headers, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': info.size });
   if (req.method === 'HEAD') return res.end();
-  createReadStream(file)
+  createReadStream(real)
     .on('error', (err) => res.destroy(err))
     .pipe(res);
 }

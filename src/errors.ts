@@ -40,6 +40,8 @@ export type EdgetuneErrorCode =
   | 'SAVE_FAILED'
   /** Storage quota exceeded while saving. */
   | 'QUOTA_EXCEEDED'
+  /** The training loss stopped being a finite number (a learning rate far too high); the previous model is kept. */
+  | 'TRAINING_DIVERGED'
   /** The worker died; pending calls reject with this code. */
   | 'WORKER_CRASHED'
   /** An optional package this feature needs is not installed (sharp, for decoding image files in Node). */

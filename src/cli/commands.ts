@@ -7,7 +7,10 @@ import { createEngine, type Engine } from '../engine/engine.js';
 import { FileEmbeddingStore } from '../node/embed-store-fs.js';
 import { IMAGE_EXTENSIONS } from '../node/decode.js';
 import type { ImageSource } from '../engine/data/examples.js';
-import { fileSource, readModelDir, writeModelDir } from '../node/files.js';
+import { fileSource, readModelDir } from '../node/files.js';
+import { checkOutputDir, replaceOutputDir } from '../node/output-dir.js';
+import { resolveTrainConfig } from '../engine/config.js';
+import { checkCacheDir, checkCsvPath, checkSplitClasses, csvCell, stopOnSignals, terminalSafe } from './guards.js';
 import { onnxRuntimeForward } from '../node/onnx-forward.js';
 import { nodeWasmThreads } from '../node/wasm-threads.js';
 import { reportFiles } from './report/files.js';
@@ -45,12 +48,13 @@ export interface EngineArgs {
 }
 
 async function engineFor({ backbone, runtime = 'auto', threads }: EngineArgs, cacheDir: string | undefined, out: Output): Promise<Engine> {
+  const onError = (err: Error) => out.warn(`the embedding cache in ${cacheDir} cannot be written (${err.message}); continuing without it`);
   const opts = {
     backends: ['wasm', 'cpu'] as const,
     wasmThreadsHost: nodeWasmThreads(),
     ...(threads !== undefined ? { wasmThreads: threads } : {}),
     ...(backbone ? { backbone } : {}),
-    ...(cacheDir ? { embeddingStore: new FileEmbeddingStore(cacheDir) } : {}),
+    ...(cacheDir ? { embeddingStore: new FileEmbeddingStore(cacheDir, { onError }) } : {}),
   };
   if (runtime === 'tfjs') return createEngine({ ...opts, backends: [...opts.backends] });
   try {
@@ -72,7 +76,7 @@ async function sourcesOf(classes: ClassFiles, strict: boolean, out: Output, skip
         sources.push(await fileSource(path));
       } catch (err) {
         if (strict || !(err instanceof EdgetuneError && err.code === 'INVALID_IMAGE')) throw err;
-        out.warn(`skipping ${err.message}`);
+        out.warn(`skipping ${terminalSafe(err.message)}`);
         skipped.push({ name: path, reason: err.message });
       }
     }
@@ -95,6 +99,8 @@ export interface TrainArgs extends FineTuneOptions, EngineArgs {
   cacheDir?: string;
   /** A model directory to continue from: its head is the warm start (classes kept, new ones added). */
   from?: string;
+  /** Write no embedding cache. */
+  noCache?: boolean;
   strict: boolean;
 }
 
@@ -108,18 +114,22 @@ const STAGE_LABEL: Record<NonNullable<EpochLog['stage']>, string> = {
 
 /** edgetune train: ImageFolder -> model directory, with test accuracy when a test split exists. */
 export async function train(args: TrainArgs, out: Output): Promise<void> {
-  const folder = await readImageFolder(args.data);
+  // Everything that can be checked before reading an image or loading the backbone.
+  resolveTrainConfig(args);
   const outDir = resolve(args.out);
+  await checkOutputDir(outDir, '--out', [args.data, ...(args.from ? [args.from] : [])]);
+  if (args.cacheDir) await checkCacheDir(args.cacheDir);
+  const folder = await readImageFolder(args.data);
+  checkSplitClasses(folder);
   const existedBefore = existsSync(outDir);
-  const cacheDir = args.cacheDir ?? join(outDir, 'cache');
-  for (const f of folder.ignored.slice(0, 5)) out.warn(`ignoring non-image file ${f}`);
+  const cacheDir = args.noCache ? undefined : (args.cacheDir ?? join(outDir, 'cache'));
+  for (const f of folder.ignored.slice(0, 5)) out.warn(`ignoring non-image file ${terminalSafe(f)}`);
   if (folder.ignored.length > 5) out.warn(`ignoring ${folder.ignored.length - 5} more non-image files`);
 
   const engine = await engineFor(args, cacheDir, out);
   const progress = progressFor(out);
   const abort = new AbortController();
-  const onSigint = () => abort.abort();
-  process.once('SIGINT', onSigint);
+  const stop = stopOnSignals(abort);
   try {
     out.log(`backend ${engine.backend.name} ${JSON.stringify(engine.backend.details)}; backbone ${engine.backbone.manifest.id} on ${engine.embedder.forward.name}`);
     if (args.from) {
@@ -172,7 +182,8 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
       ...(report.bestValAccuracy !== undefined && !test ? { metrics: { valAccuracy: report.bestValAccuracy } } : {}),
     });
     Object.assign(files, await reportFiles(engine, { data: resolve(args.data), model: outDir, report, ...(test ? { test: { report: test, samples: testSamples } } : {}) }));
-    await writeModelDir(outDir, files);
+    if (abort.signal.aborted) throw new EdgetuneError('ABORTED', 'train was stopped before the model was written');
+    await replaceOutputDir(outDir, files, '--out');
     out.log(`model written to ${outDir} (report.html, history.csv${test ? ', predictions.csv' : ''} beside it)`);
     const { history, config, ...summary } = report;
     out.result({ model: outDir, backend: engine.backend, runtime: engine.embedder.forward.name, report: { ...summary, config, history }, ...(test ? { test } : {}) });
@@ -183,8 +194,10 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
   } finally {
     // A running bar holds a timer that would keep the process alive.
     progress.end();
-    process.off('SIGINT', onSigint);
+    stop.release();
     await engine.dispose();
+    // Cleaned up: now let the signal end the process, so its exit status says which one.
+    stop.rethrow();
   }
 }
 
@@ -283,7 +296,6 @@ async function collectImages(paths: string[]): Promise<string[]> {
   return unique;
 }
 
-const csvCell = (v: string | number) => (typeof v === 'number' ? v.toFixed(6) : /[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
 
 type PredictRow = { path: string; label: string; probability: number; top: { label: string; probability: number }[] };
 
@@ -291,7 +303,7 @@ type PredictRow = { path: string; label: string; probability: number; top: { lab
 async function predictChunk(engine: Engine, paths: string[], k: number, strict: boolean, out: Output): Promise<PredictRow[]> {
   const skip = (err: unknown) => {
     if (strict || !(err instanceof EdgetuneError && err.code === 'INVALID_IMAGE')) throw err;
-    out.warn(`skipping ${err.message}`);
+    out.warn(`skipping ${terminalSafe(err.message)}`);
   };
   const sources: ImageSource[] = [];
   for (const p of paths) await fileSource(p).then((s) => sources.push(s), skip);
@@ -313,6 +325,8 @@ async function predictChunk(engine: Engine, paths: string[], k: number, strict: 
 
 /** edgetune predict: top-k per image, optionally as a CSV. */
 export async function predict(args: ModelArgs & { inputs: string[]; topK: number; csv?: string; strict: boolean }, out: Output): Promise<void> {
+  if (args.csv) await checkCsvPath(args.csv);
+  if (args.cacheDir) await checkCacheDir(args.cacheDir);
   const paths = await collectImages(args.inputs);
   const { engine } = await loadModel(args, out);
   const progress = progressFor(out);
@@ -327,11 +341,13 @@ export async function predict(args: ModelArgs & { inputs: string[]; topK: number
     if (!rows.length) throw new EdgetuneError('INVALID_IMAGE', `None of the ${paths.length} images could be read`);
     if (args.csv) {
       const header = ['path', 'label', 'probability', ...Array.from({ length: k }, (_, j) => [`top${j + 1}_label`, `top${j + 1}_probability`]).flat()];
-      const lines = rows.map((r) => [r.path, r.label, r.probability, ...r.top.flatMap((t) => [t.label, t.probability])].map(csvCell).join(','));
-      await writeFile(args.csv, [header.join(','), ...lines].join('\n') + '\n');
+      const lines = rows.map((r) => [r.path, r.label, r.probability.toFixed(6), ...r.top.flatMap((t) => [t.label, t.probability.toFixed(6)])].map(csvCell).join(','));
+      await writeFile(args.csv, [header.join(','), ...lines].join('\n') + '\n').catch((err) => {
+        throw new EdgetuneError('SAVE_FAILED', `Cannot write ${args.csv}: ${(err as Error).message}`, { cause: err });
+      });
       out.log(`wrote ${rows.length} predictions to ${args.csv}`);
     } else if (!out.json) {
-      for (const r of rows) out.print(`${r.path}\t${r.label}\t${r.probability.toFixed(4)}`);
+      for (const r of rows) out.print(`${terminalSafe(r.path)}\t${terminalSafe(r.label)}\t${r.probability.toFixed(4)}`);
     }
     out.result({ predictions: rows });
   } finally {
@@ -342,11 +358,12 @@ export async function predict(args: ModelArgs & { inputs: string[]; topK: number
 
 /** edgetune export: rewrite a model directory (optionally with a merged tfjs model), or write model.onnx. */
 export async function exportCmd(args: { model: string; out: string; merged: boolean; format: 'edgetune' | 'onnx'; backbone?: string }, out: Output): Promise<void> {
+  await checkOutputDir(args.out, '--out', [args.model]);
   const { engine, files } = await loadModel(args, out);
   try {
     const meta = JSON.parse(new TextDecoder().decode(files['edgetune.json']));
     const exported = await engine.export({ format: args.format, merged: args.merged, ...(meta.metrics ? { metrics: meta.metrics } : {}) });
-    await writeModelDir(resolve(args.out), exported);
+    await replaceOutputDir(resolve(args.out), exported, '--out');
     out.log(`exported ${Object.keys(exported).length} files to ${resolve(args.out)}`);
     out.result({ out: resolve(args.out), files: Object.fromEntries(Object.entries(exported).map(([n, b]) => [n, b.length])) });
   } finally {

@@ -143,6 +143,7 @@ async function runCommand(command: Command, rest: string[], v: Values, out: Outp
           strict: v.strict,
           ...backbone,
           ...(v['cache-dir'] ? { cacheDir: v['cache-dir'] } : {}),
+          ...(v['no-cache'] ? { noCache: true } : {}),
           ...(v.from ? { from: v.from } : {}),
           epochs: num('epochs', v.epochs),
           batchSize: num('batch-size', v['batch-size']),

@@ -20,6 +20,8 @@ export const HELP: Record<Command, string> = {
 Trains a classifier on an ImageFolder: <data>/<class>/<image> or
 <data>/{train,val,test}/<class>/<image>. A val folder is the validation set
 (else 15% of each class); with a test folder, test accuracy is reported and stored.
+--out must be a new folder, an empty one or an edgetune model folder (replaced
+whole, its cache kept); a folder holding anything else is refused.
 
   --strategy head|partial   partial also trains the backbone's last blocks (default head)
   --unfreeze-blocks N       blocks unfrozen by partial (default 6: MobileNetV2's 7x7 stage
@@ -35,6 +37,7 @@ Trains a classifier on an ImageFolder: <data>/<class>/<image> or
   --no-refit                keep the best-validation checkpoint instead of refitting on train + val
   --from <model-dir>        continue from a trained model (its classes keep their weights)
   --cache-dir DIR           embedding cache (default <model-dir>/cache)
+  --no-cache                compute every embedding, store none
 
 ${COMMON}`,
   eval: `Usage: edgetune eval <model-dir> <data> [options]

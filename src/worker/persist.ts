@@ -3,7 +3,7 @@
 // one is committed whole, so a crash or a quota error never leaves no loadable model.
 import { EdgetuneError } from '../errors.js';
 import type { ModelFiles } from '../types.js';
-import { defaultFetcher, resolveAllowed } from '../engine/model/fetch.js';
+import { defaultFetcher, METADATA_MAX_BYTES, resolveAllowed } from '../engine/model/fetch.js';
 
 const DB = 'edgetune';
 const STORE = 'models';
@@ -73,14 +73,20 @@ export async function loadFromIndexedDb(url: string): Promise<ModelFiles> {
 export async function loadFromUrl(url: string, allowedOrigins: string[] = []): Promise<ModelFiles> {
   const base = new URL(url.endsWith('edgetune.json') ? url : url.replace(/\/?$/, '/edgetune.json'), self.location.href);
   const policy = { allowedOrigins };
-  const metaBytes = await defaultFetcher(base);
-  let names: string[];
+  const metaBytes = await defaultFetcher(base, METADATA_MAX_BYTES);
+  let listed: Record<string, { bytes?: unknown }>;
   try {
-    names = Object.keys(JSON.parse(new TextDecoder().decode(metaBytes)).files ?? {});
+    listed = JSON.parse(new TextDecoder().decode(metaBytes)).files ?? {};
   } catch {
     throw new EdgetuneError('MODEL_LOAD_FAILED', `${base.href} is not valid JSON`);
   }
   const files: ModelFiles = { 'edgetune.json': metaBytes };
-  await Promise.all(names.map(async (n) => (files[n] = await defaultFetcher(resolveAllowed(n, base, base.origin, policy)))));
+  // Each file at most the size edgetune.json declares (the hash check follows on import).
+  await Promise.all(
+    Object.entries(listed).map(async ([n, f]) => {
+      const max = Number.isInteger(f?.bytes) ? (f.bytes as number) : 0;
+      files[n] = await defaultFetcher(resolveAllowed(n, base, base.origin, policy), max);
+    }),
+  );
   return files;
 }

@@ -26,7 +26,7 @@ export interface PackageFiles {
  */
 function packageFetcher({ root, files }: PackageFiles): FileFetcher {
   const byHref = new Map(Object.entries(files).map(([path, url]) => [new URL(path, root).href, url]));
-  return (url) => defaultFetcher(byHref.get(url.href) ?? url);
+  return (url, maxBytes) => defaultFetcher(byHref.get(url.href) ?? url, maxBytes);
 }
 
 /** tfjs-backend-wasm's binaries (it picks one by the browser's SIMD and thread support). */

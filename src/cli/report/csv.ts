@@ -1,12 +1,10 @@
 // history.csv and predictions.csv: what `edgetune train` writes beside the model,
 // for a spreadsheet or pandas.read_csv.
 import type { EpochLog, Prediction, TrainingReport } from '../../types.js';
+import { csvCell } from '../guards.js';
 
-/** RFC 4180 quoting: a field with a comma, quote or line break goes in quotes. */
-export const csvField = (v: string | number | undefined): string => {
-  const s = v === undefined ? '' : String(v);
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-};
+/** RFC 4180 quoting, and no cell a spreadsheet would run as a formula (guards.ts). */
+export const csvField = csvCell;
 const row = (fields: (string | number | undefined)[]) => fields.map(csvField).join(',');
 
 /** Every epoch of every stage, in the order they ran. */

@@ -17,6 +17,11 @@ export interface ReportInput {
 }
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/**
+ * A class name as text that reads as written: bidi controls (a right-to-left
+ * override would show it reversed) made visible, the name isolated from its neighbours.
+ */
+const labelHtml = (s: string) => `<bdi>${esc(s.replace(/[\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `[U+${c.charCodeAt(0).toString(16).toUpperCase()}]`))}</bdi>`;
 const pct = (v: number | undefined) => (v === undefined ? '–' : `${(v * 100).toFixed(1)}%`);
 const COLORS = { train: '#2563eb', val: '#dc2626' };
 
@@ -58,7 +63,7 @@ function curves(report: TrainingReport): string {
 
 /** The confusion matrix as a table shaded by each row's share (recall per cell). */
 function confusion(test: EvaluationReport): string {
-  const head = `<tr><th>true \\ predicted</th>${test.labels.map((l) => `<th>${esc(l)}</th>`).join('')}</tr>`;
+  const head = `<tr><th>true \\ predicted</th>${test.labels.map((l) => `<th>${labelHtml(l)}</th>`).join('')}</tr>`;
   const rows = test.confusion.map((r, i) => {
     const total = r.reduce((a, b) => a + b, 0) || 1;
     const cells = r.map((c, j) => {
@@ -66,13 +71,13 @@ function confusion(test: EvaluationReport): string {
       const color = i === j ? `rgba(22,163,74,${share})` : `rgba(220,38,38,${share})`;
       return `<td style="background:${color}" title="${c} of ${total}">${c}</td>`;
     });
-    return `<tr><th>${esc(test.labels[i]!)}</th>${cells.join('')}</tr>`;
+    return `<tr><th>${labelHtml(test.labels[i]!)}</th>${cells.join('')}</tr>`;
   });
   return `<table id="confusion" class="heat">${head}${rows.join('')}</table>`;
 }
 
 function perClass(test: EvaluationReport): string {
-  const rows = test.perClass.map((c) => `<tr><td>${esc(c.label)}</td><td>${c.precision.toFixed(2)}</td><td>${c.recall.toFixed(2)}</td><td>${c.f1.toFixed(2)}</td><td>${c.support}</td></tr>`);
+  const rows = test.perClass.map((c) => `<tr><td>${labelHtml(c.label)}</td><td>${c.precision.toFixed(2)}</td><td>${c.recall.toFixed(2)}</td><td>${c.f1.toFixed(2)}</td><td>${c.support}</td></tr>`);
   return `<table id="per-class"><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>n</th></tr>${rows.join('')}</table>`;
 }
 
@@ -80,7 +85,7 @@ function wrongGallery(wrong: ReportInput['wrong']): string {
   if (!wrong.length) return '<p>No test image was misclassified.</p>';
   const items = wrong.map(
     (w) =>
-      `<figure class="wrong"><img src="${w.thumbnail}" alt="${esc(w.path)}" width="112" height="112"><figcaption><b>${esc(w.top[0]!.label)}</b> ${pct(w.top[0]!.probability)}<br>true: ${esc(w.label)}<br><small>${esc(w.path.split(/[/\\]/).slice(-2).join('/'))}</small></figcaption></figure>`,
+      `<figure class="wrong"><img src="${w.thumbnail}" alt="${esc(w.path)}" width="112" height="112"><figcaption><b>${labelHtml(w.top[0]!.label)}</b> ${pct(w.top[0]!.probability)}<br>true: ${labelHtml(w.label)}<br><small>${esc(w.path.split(/[/\\]/).slice(-2).join('/'))}</small></figcaption></figure>`,
   );
   return `<div id="wrong">${items.join('')}</div>`;
 }
@@ -112,7 +117,7 @@ export function renderReport(input: ReportInput): string {
 table{border-collapse:collapse}th,td{border:1px solid #ddd;padding:4px 8px;text-align:left}.heat td{text-align:center;min-width:36px}
 .stage{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}.stage h3{width:100%;margin:12px 0 0;font-size:14px}
 #wrong{display:flex;flex-wrap:wrap;gap:10px}.wrong{margin:0;width:120px;font-size:12px}.wrong img{object-fit:cover;border:2px solid #dc2626}
-.wrong small{overflow-wrap:anywhere}#config td{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}</style></head>
+.wrong small,.wrong figcaption,th,td{overflow-wrap:anywhere}#config td{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}</style></head>
 <body><h1>edgetune training report</h1><p>${summary}; ${report.labels.length} classes.</p>
 <h2>Run</h2>${configTable(input)}
 <h2>Curves</h2><div id="curves">${curves(report)}</div>

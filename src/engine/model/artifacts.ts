@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { loadLayersModel, type LayersModel } from '@tensorflow/tfjs-layers';
 import { EDGETUNE_VERSION } from '../../constants.js';
+import { checkFinite, checkHeadJson, checkLabels } from './import-checks.js';
 import { EdgetuneError, asEdgetuneError } from '../../errors.js';
 import type { ModelFiles, ModelMetadata } from '../../types.js';
 
@@ -136,6 +137,7 @@ export function parseMetadata(files: ModelFiles, backbone: Backbone): ModelMetad
   if (!Array.isArray(meta.labels) || meta.labels.length < 2 || meta.labels.some((l) => typeof l !== 'string')) {
     throw new EdgetuneError('MODEL_LOAD_FAILED', 'edgetune.json: labels must list at least two class names');
   }
+  checkLabels(meta.labels);
   if (meta.backbone?.manifestHash !== backbone.manifestHash) {
     incompatible(
       `Model was trained on backbone '${meta.backbone?.id}' (manifest ${String(meta.backbone?.manifestHash).slice(0, 12)}), ` +
@@ -162,13 +164,20 @@ export async function importModel(
       throw new EdgetuneError('MODEL_INTEGRITY', `${name} does not match the sha256/size recorded in edgetune.json`);
     }
   }
+  for (const name of ['weights.bin', ...(meta.tail ? ['tail.bin'] : []), ...(meta.openSet ? ['prototypes.bin'] : [])]) checkFinite(files[name]!, name);
+  let json: { modelTopology: unknown; weightsManifest: { weights: unknown[] }[] };
+  try {
+    json = JSON.parse(dec.decode(files['model.json']));
+  } catch (err) {
+    throw asEdgetuneError(err, 'MODEL_LOAD_FAILED', 'model.json is not valid JSON');
+  }
+  checkHeadJson(json, files['weights.bin']!.length, backbone.manifest.embeddingSize);
   let model: LayersModel;
   try {
-    const json = JSON.parse(dec.decode(files['model.json']));
     model = await loadLayersModel(
       tf.io.fromMemory({
         modelTopology: json.modelTopology,
-        weightSpecs: json.weightsManifest.flatMap((g: { weights: unknown[] }) => g.weights),
+        weightSpecs: json.weightsManifest.flatMap((g) => g.weights) as tf.io.WeightsManifestEntry[],
         weightData: toArrayBuffer(files['weights.bin']!),
       }),
     );

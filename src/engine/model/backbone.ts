@@ -5,7 +5,7 @@ import { GraphModel as GraphModelClass, loadGraphModel, type GraphModel } from '
 import { loadLayersModel, model as layersModel, type LayersModel } from '@tensorflow/tfjs-layers';
 import { EdgetuneError, asEdgetuneError } from '../../errors.js';
 import { BUNDLED_BACKBONES, parseManifest, type BackboneManifest } from './manifest.js';
-import { defaultFetcher, resolveAllowed, type FetchPolicy } from './fetch.js';
+import { defaultFetcher, METADATA_MAX_BYTES, resolveAllowed, type FetchPolicy } from './fetch.js';
 import { packageRootUrl } from '../package-url.js';
 import { concatBytes } from '../util/bytes.js';
 import { sha256Hex } from '../util/hash.js';
@@ -70,8 +70,10 @@ function baseForRelative(): URL {
 }
 
 async function verified(url: URL, expect: { sha256: string; bytes: number } | undefined, policy: FetchPolicy): Promise<Uint8Array> {
-  const bytes = await (policy.fetcher ?? defaultFetcher)(url);
   if (!expect) throw new EdgetuneError('MODEL_INTEGRITY', `${url.href} is not listed in the manifest's files`);
+  if (!Number.isInteger(expect.bytes) || expect.bytes < 0) throw new EdgetuneError('MODEL_LOAD_FAILED', `The manifest declares an invalid size for ${url.href}`);
+  // Never more than the manifest declares: a crafted file (or /dev/zero) is refused, not read.
+  const bytes = await (policy.fetcher ?? defaultFetcher)(url, expect.bytes);
   if (bytes.length !== expect.bytes) {
     throw new EdgetuneError('MODEL_INTEGRITY', `${url.href} is ${bytes.length} bytes, the manifest declares ${expect.bytes}`);
   }
@@ -113,7 +115,7 @@ async function fetchArtifacts(manifest: BackboneManifest, manifestUrl: URL, poli
 }
 
 async function fetchBackbone(backbone: string, manifestUrl: URL, opts: BackboneLoadOptions) {
-  const manifestBytes = await (opts.fetcher ?? defaultFetcher)(manifestUrl);
+  const manifestBytes = await (opts.fetcher ?? defaultFetcher)(manifestUrl, METADATA_MAX_BYTES);
   const manifest = parseManifest(new TextDecoder().decode(manifestBytes));
   const manifestHash = await sha256Hex(manifestBytes);
   return { manifest, manifestHash, artifacts: await fetchArtifacts(manifest, manifestUrl, opts) };

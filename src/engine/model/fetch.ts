@@ -2,8 +2,12 @@
 // The only network access the SDK ever makes goes through here.
 import { EdgetuneError } from '../../errors.js';
 
-/** Returns the bytes at a URL; throws MODEL_LOAD_FAILED when they cannot be read. */
-export type FileFetcher = (url: URL) => Promise<Uint8Array>;
+/**
+ * Returns the bytes at a URL, at most `maxBytes` of them (a file or response that
+ * declares more is refused before it is read); throws MODEL_LOAD_FAILED when they
+ * cannot be read.
+ */
+export type FileFetcher = (url: URL, maxBytes?: number) => Promise<Uint8Array>;
 
 export interface FetchPolicy {
   /**
@@ -16,16 +20,61 @@ export interface FetchPolicy {
   fetcher?: FileFetcher;
 }
 
-export const defaultFetcher: FileFetcher = async (url) => {
-  if (url.protocol === 'file:') {
-    // Imported lazily so browser bundles never load node:fs; the comments keep app bundlers from resolving it.
-    const { readFile } = await import(/* webpackIgnore: true */ /* @vite-ignore */ 'node:fs/promises');
-    try {
-      return new Uint8Array(await readFile(url));
-    } catch (err) {
-      throw new EdgetuneError('MODEL_LOAD_FAILED', `Cannot read ${url.pathname}: ${(err as Error).message}`, { cause: err });
-    }
+/** A manifest or model.json larger than this is not one. */
+export const METADATA_MAX_BYTES = 16 * 1024 * 1024;
+/** No model file edgetune loads comes near this; the bound keeps a crafted URL from filling memory. */
+export const FILE_MAX_BYTES = 1024 * 1024 * 1024;
+
+const tooLarge = (where: string, size: number, max: number) => new EdgetuneError('MODEL_LOAD_FAILED', `${where} is ${size} bytes, over the ${max} bytes expected`);
+
+/** A local file: a regular file only (never a FIFO or a device), its size checked before reading. */
+async function readLocal(url: URL, max: number): Promise<Uint8Array> {
+  // Imported lazily so browser bundles never load node:fs; the comments keep app bundlers from resolving it.
+  const { open, constants } = await import(/* webpackIgnore: true */ /* @vite-ignore */ 'node:fs/promises');
+  let handle;
+  try {
+    handle = await open(url, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    throw new EdgetuneError('MODEL_LOAD_FAILED', `Cannot read ${url.pathname}: ${(err as Error).message}`, { cause: err });
   }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new EdgetuneError('MODEL_LOAD_FAILED', `${url.pathname} is not a regular file`);
+    if (st.size > max) throw tooLarge(url.pathname, st.size, max);
+    const bytes = new Uint8Array(st.size);
+    const { bytesRead } = await handle.read(bytes, 0, st.size, 0);
+    return bytes.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A response body, stopped as soon as it passes `max` bytes. */
+async function readBody(res: Response, url: URL, max: number): Promise<Uint8Array> {
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (declared > max) throw tooLarge(url.href, declared, max);
+  if (!res.body) return new Uint8Array(await res.arrayBuffer());
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > max) {
+      await reader.cancel();
+      throw tooLarge(url.href, total, max);
+    }
+    parts.push(value);
+  }
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const p of parts) (out.set(p, o), (o += p.length));
+  return out;
+}
+
+export const defaultFetcher: FileFetcher = async (url, maxBytes = FILE_MAX_BYTES) => {
+  if (url.protocol === 'file:') return readLocal(url, maxBytes);
   let res: Response;
   try {
     res = await fetch(url, { credentials: 'same-origin' });
@@ -33,7 +82,7 @@ export const defaultFetcher: FileFetcher = async (url) => {
     throw new EdgetuneError('MODEL_LOAD_FAILED', `Cannot fetch ${url.href}: ${(err as Error).message}`, { cause: err });
   }
   if (!res.ok) throw new EdgetuneError('MODEL_LOAD_FAILED', `Cannot fetch ${url.href}: HTTP ${res.status}`);
-  return new Uint8Array(await res.arrayBuffer());
+  return readBody(res, url, maxBytes);
 };
 
 /** Resolves `ref` against `base` and refuses origins the caller did not allow. */

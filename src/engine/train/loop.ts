@@ -286,6 +286,10 @@ export async function trainHead(head: Head, data: TrainData, cfg: ResolvedTrainC
     for (let epoch = 1; epoch <= cfg.epochs; epoch++) {
       const log = await run.epoch(epoch);
       history.push(log);
+      // A diverged run (a learning rate far too high) has nothing worth keeping: stop, the caller keeps the previous model.
+      if (!Number.isFinite(log.loss)) {
+        throw new EdgetuneError('TRAINING_DIVERGED', `The training loss became ${log.loss} at epoch ${epoch}: lower the learning rate (now ${log.learningRate}); the previous model is kept`);
+      }
       const score = { acc: log.valAccuracy ?? log.accuracy, loss: log.valLoss ?? log.loss };
       if (!best || score.acc > best.acc || (score.acc === best.acc && score.loss < best.loss)) {
         if (best) tf.dispose(best.weights);
