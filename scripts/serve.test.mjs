@@ -1,6 +1,6 @@
 // The demo server answers every malformed request with a 4xx and keeps serving.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +39,10 @@ describe('scripts/serve.mjs', () => {
     writeFileSync(join(root, 'index.html'), '<p>hi</p>');
     writeFileSync(join(parent, 'secret.txt'), 'secret');
     outside = 'secret.txt';
+    // Links inside the served folder: one leading out of it, one to a file inside.
+    symlinkSync(join(parent, 'secret.txt'), join(root, 'leak.txt'));
+    symlinkSync(parent, join(root, 'up'));
+    symlinkSync(join(root, 'index.html'), join(root, 'alias.html'));
     server = await serve(root, { index: 'index.html' });
   });
   after(() => server?.close());
@@ -73,5 +77,17 @@ describe('scripts/serve.mjs', () => {
     const head = await fetch(`${server.url}/index.html`, { method: 'HEAD' });
     assert.equal(head.status, 200);
     assert.equal((await fetch(`${server.url}/index.html`)).status, 200);
+  });
+
+  it('never follows a link out of the folder (a link to a file inside is served)', async () => {
+    for (const path of ['/leak.txt', '/up/secret.txt']) assert.equal((await fetch(`${server.url}${path}`)).status, 404, path);
+    assert.equal(await (await fetch(`${server.url}/alias.html`)).text(), '<p>hi</p>');
+  });
+
+  it('keeps a bounded record of requests, however many and however long', async () => {
+    const long = `/${'a'.repeat(8 * 1024)}`;
+    for (let i = 0; i < 1200; i++) await get(server.url, `${long}${i}`);
+    assert.ok(server.requests.length <= 1000, `${server.requests.length} requests recorded`);
+    assert.ok(server.requests.every((p) => p.length <= 1024));
   });
 });

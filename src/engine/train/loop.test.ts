@@ -98,3 +98,26 @@ describe('the training loss (closed-form gradient)', () => {
     assert.ok(ref[1]!.some((g) => Math.abs(g) > 1e-3), 'a gradient to compare');
   });
 });
+
+describe('trainHead on a diverging run', () => {
+  it('stops with TRAINING_DIVERGED when the loss is not a finite number, without leaking tensors', async () => {
+    const data = overlapping(3, 20, 20);
+    data.x.data.fill(Number.POSITIVE_INFINITY, 5 * data.d, 6 * data.d);
+    const n = data.labels.length;
+    const before = tf.memory().numTensors;
+    const head = Head.create({ inputSize: data.d, numClasses: 2, hiddenUnits: 0 }, tf.tidy(() => featureStats(data.x.gather(Array.from({ length: n }, (_, i) => i)))), 1);
+    try {
+      await assert.rejects(
+        trainHead(
+          head,
+          { x: data.x, labels: data.labels, views: Array.from({ length: n }, (_, i) => [i]), trainIdx: Array.from({ length: n }, (_, i) => i), valIdx: [], numClasses: 2, classWeights: Float32Array.of(1, 1) },
+          { ...TRAIN_DEFAULTS, epochs: 5, augment: 0 },
+        ),
+        (e: unknown) => (e as { code?: string }).code === 'TRAINING_DIVERGED' && /epoch 1/.test((e as Error).message),
+      );
+    } finally {
+      head.dispose();
+    }
+    assert.equal(tf.memory().numTensors, before);
+  });
+});
