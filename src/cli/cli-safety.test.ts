@@ -86,12 +86,29 @@ describe('the CLI and what the user owns', () => {
     assert.equal((await train(empty)).code, 0);
   });
 
+  it('a train that fails after writing cache entries removes its new --out, and one over an existing model keeps it', async () => {
+    const late = join(dir, 'late');
+    await addClass(late, 'disc', 'disc', { train: 20 });
+    await addClass(late, 'stripes', 'stripes', { train: 20 });
+    await writeFile(join(late, 'train', 'stripes', 'zz-broken.png'), (await png('stripes', 1)).subarray(0, 60));
+    const out = join(dir, 'late-model');
+    const r = await runCli(['train', late, '--out', out, '--strict', '--augment', '0']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /INVALID_IMAGE: .*zz-broken\.png/);
+    assert.ok(!existsSync(out), 'the failed run left its folder (and cache) behind');
+    const before = await readFile(join(model, 'weights.bin'));
+    const over = await runCli(['train', late, '--out', model, '--strict', '--augment', '0']);
+    assert.equal(over.code, 1, over.stderr);
+    assert.deepEqual(await readFile(join(model, 'weights.bin')), before);
+    assert.ok(existsSync(join(model, 'edgetune.json')));
+  });
+
   it('--out a file, under a file or a dangling link: INVALID_ARGUMENT before any work, the link kept', async () => {
     const file = join(dir, 'a-file');
     await writeFile(file, 'x');
     const link = join(dir, 'dangling');
     await symlink(join(dir, 'nowhere'), link);
-    for (const out of [file, join(file, 'model'), link]) {
+    for (const out of [file, join(file, 'model'), link, '/proc/edgetune-out']) {
       const r = await train(out);
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, /^edgetune: INVALID_ARGUMENT: --out /m);

@@ -3,10 +3,11 @@
 // leaves a torn entry. A cache is an optimisation: a failed write is reported
 // once through onError and never fails the run.
 import { randomUUID } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EmbeddingStore } from '../engine/data/embed-cache.js';
 import { readBoundedFile } from './files.js';
+import { mkdirs } from './mkdirs.js';
 
 /** An entry is an fp16 embedding or a view's prefix activations: kilobytes, never this much. */
 const ENTRY_MAX_BYTES = 16 * 1024 * 1024;
@@ -33,7 +34,7 @@ export class FileEmbeddingStore implements EmbeddingStore {
     // Identical images have one key: write it once.
     const unique = new Map(entries);
     try {
-      await mkdir(this.dir, { recursive: true });
+      await mkdirs(this.dir);
       await Promise.all(
         [...unique].map(async ([k, v]) => {
           const path = join(this.dir, `${k}.h16`);

@@ -4,10 +4,11 @@
 // marked ready by a rename, then swapped in with two renames; a run killed between
 // them leaves the old folder and the ready one beside each other, and the next run
 // (any command that reads or writes that folder) finishes or undoes the swap.
-import { lstat, mkdir, readdir, rename, rm, stat, writeFile, access, constants } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { EdgetuneError } from '../errors.js';
 import type { ModelFiles } from '../types.js';
+import { mkdirs } from './mkdirs.js';
 
 /** The top-level names edgetune writes in a model or export folder. */
 export const EDGETUNE_NAMES: ReadonlySet<string> = new Set([
@@ -101,7 +102,7 @@ export async function checkOutputDir(dir: string, option: string, protect: strin
     const ps = await stat(parent).catch(() => null);
     if (!ps) refuse(`its parent folder ${parent} does not exist`);
     if (!ps!.isDirectory()) refuse(`${parent} is not a folder`);
-    await access(parent, constants.W_OK).catch(() => refuse(`cannot write in ${parent} (permission denied)`));
+    await probeWritable(dir, refuse);
     return;
   }
   if (own.isSymbolicLink()) refuse('is a symbolic link; give the folder it points to, or a new folder');
@@ -113,7 +114,21 @@ export async function checkOutputDir(dir: string, option: string, protect: strin
   }
   const parentStat = await stat(dirname(dir));
   if (parentStat.dev !== own.dev) refuse('is a mount point, which cannot be replaced atomically; use a folder inside it');
-  await access(dirname(dir), constants.W_OK).catch(() => refuse(`cannot write in ${dirname(dir)} (permission denied)`));
+  await probeWritable(dir, refuse);
+}
+
+/**
+ * Makes and removes the staging folder now: a parent that is read-only, full, or a
+ * filesystem that takes no folders (/proc) is found before the run, not after it.
+ */
+async function probeWritable(dir: string, refuse: (why: string) => never): Promise<void> {
+  const probe = staging(dir, 'new');
+  try {
+    await mkdir(probe);
+  } catch (err) {
+    if (code(err) !== 'EEXIST') refuse(`cannot create folders in ${dirname(dir)} (${code(err) ?? (err as Error).message})`);
+  }
+  await rm(probe, { recursive: true, force: true });
 }
 
 /** Writes each file under `root`, refusing names that would leave it. */
@@ -124,7 +139,7 @@ async function writeAll(root: string, files: ModelFiles): Promise<void> {
       throw new EdgetuneError('INVALID_ARGUMENT', `Refusing model file name '${name}'`);
     }
     const path = join(root, ...parts);
-    await mkdir(dirname(path), { recursive: true });
+    await mkdirs(dirname(path));
     await writeFile(path, bytes);
   }
 }
