@@ -121,7 +121,10 @@ function checkClasses(where: string, classes: ClassFiles, minClasses: number): v
  * @throws EdgetuneError INVALID_DATASET, TOO_FEW_CLASSES
  */
 export async function readImageFolder(root: string, minClasses = 2): Promise<ImageFolder> {
-  if (!(await isDir(root))) throw new EdgetuneError('INVALID_DATASET', `${root}: no such directory`);
+  if (!(await isDir(root))) {
+    const exists = await stat(root).then(() => true, () => false);
+    throw new EdgetuneError('INVALID_DATASET', `${root}: ${exists ? 'not a folder (expected an ImageFolder: <data>/<class>/<image>)' : 'no such directory'}`);
+  }
   const ignored: string[] = [];
   const present: (typeof SPLITS)[number][] = [];
   for (const s of SPLITS) if (await isDir(join(root, s))) present.push(s);
