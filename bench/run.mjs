@@ -3,6 +3,7 @@
 // Node and in headless Chromium (WASM with and without threads; WebGPU where an
 // adapter exists), prints one JSON object (--json) or a Markdown table, and
 // writes bench/results/{latest.json,RESULTS.md,chart.svg}.
+import { missedTargets } from './lib/targets.mjs';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -20,6 +21,17 @@ const json = process.argv.includes('--json');
 // The Chromium WASM profiles alone (floor, fineTune, re-train, predict; minutes, not the
 // full run's quarter hour): written to latest-chromium.json, the full results untouched.
 const chromiumOnly = process.argv.includes('--chromium-only');
+// --check: exit 1, naming each target the run missed (bench/lib/targets.mjs).
+const check = process.argv.includes('--check');
+
+/** With --check, names each missed target on stderr and exits 1 when there is one. */
+function judge(result) {
+  if (!check) return;
+  const missed = missedTargets(result);
+  for (const m of missed) process.stderr.write(`[bench] target missed: ${m.name} = ${m.value} (target ${m.op} ${m.target})\n`);
+  if (missed.length) process.exit(1);
+  process.stderr.write('[bench] every measured target met\n');
+}
 const log = (m) => process.stderr.write(`[bench] ${m}\n`);
 const OUT = join(ROOT, 'bench/results');
 const EPOCHS = 20;
@@ -121,6 +133,7 @@ if (chromiumOnly) {
   mkdirSync(OUT, { recursive: true });
   writeFileSync(join(OUT, 'latest-chromium.json'), JSON.stringify(summary, null, 2) + '\n');
   process.stdout.write(JSON.stringify(summary) + '\n');
+  judge(summary);
   process.exit(0);
 }
 const node = nodeProfile();
@@ -164,3 +177,4 @@ writeFileSync(join(OUT, `RESULTS${suffix}.md`), `Measured ${new Date().toISOStri
 writeFileSync(join(OUT, `chart${suffix}.svg`), chart(result));
 process.stdout.write(json ? JSON.stringify(result) + '\n' : md);
 log(`done in ${result.wallS} s; results in bench/results/`);
+judge(result);

@@ -175,10 +175,11 @@ async function journey(server, data, viewportName) {
     await demo.shot('trained-head');
 
     // Predict a dropped file.
-    const probe = files(join(data.root, 'test', a))[0];
+    // A training photo of class a: the model has seen it, so it must name a (a test photo may be a fair mistake).
+    const probe = files(join(data.root, 'train', a))[0];
     await demo.dropPaths('#predict-drop', [probe]);
     await page.waitForSelector('#file-prediction .bar.top', { timeout: 30_000 });
-    assert.ok([a, b, c].includes(await page.locator('#file-prediction .bar.top').getAttribute('data-label')));
+    assert.equal(await page.locator('#file-prediction .bar.top').getAttribute('data-label'), a);
     await demo.shot('predict-drop');
 
     // Evaluate on the examples (seen in training: high) and on the folder's test split.
@@ -199,6 +200,8 @@ async function journey(server, data, viewportName) {
     assert.equal(wrong.of, folderEval.n);
     assert.equal(wrong.wrong, Math.round(folderEval.n * (1 - folderEval.accuracy)), 'as many thumbnails as the accuracy leaves wrong');
     assert.equal(wrong.widths.length, Math.min(wrong.wrong, 48));
+    // Generated data holds one mislabelled test image; stamps-dev's test accuracy leaves mistakes too.
+    assert.ok(wrong.widths.length >= 1, 'the mistakes panel shows the misclassified images');
     assert.ok(wrong.widths.every((w) => w > 0), 'every thumbnail decodes');
     await demo.shot('evaluate-folder');
 

@@ -78,7 +78,7 @@ function picture(kind, seed, size = 96) {
   return sharp(data, { raw: { width: size, height: size, channels: 3 } });
 }
 
-/** Generated pictures in the same layout: 8 train, 2 val, 3 test per class, JPEG and PNG mixed. */
+/** Generated pictures in the same layout: 8 train, 2 val, 3 test per class (and one mislabelled test image), JPEG and PNG mixed. */
 export async function generatedImageFolder() {
   const classes = ['disc', 'stripes', 'checker'];
   const root = mkdtempSync(join(tmpdir(), 'edgetune-generated-'));
@@ -93,6 +93,9 @@ export async function generatedImageFolder() {
       }
     }
   }
+  // One deliberate labelling mistake: stripes filed as a disc. Every model gets it "wrong", so the
+  // views of mistakes (report.html, the demo's evaluation) always have one to show.
+  await picture('stripes', 999).png().toFile(join(root, 'test', 'disc', 'mislabelled-stripes.png'));
   const spare = join(root, 'spare');
   mkdirSync(spare);
   for (let i = 0; i < 4; i++) await picture(['disc', 'stripes', 'checker'][i % 3], 1000 + i).jpeg().toFile(join(spare, `${i}.jpg`));

@@ -36,7 +36,11 @@ describe('SDK reliability in Chromium (WASM)', () => {
     });
     assert.deepEqual(r.labels, ['cats/dogs', 'ñandú 🐦']);
     assert.equal(r.dupCount.train, 5, 'adding to an existing label extends that class');
-    assert.ok(r.labels.includes(r.zeroPrediction), 'an all-zero frame is a valid image');
+    // An all-zero frame is a valid image: one finite probability per class, summing to 1, best first.
+    assert.deepEqual(r.zeroPrediction.map((p) => p.label).sort(), [...r.labels].sort());
+    const probs = r.zeroPrediction.map((p) => p.probability);
+    assert.ok(probs.every(Number.isFinite) && Math.abs(probs.reduce((a, b) => a + b, 0) - 1) < 1e-4, JSON.stringify(probs));
+    assert.deepEqual(probs, [...probs].sort((a, b) => b - a));
     assert.equal(r.busy, 'BUSY');
     assert.equal(r.soak.afterPredicts.numTensors, r.soak.base.numTensors);
     assert.equal(r.soak.afterCycles.numTensors, r.soak.base.numTensors);
@@ -49,6 +53,15 @@ describe('SDK reliability in Chromium (WASM)', () => {
     assert.deepEqual(r.retrain, { computed: 0, hits: 9 }, 'a new worker retrains from the IndexedDB cache without backbone passes');
     assert.deepEqual(r.exportedFiles, ['edgetune.json', 'model.json', 'prototypes.bin', 'weights.bin']);
     assert.ok(r.metaBytes < 20_000, `edgetune.json is metadata only (${r.metaBytes} bytes)`);
+    assertOnlyOwnRequests(urls, server.url);
+  });
+
+  it('[wasm] a save that fails (quota, a broken store) keeps the saved version, which a fresh classifier loads', async () => {
+    const { result: r, urls } = await runInPage(server.url, 'wasm', '/e2e/page/reliability.html', 'runFailedSaves', { backbone: tiny });
+    assert.deepEqual(r.codes, { quota: 'QUOTA_EXCEEDED', 'write-error': 'SAVE_FAILED' });
+    assert.deepEqual(r.labels, ['disc', 'stripes'], 'the two-class model saved before the failures, not the three-class one');
+    assert.deepEqual(r.loaded.map((p) => p.label), r.saved.map((p) => p.label));
+    r.saved.forEach((p, i) => assert.ok(Math.abs(p.probability - r.loaded[i].probability) < 1e-5, `${p.probability} vs ${r.loaded[i].probability}`));
     assertOnlyOwnRequests(urls, server.url);
   });
 

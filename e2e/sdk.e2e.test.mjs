@@ -17,7 +17,8 @@ describe('createClassifier in Chromium (worker)', () => {
     console.log(`# [${backend}] backend ${JSON.stringify(r.backend)}; long tasks during fineTune: ${JSON.stringify(r.trainLongTasks)}`);
     assert.equal(r.backend.name, backend);
     assert.deepEqual(r.labels, ['disc', 'stripes', 'checker']);
-    assert.ok(r.progress.length >= 1, 'progress arrives through Comlink.proxy');
+    // Progress arrives through Comlink.proxy: one 'train' event per epoch the report logs, in order.
+    assert.deepEqual(r.progress, r.epochs, 'one progress event per logged epoch');
     assert.deepEqual(r.errors, {
       predictBeforeTraining: 'NOT_TRAINED',
       emptyLabel: 'INVALID_LABEL',

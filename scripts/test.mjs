@@ -28,13 +28,18 @@ function find(dir, pattern) {
     .sort();
 }
 
+// --unit: build and the unit tests only (npm run test:unit); no browser needed.
+const unitOnly = process.argv.includes('--unit');
+
 // First, so a machine without a browser stops at once instead of after the unit tests.
-const chromium = ensureChromium();
-if (chromium.error) {
-  console.error(`edgetune: ${chromium.error}`);
-  process.exit(1);
+if (!unitOnly) {
+  const chromium = ensureChromium();
+  if (chromium.error) {
+    console.error(`edgetune: ${chromium.error}`);
+    process.exit(1);
+  }
+  process.env.CHROMIUM_PATH = chromium.path;
 }
-process.env.CHROMIUM_PATH = chromium.path;
 
 run('backbones', process.execPath, ['scripts/convert-backbones.mjs']);
 run('build', process.execPath, ['scripts/build.mjs']);
@@ -49,4 +54,5 @@ function rank(f) {
   return i < 0 ? SLOW_FIRST.length : i;
 }
 run('unit tests', process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...unit]);
+if (unitOnly) process.exit(0);
 run('e2e (Chromium)', process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...find('e2e', /\.test\.mjs$/)]);

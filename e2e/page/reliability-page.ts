@@ -34,7 +34,7 @@ async function countRecords(db: string): Promise<Record<string, number>> {
 const TESTING_WORKER = '/e2e/.build/testing-worker.js';
 
 /** Injects a fault into the testing workers of this page. */
-async function inject(fault: 'crash' | 'lose-device'): Promise<void> {
+async function inject(fault: 'crash' | 'lose-device' | 'quota' | 'write-error' | 'writes-ok'): Promise<void> {
   new BroadcastChannel('edgetune-testing').postMessage(fault);
   await new Promise((r) => setTimeout(r, 50));
 }
@@ -84,7 +84,7 @@ async function runReliability(o: Options) {
   await clf.addExamples(odd.unicode, images('stripes', 50, 4));
   const dup = await clf.addExamples(odd.unicode, images('stripes', 60, 1));
   const report = await clf.fineTune({ epochs: 4, augment: 0 });
-  const zeroPrediction = (await clf.predict(zero))[0].label;
+  const zeroPrediction = await clf.predict(zero, { topK: 10 });
 
   // Concurrency: a second fineTune while one runs is rejected with BUSY; the first completes.
   const first = clf.fineTune({ epochs: 30, augment: 0 });
@@ -142,6 +142,35 @@ async function runReliability(o: Options) {
   };
 }
 
+/**
+ * Saves that fail (a full quota, a broken store) keep the saved version: a fresh
+ * classifier loads it and predicts what it predicted when it was saved.
+ */
+async function runFailedSaves(o: { backbone: string }) {
+  const clf = await createClassifier({ backends: ['wasm'], backbone: o.backbone, workerUrl: TESTING_WORKER });
+  const probe = toImageData(syntheticImage('stripes', 4242));
+  for (const label of ['disc', 'stripes'] as const) await clf.addExamples(label, Array.from({ length: 4 }, (_, i) => toImageData(syntheticImage(label, 30 + i))));
+  await clf.fineTune({ epochs: 4, augment: 0, seed: 1 });
+  await clf.save('indexeddb://failing-saves');
+  const saved = await clf.predict(probe, { topK: 3 });
+  // A different model now: a third class.
+  await clf.addExamples('checker', Array.from({ length: 4 }, (_, i) => toImageData(syntheticImage('checker', 30 + i))));
+  await clf.fineTune({ epochs: 4, augment: 0, seed: 2 });
+  const codes: Record<string, string> = {};
+  for (const fault of ['quota', 'write-error'] as const) {
+    await inject(fault);
+    await new Promise((r) => setTimeout(r, 50));
+    codes[fault] = await codeOf(clf.save('indexeddb://failing-saves'));
+  }
+  await inject('writes-ok');
+  await clf.dispose();
+  const fresh = await createClassifier({ backends: ['wasm'], backbone: o.backbone });
+  const meta = await fresh.load('indexeddb://failing-saves');
+  const loaded = await fresh.predict(probe, { topK: 3 });
+  await fresh.dispose();
+  return { codes, labels: meta.labels, saved, loaded };
+}
+
 /** WebGPU device lost after training: the worker moves to WASM with the same model and examples. */
 async function runDeviceLoss(o: { backbone: string }) {
   const clf = await createClassifier({ backends: ['webgpu', 'wasm'], backbone: o.backbone, workerUrl: TESTING_WORKER });
@@ -167,4 +196,5 @@ async function runDeviceLoss(o: { backbone: string }) {
 
 (globalThis as unknown as { runReliability: typeof runReliability }).runReliability = runReliability;
 (globalThis as unknown as { runDeviceLoss: typeof runDeviceLoss }).runDeviceLoss = runDeviceLoss;
+(globalThis as unknown as { runFailedSaves: typeof runFailedSaves }).runFailedSaves = runFailedSaves;
 document.title = 'ready';

@@ -61,6 +61,7 @@ async function runSdk(o: { backends: string[]; backbone?: string; perClass: numb
     backend: clf.backend,
     labels: report.labels,
     progress,
+    epochs: [...report.history, ...(report.refitHistory ?? [])].map((h) => h.epoch),
     accuracy: evaluation.accuracy,
     before,
     afterAbort,

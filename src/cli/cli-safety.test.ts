@@ -206,6 +206,12 @@ describe('the CLI and what the user owns', () => {
     assert.ok(!existsSync(join(dir, 'nan-from')) && !existsSync(join(dir, 'nan-onnx')));
   });
 
+  it('a model trained on the other bundled backbone is refused with MODEL_INCOMPATIBLE, naming both', async () => {
+    const r = await runCli(['predict', model, join(data, 'test', 'disc', '0.png'), '--backbone', 'mobilenet_v2']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /MODEL_INCOMPATIBLE: Model was trained on backbone 'mobilenet_v2_140' .* but 'mobilenet_v2' .* is loaded/);
+  });
+
   it('imported labels obey the training rules (control characters, duplicates, the reserved label)', async () => {
     for (const labels of [['disc', 'str\u001bipes'], ['disc', 'disc'], ['disc', '<unknown>'], ['disc', ' stripes']]) {
       const bad = join(dir, `labels-${sha(new TextEncoder().encode(labels.join())).slice(0, 6)}`);

@@ -55,7 +55,10 @@ describe('Engine on the default backbone (generated images)', () => {
   it('trains a head well above chance and reports its history', async () => {
     const report = await engine.fineTune(FAST);
     assert.deepEqual(report.labels, [...CLASSES]);
-    assert.ok(report.history.length >= 1 && report.bestEpoch >= 1);
+    // FAST has no patience cut below 12 epochs on this data: every epoch is logged, numbered in order.
+    assert.deepEqual(report.history.map((h) => h.epoch), Array.from({ length: report.history.length }, (_, i) => i + 1));
+    assert.ok(report.bestEpoch >= 1 && report.bestEpoch <= report.history.length, `best epoch ${report.bestEpoch} of ${report.history.length}`);
+    assert.ok(report.history.at(-1)!.loss < report.history[0]!.loss, 'the training loss fell');
     assert.equal(report.trainCount + report.validationCount, 30);
     const ev = await engine.evaluate(test.map((s) => ({ label: s.label, image: s.image })));
     assert.ok(ev.accuracy >= 0.8, `test accuracy ${ev.accuracy} (chance is 0.33)`);
@@ -96,6 +99,20 @@ describe('Engine on the default backbone (generated images)', () => {
       await engine.predictBatch(test.slice(0, 4).map((s) => s.image));
       await engine.evaluate(test.slice(0, 4).map((s) => ({ label: s.label, image: s.image })));
       await engine.import(await engine.export({ merged: true }));
+    }
+    assert.equal(tf.memory().numTensors, before);
+  });
+
+  it('does not leak tensors when every cycle embeds new images (added, trained, predicted, evaluated)', async () => {
+    await engine.fineTune({ ...FAST, epochs: 2 });
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) {
+      // New pixels each cycle: the backbone runs on them (a cached cycle would prove nothing about embedding).
+      await engine.addExamples(CLASSES[i % 3]!, await sources([syntheticImage(CLASSES[i % 3]!, 5000 + i)]));
+      const r = await engine.fineTune({ ...FAST, epochs: 2 });
+      assert.ok(r.embeddingsComputed > 0, 'the cycle embedded new images');
+      await engine.predictBatch([syntheticImage('disc', 6000 + i)]);
+      await engine.evaluate([{ label: 'stripes', image: syntheticImage('stripes', 7000 + i) }]);
     }
     assert.equal(tf.memory().numTensors, before);
   });
@@ -184,10 +201,18 @@ describe('Engine on the default backbone (generated images)', () => {
     try {
       await imbalanced.addExamples('disc', await sources(Array.from({ length: 9 }, (_, i) => syntheticImage('disc', i))));
       await imbalanced.addExamples('stripes', await sources(Array.from({ length: 3 }, (_, i) => syntheticImage('stripes', i))));
-      const r = await imbalanced.fineTune({ epochs: 2, augment: 0, validationSplit: 0 });
+      const probe = syntheticImage('stripes', 77);
+      const stripesProbability = async () => (await imbalanced.predictBatch([probe], { topK: 2 }))[0]!.find((p) => p.label === 'stripes')!.probability;
+      const same = { epochs: 4, augment: 0, validationSplit: 0, seed: 3, warmStart: false } as const;
+      const r = await imbalanced.fineTune(same);
       assert.ok(r.classWeights && r.classWeights.stripes! > r.classWeights.disc!, JSON.stringify(r.classWeights));
-      const off = await imbalanced.fineTune({ epochs: 2, augment: 0, validationSplit: 0, classBalance: 'off' });
+      const balanced = await stripesProbability();
+      const off = await imbalanced.fineTune({ ...same, classBalance: 'off' });
       assert.equal(off.classWeights, null);
+      const unbalanced = await stripesProbability();
+      // The weights act on the training, not only on the report: same data and seed, another model.
+      assert.notDeepEqual(r.history.map((h) => h.loss), off.history.map((h) => h.loss));
+      assert.ok(Math.abs(balanced - unbalanced) > 1e-5, `stripes: ${balanced} balanced, ${unbalanced} unweighted`);
     } finally {
       imbalanced.dispose();
     }

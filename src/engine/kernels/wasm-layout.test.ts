@@ -102,7 +102,13 @@ describe('WASM Sum and Transpose (same bits as the stock kernels)', () => {
     const [s, t] = [tf.sum(x, 0), tf.transpose(x)];
     assert.deepEqual([s.shape, t.shape], [[40], [40, 64]]);
     const [xs, ts] = [x.arraySync() as number[][], t.arraySync() as number[][]];
-    assert.equal(ts[39]![63], xs[63]![39]);
+    for (let i = 0; i < 64; i++) for (let j = 0; j < 40; j++) assert.equal(ts[j]![i], xs[i]![j], `transpose [${j}][${i}]`);
+    // Column sums in float64 against the kernel's float32 sums.
+    const sums = s.arraySync() as number[];
+    for (let j = 0; j < 40; j++) {
+      const want = xs.reduce((a, row) => a + row[j]!, 0);
+      assert.ok(Math.abs(sums[j]! - want) <= 1e-4 * Math.max(1, Math.abs(want)), `sum of column ${j}: ${sums[j]} vs ${want}`);
+    }
     tf.dispose([x, s, t]);
     assert.equal(tf.memory().numTensors, before);
   });

@@ -56,7 +56,11 @@ describe('Partial strategy training on the default backbone (generated images)',
     assert.deepEqual([...new Set(stages)], ['select', 'partial']);
     assert.equal(p.refitHistory, null);
     assert.equal(report.refitHistory, null);
-    // The kept model is the checkpoint: its validation accuracy is the partial stage's best.
+    // The kept epoch is the partial stage's best on validation (accuracy first, then loss), and the model carries its tail.
+    const best = p.history[p.bestEpoch - 1]!;
+    for (const h of p.history) {
+      assert.ok(h.valAccuracy! < best.valAccuracy! || (h.valAccuracy === best.valAccuracy && h.valLoss! >= best.valLoss!), `epoch ${h.epoch} beats the kept epoch ${p.bestEpoch}`);
+    }
     assert.equal((await engine.export()).hasOwnProperty('tail.bin'), true);
     const ev = await engine.evaluate(test.map((s) => ({ label: s.label, image: s.image })));
     assert.ok(ev.accuracy >= 0.8, `accuracy ${ev.accuracy}`);

@@ -53,6 +53,14 @@ const valAccuracy = (head: { logits(x: tf.Tensor2D): tf.Tensor2D }, data: TrainD
     return rows.filter((_, j) => pred[j] === data.labels[data.valIdx[j]!]).length / rows.length;
   });
 
+/** Mean softmax cross-entropy on the validation rows (no smoothing, equal weights): what the loop logs as valLoss. */
+const valLoss = (head: { logits(x: tf.Tensor2D): tf.Tensor2D }, data: TrainData): number =>
+  tf.tidy(() => {
+    const rows = data.valIdx.map((i) => data.views[i]![0]!);
+    const y = tf.oneHot(tf.tensor1d(data.valIdx.map((i) => data.labels[i]!), 'int32'), data.numClasses);
+    return tf.losses.softmaxCrossEntropy(y, head.logits(data.x.gather(rows))).dataSync()[0]!;
+  });
+
 describe('fine-tune rules (generated embeddings, CPU)', () => {
   before(async () => {
     await tf.setBackend('cpu');
@@ -65,6 +73,10 @@ describe('fine-tune rules (generated embeddings, CPU)', () => {
     assert.deepEqual(splitExamples(ex, ['a', 'b', 'c'], cfg), s1, 'same seed, same split');
     const valOf = (l: string) => s1.valIdx.filter((i) => ex[i]!.label === l).length;
     assert.deepEqual([valOf('a'), valOf('b'), valOf('c')], [4, 2, 1]);
+    // Sizes where rounding, floor and ceiling disagree (1.4 -> 1, 2.6 -> 3).
+    const odd = examples({ a: 7, b: 13 });
+    const s2 = splitExamples(odd, ['a', 'b'], cfg);
+    assert.deepEqual(['a', 'b'].map((l) => s2.valIdx.filter((i) => odd[i]!.label === l).length), [1, 3]);
     assert.notDeepEqual(splitExamples(ex, ['a', 'b', 'c'], { ...cfg, seed: 8 }).valIdx, s1.valIdx);
     const pinned = examples({ a: 5, b: 5 }, { a: 2, b: 1 });
     assert.deepEqual(splitExamples(pinned, ['a', 'b'], cfg).valIdx, [0, 1, 5]);
@@ -94,6 +106,10 @@ describe('fine-tune rules (generated embeddings, CPU)', () => {
       const best = result.history[result.bestEpoch - 1]!;
       assert.equal(best.valAccuracy, result.bestValAccuracy);
       assert.equal(valAccuracy(head, data), result.bestValAccuracy, 'the returned head is the best epoch\'s');
+      // Accuracy plateaus across epochs here; the validation loss tells the epochs apart.
+      const losses = result.history.map((h) => h.valLoss!);
+      assert.ok(new Set(losses.map((l) => l.toFixed(6))).size > 1, 'the epochs differ in validation loss');
+      assert.ok(Math.abs(valLoss(head, data) - best.valLoss!) < 1e-5, `returned head's loss ${valLoss(head, data)}, best epoch's ${best.valLoss}, last epoch's ${losses.at(-1)}`);
     } finally {
       head.dispose();
     }
