@@ -7,7 +7,7 @@ export default {
   testRunner: 'tap',
   tap: {
     // The fast unit files: they import src/ directly (the CLI tests run dist/, which a mutant never reaches).
-    testFiles: ['src/engine/train/{stages,loop,optimizer,metrics}.test.ts', 'src/node/{output-dir,mkdirs,decode}.test.ts', 'src/engine/data/feature-rows.test.ts'],
+    testFiles: ['src/engine/train/{stages,loop,optimizer,metrics}.test.ts', 'src/node/{files,output-dir,mkdirs,decode}.test.ts', 'src/engine/data/feature-rows.test.ts'],
     nodeArgs: ['--import', 'tsx'],
   },
   checkers: ['typescript'],

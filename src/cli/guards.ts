@@ -73,3 +73,19 @@ export function csvCell(v: string | number | undefined): string {
   const s = /^[=+\-@\t\r]/.test(v) ? `'${v}` : v;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
+
+/**
+ * --quiet: what libraries print on the console (tfjs' backend banners and warnings)
+ * is dropped while `run` runs; edgetune's own errors still reach stderr through the CLI's output.
+ */
+export async function withQuietConsole<T>(quiet: boolean, run: () => Promise<T>): Promise<T> {
+  if (!quiet) return run();
+  const saved = { log: console.log, info: console.info, warn: console.warn, debug: console.debug };
+  const drop = () => undefined;
+  Object.assign(console, { log: drop, info: drop, warn: drop, debug: drop });
+  try {
+    return await run();
+  } finally {
+    Object.assign(console, saved);
+  }
+}

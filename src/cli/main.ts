@@ -8,6 +8,7 @@ import { PARTIAL_SCHEDULES } from '../engine/config.js';
 import type { PartialSchedule } from '../types.js';
 import { evaluate, exportCmd, predict, train, type Output, type Runtime } from './commands.js';
 import { COMMANDS, HELP, OVERVIEW, type Command } from './usage.js';
+import { withQuietConsole } from './guards.js';
 
 const OPTIONS = {
   out: { type: 'string' },
@@ -210,7 +211,7 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
   }
   const out = makeOutput(v, io);
   try {
-    await runCommand(command, rest, v, out);
+    await withQuietConsole(v.quiet, () => runCommand(command, rest, v, out));
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {

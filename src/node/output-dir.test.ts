@@ -68,6 +68,25 @@ describe('model folders: replaced atomically, recovered after a kill', () => {
     assert.ok(!existsSync(ready));
   });
 
+  it('killed after moving the old folder aside but before the new one was ready: the old model comes back', async () => {
+    const m = join(dir, 'rollback');
+    await mkdir(join(dir, `.rollback.edgetune-old-${DEAD}`));
+    await writeFile(join(dir, `.rollback.edgetune-old-${DEAD}`, 'edgetune.json'), 'v1');
+    await mkdir(join(dir, `.rollback.edgetune-new-${DEAD}`));
+    await recoverOutputDir(m);
+    assert.equal(await readFile(join(m, 'edgetune.json'), 'utf8'), 'v1');
+    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.rollback')), []);
+  });
+
+  it("touches only its own folder's leftovers, not another folder's or a look-alike name", async () => {
+    const m = await model('mine', 'v1');
+    const others = [`.mine2.edgetune-new-${DEAD}`, `.mine.edgetune-new-${DEAD}.bak`, `x.mine.edgetune-old-${DEAD}`, `.mine.edgetune-other-${DEAD}`];
+    for (const o of others) await mkdir(join(dir, o));
+    await recoverOutputDir(m);
+    for (const o of others) assert.ok(existsSync(join(dir, o)), o);
+    for (const o of others) await rm(join(dir, o), { recursive: true });
+  });
+
   it("leaves a live run's staging folder alone", async () => {
     const m = await model('live', 'v1');
     const mine = join(dir, `.live.edgetune-new-${process.pid}`);
