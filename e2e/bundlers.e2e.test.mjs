@@ -140,26 +140,18 @@ describe('edgetune in apps built by bundlers, from the packed tarball', () => {
     }
   });
 
-  it("Vite 8: the dev server, with the example's cross-origin isolation", async () => {
-    const app = exampleApp('vite', tarball);
-    const server = await startServer(join(BIN, 'vite'), ['--host', '127.0.0.1', '--port', '0'], app);
-    try {
-      await trainAndPredict(server.url, 'vite-dev');
-    } finally {
-      server.close();
-    }
-  });
-
-  it('Vite 8: the dev server with no configuration at all', async () => {
-    const app = exampleApp('vite', tarball);
-    rmSync(join(app, 'vite.config.js'));
-    const server = await startServer(join(BIN, 'vite'), ['--host', '127.0.0.1', '--port', '0'], app);
-    try {
-      await trainAndPredict(server.url, 'vite-dev-no-config');
-    } finally {
-      server.close();
-    }
-  });
+  for (const [what, config] of [["with the example's cross-origin isolation", true], ['with no configuration at all', false]]) {
+    it(`Vite 8: the dev server, ${what}`, async () => {
+      const app = exampleApp('vite', tarball);
+      if (!config) rmSync(join(app, 'vite.config.js'));
+      const server = await startServer(join(BIN, 'vite'), ['--host', '127.0.0.1', '--port', '0'], app);
+      try {
+        await trainAndPredict(server.url, config ? 'vite-dev' : 'vite-dev-no-config');
+      } finally {
+        server.close();
+      }
+    });
+  }
 
   it('webpack 5: a production build served with COOP/COEP', async () => {
     const app = exampleApp('webpack', tarball);

@@ -1,7 +1,7 @@
 // Shared e2e plumbing: build the page bundle, make a tiny test backbone, launch
 // Debian's Chromium through playwright-core (no browser download).
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -155,4 +155,28 @@ export async function startE2E() {
   const tiny = await makeTinyBackbone();
   const server = await serve(ROOT);
   return { server, tiny };
+}
+
+const ORT_DIST = join(ROOT, 'node_modules/onnxruntime-web/dist');
+
+/**
+ * Answers every request of `page` from this process: `serve(path)` returns
+ * { contentType, body } or nothing (404); /ort/<file> is onnxruntime-web's dist;
+ * other origins are aborted. Returns the list of requested URLs.
+ */
+export async function routeFromMemory(page, origin, serve) {
+  const requests = [];
+  await page.route('**/*', (route) => {
+    const url = new URL(route.request().url());
+    requests.push(url.href);
+    if (url.origin !== origin) return route.abort();
+    const path = decodeURIComponent(url.pathname);
+    if (path.startsWith('/ort/') && /^[\w.-]+$/.test(path.slice(5))) {
+      const file = path.slice(5);
+      return route.fulfill({ contentType: file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript', body: readFileSync(join(ORT_DIST, file)) });
+    }
+    const found = serve(path);
+    return found ? route.fulfill(found) : route.fulfill({ status: 404, body: '' });
+  });
+  return requests;
 }

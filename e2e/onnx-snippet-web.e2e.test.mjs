@@ -10,10 +10,9 @@ import { after, before, describe, it } from 'node:test';
 import * as esbuild from 'esbuild';
 import sharp from 'sharp';
 import { createEngine } from '../dist/engine/index.js';
-import { ROOT, launch } from './harness.mjs';
+import { ROOT, launch, routeFromMemory } from './harness.mjs';
 
 const ORIGIN = 'http://127.0.0.1:9';
-const ORT_DIST = join(ROOT, 'node_modules/onnxruntime-web/dist');
 const DATA = resolve(process.env.EDGETUNE_DATA ?? join(ROOT, '../shared/datasets'));
 const STAMPS_TEST = join(DATA, 'stamps-dev', 'test');
 
@@ -90,22 +89,13 @@ describe("docs/onnx.md's web snippet (onnxruntime-web) against edgetune", () => 
   it('gives the same top-1 label on every image, its probability within 1e-3', async () => {
     const decode = await esbuild.build({ entryPoints: [join(ROOT, 'src/worker/images.ts')], bundle: true, format: 'esm', write: false, logLevel: 'warning' });
     const page = await context.newPage();
-    const requests = [];
-    await page.route('**/*', (route) => {
-      const url = new URL(route.request().url());
-      requests.push(url.href);
-      if (url.origin !== ORIGIN) return route.abort();
-      const path = decodeURIComponent(url.pathname);
-      if (path === '/') return route.fulfill({ contentType: 'text/html', body: pageHtml(webSnippet()) });
-      if (path === '/decode.js') return route.fulfill({ contentType: 'text/javascript', body: decode.outputFiles[0].text });
-      if (path === '/model/model.onnx') return route.fulfill({ contentType: 'application/octet-stream', body: Buffer.from(model['model.onnx']) });
-      if (path === '/model/labels.json') return route.fulfill({ contentType: 'application/json', body: Buffer.from(model['labels.json']) });
-      if (path.startsWith('/images/') && files.has(path.slice(8))) return route.fulfill({ contentType: path.endsWith('png') ? 'image/png' : 'image/jpeg', body: Buffer.from(files.get(path.slice(8))) });
-      if (path.startsWith('/ort/') && /^[\w.-]+$/.test(path.slice(5))) {
-        const file = path.slice(5);
-        return route.fulfill({ contentType: file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript', body: readFileSync(join(ORT_DIST, file)) });
-      }
-      return route.fulfill({ status: 404, body: '' });
+    const requests = await routeFromMemory(page, ORIGIN, (path) => {
+      if (path === '/') return { contentType: 'text/html', body: pageHtml(webSnippet()) };
+      if (path === '/decode.js') return { contentType: 'text/javascript', body: decode.outputFiles[0].text };
+      if (path === '/model/model.onnx') return { contentType: 'application/octet-stream', body: Buffer.from(model['model.onnx']) };
+      if (path === '/model/labels.json') return { contentType: 'application/json', body: Buffer.from(model['labels.json']) };
+      if (path.startsWith('/images/') && files.has(path.slice(8))) return { contentType: path.endsWith('png') ? 'image/png' : 'image/jpeg', body: Buffer.from(files.get(path.slice(8))) };
+      return null;
     });
     try {
       await page.goto(`${ORIGIN}/`);

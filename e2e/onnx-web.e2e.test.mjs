@@ -5,14 +5,12 @@
 // must agree with edgetune on the pixels edgetune's worker decodes from the same
 // files. Every request the page makes is answered from this process.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createEngine } from '../dist/engine/index.js';
-import { ARTIFACTS, ROOT, launch } from './harness.mjs';
+import { ARTIFACTS, launch, routeFromMemory } from './harness.mjs';
 
 const ORIGIN = 'http://127.0.0.1:9';
-const ORT_DIST = join(ROOT, 'node_modules/onnxruntime-web/dist');
 const SIZE = 224;
 
 /** A 224x224 RGB picture: a disc, stripes or a checkerboard in a class colour. */
@@ -63,21 +61,11 @@ describe('ONNX export run by onnxruntime-web (WASM) in Chromium', () => {
     const pixels = new Uint8Array(images.length * SIZE * SIZE * 3);
     images.forEach((im, i) => pixels.set(im.data, i * SIZE * SIZE * 3));
     const page = await context.newPage();
-    const requests = [];
-    await page.route('**/*', (route) => {
-      const url = new URL(route.request().url());
-      requests.push(url.href);
-      if (url.origin !== ORIGIN) return route.abort();
-      if (url.pathname === '/') return route.fulfill({ contentType: 'text/html', body: PAGE });
-      if (url.pathname === '/model.onnx') return route.fulfill({ contentType: 'application/octet-stream', body: Buffer.from(model) });
-      if (url.pathname === '/pixels.bin') return route.fulfill({ contentType: 'application/octet-stream', body: Buffer.from(pixels.buffer) });
-      if (url.pathname.startsWith('/ort/')) {
-        const file = url.pathname.slice(5);
-        if (!/^[\w.-]+$/.test(file)) return route.abort();
-        const type = file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript';
-        return route.fulfill({ contentType: type, body: readFileSync(join(ORT_DIST, file)) });
-      }
-      return route.fulfill({ status: 404, body: '' });
+    const requests = await routeFromMemory(page, ORIGIN, (path) => {
+      if (path === '/') return { contentType: 'text/html', body: PAGE };
+      if (path === '/model.onnx') return { contentType: 'application/octet-stream', body: Buffer.from(model) };
+      if (path === '/pixels.bin') return { contentType: 'application/octet-stream', body: Buffer.from(pixels.buffer) };
+      return null;
     });
     try {
       await page.goto(`${ORIGIN}/`);

@@ -15,7 +15,7 @@ import { onnxRuntimeForward } from '../node/onnx-forward.js';
 import { nodeWasmThreads } from '../node/wasm-threads.js';
 import { reportFiles } from './report/files.js';
 import { BUNDLED_BACKBONES } from '../engine/model/manifest.js';
-import type { EpochLog, EvaluationReport, FineTuneOptions, ModelFiles } from '../types.js';
+import type { EpochLog, EvaluationReport, FineTuneOptions, ModelFiles, Progress, TrainingReport } from '../types.js';
 import { readImageFolder, type ClassFiles } from './imagefolder.js';
 import { PhaseProgress, type ProgressIO } from './progress.js';
 
@@ -112,6 +112,37 @@ const STAGE_LABEL: Record<NonNullable<EpochLog['stage']>, string> = {
   'partial-refit': 'partial refit train+val',
 };
 
+/** One line of training progress: the embedding pass, a skipped image, an epoch. */
+function showProgress(p: Progress, progress: PhaseProgress, out: Output): void {
+  if (p.phase === 'embed') {
+    const pre = p.prefix ? `; prefix cache ${p.prefix.cached} views${p.prefix.recomputed ? `, ${p.prefix.recomputed} recomputed each epoch (over budget)` : ''}` : '';
+    progress.update('embed', p.done, p.total, `${p.cacheHits} cached${pre}`);
+  } else if (p.phase === 'skip') out.warn(`skipping ${terminalSafe(p.reason)}`);
+  else {
+    const val = p.valAccuracy !== undefined ? ` val_acc ${p.valAccuracy.toFixed(3)}` : '';
+    progress.update(`train ${STAGE_LABEL[p.stage ?? 'select']}`.trim(), p.epoch, p.epochs, `loss ${p.loss.toFixed(3)} acc ${p.accuracy.toFixed(3)}${val}`);
+  }
+}
+
+/** What a training run did, in one or two lines on stderr. */
+function logSummary(report: TrainingReport, out: Output): void {
+  out.log(
+    `trained ${report.labels.length} classes on ${report.trainCount} images (${report.validationCount} val): ` +
+      `${report.epochsRun} epochs, best epoch ${report.bestEpoch}` +
+      (report.bestValAccuracy !== undefined ? `, val accuracy ${(report.bestValAccuracy * 100).toFixed(1)}%` : '') +
+      `; ${report.embeddingsComputed} backbone passes, ${report.cacheHits} cached`,
+  );
+  const partial = report.partial;
+  if (!partial) return;
+  const best = partial.history.find((h) => h.epoch === partial.bestEpoch);
+  out.log(
+    `partial: ${partial.history.length} epochs, best epoch ${partial.bestEpoch}` +
+      (best?.valAccuracy !== undefined ? ` (val accuracy ${(best.valAccuracy * 100).toFixed(1)}%)` : ' (the head-only start)') +
+      `; ${(partial.history.reduce((n, h) => n + h.ms, 0) / Math.max(1, partial.history.length) / 1000).toFixed(1)} s per epoch` +
+      (partial.refitHistory ? `; refit on train + val for ${partial.refitHistory.length} epochs` : ''),
+  );
+}
+
 /** edgetune train: ImageFolder -> model directory, with test accuracy when a test split exists. */
 export async function train(args: TrainArgs, out: Output): Promise<void> {
   // Everything that can be checked before reading an image or loading the backbone.
@@ -144,33 +175,10 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
       ...args,
       skipInvalid: !args.strict,
       signal: abort.signal,
-      onProgress: (p) => {
-        if (p.phase === 'embed') {
-          const pre = p.prefix ? `; prefix cache ${p.prefix.cached} views${p.prefix.recomputed ? `, ${p.prefix.recomputed} recomputed each epoch (over budget)` : ''}` : '';
-          progress.update('embed', p.done, p.total, `${p.cacheHits} cached${pre}`);
-        } else if (p.phase === 'skip') out.warn(`skipping ${p.reason}`);
-        else {
-          const val = p.valAccuracy !== undefined ? ` val_acc ${p.valAccuracy.toFixed(3)}` : '';
-          progress.update(`train ${STAGE_LABEL[p.stage ?? 'select']}`.trim(), p.epoch, p.epochs, `loss ${p.loss.toFixed(3)} acc ${p.accuracy.toFixed(3)}${val}`);
-        }
-      },
+      onProgress: (p) => showProgress(p, progress, out),
     });
     progress.end();
-    out.log(
-      `trained ${report.labels.length} classes on ${report.trainCount} images (${report.validationCount} val): ` +
-        `${report.epochsRun} epochs, best epoch ${report.bestEpoch}` +
-        (report.bestValAccuracy !== undefined ? `, val accuracy ${(report.bestValAccuracy * 100).toFixed(1)}%` : '') +
-        `; ${report.embeddingsComputed} backbone passes, ${report.cacheHits} cached`,
-    );
-    if (report.partial) {
-      const best = report.partial.history.find((h) => h.epoch === report.partial!.bestEpoch);
-      out.log(
-        `partial: ${report.partial.history.length} epochs, best epoch ${report.partial.bestEpoch}` +
-          (best?.valAccuracy !== undefined ? ` (val accuracy ${(best.valAccuracy * 100).toFixed(1)}%)` : ' (the head-only start)') +
-          `; ${(report.partial.history.reduce((n, h) => n + h.ms, 0) / Math.max(1, report.partial.history.length) / 1000).toFixed(1)} s per epoch` +
-          (report.partial.refitHistory ? `; refit on train + val for ${report.partial.refitHistory.length} epochs` : ''),
-      );
-    }
+    logSummary(report, out);
     let test: EvaluationReport | undefined;
     let testSamples: { label: string; image: ImageSource }[] = [];
     if (folder.test) {
