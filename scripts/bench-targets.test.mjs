@@ -19,4 +19,9 @@ describe('bench targets', () => {
   it('skips measures the run did not take (a Chromium-only run has no Node figures)', () => {
     assert.deepEqual(missedTargets({ ratioToFloor: 1.1 }), []);
   });
+
+  it("judges a quick run's size-independent targets only", () => {
+    const quick = { ...good, mode: 'quick', ratioToFloor: 1.2, retrainSpeedup: 3.7, longTasks: 1 };
+    assert.deepEqual(missedTargets(quick).map((m) => m.name), ['Chromium main-thread long tasks during fineTune']);
+  });
 });
