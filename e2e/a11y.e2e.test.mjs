@@ -1,0 +1,38 @@
+// axe-core (the accessibility engine browsers' devtools use) on the demo's first
+// screen, at desktop and phone size: no rule violation.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { buildDemo } from '../scripts/build-demo.mjs';
+import { serve } from '../scripts/serve.mjs';
+import { ROOT, launch } from './harness.mjs';
+
+const AXE = readFileSync(join(ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
+
+describe('the demo under axe-core', () => {
+  let server;
+  before(async () => {
+    await buildDemo({ quiet: true });
+    server = await serve(join(ROOT, 'demo/dist'), { index: 'index.html' });
+  });
+  after(() => server?.close());
+
+  for (const [name, viewport] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 360, height: 740 }]]) {
+    it(`first screen, ${name}: no violation`, async () => {
+      const context = await launch();
+      try {
+        const page = await context.newPage();
+        await page.setViewportSize(viewport);
+        await page.goto(`${server.url}/`);
+        await page.waitForSelector('#add-class');
+        // Evaluated as a function body, so the page's own script policy does not apply.
+        await page.evaluate(AXE);
+        const violations = await page.evaluate(async () => (await window.axe.run(document)).violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')) })));
+        assert.deepEqual(violations, []);
+      } finally {
+        await context.close();
+      }
+    });
+  }
+});
