@@ -6,7 +6,7 @@
 // import into a fresh browser profile, reset. Real photos from the shared
 // datasets when they are there; generated images always.
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,6 +16,8 @@ import { generatedImageFolder, realImageFolder } from './fixtures.mjs';
 import { ARTIFACTS, ROOT, launch } from './harness.mjs';
 
 const VIEWPORTS = { desktop: { width: 1280, height: 800 }, mobile: { width: 360, height: 740 } };
+
+const AXE = readFileSync(join(ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
 
 /** The demo's UI steps, with a screenshot after each. */
 class DemoPage {
@@ -65,6 +67,13 @@ class DemoPage {
     assert.equal(Number(total), shown, text);
     assert.equal(Number(train) + Number(val), Number(total), text);
     return text;
+  }
+
+  /** axe-core on the page as it is now: no rule violation (`state` names it in the failure). */
+  async axe(state) {
+    if (!(await this.page.evaluate(() => 'axe' in window))) await this.page.evaluate(AXE);
+    const violations = await this.page.evaluate(async () => (await window.axe.run(document)).violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`));
+    assert.deepEqual(violations, [], `axe-core, ${state}`);
   }
 
   /** Top-1 of the "drop an image" panel for one file, through its picker. */
@@ -150,6 +159,7 @@ async function journey(server, data, viewportName) {
     const added = await demo.waitStatus(/Added \d+ images in 3 classes \(\d+ test images left/);
     assert.match(added, new RegExp(`\\(${data.counts.testTotal} test images left`));
     await demo.shot('pick-split-folder');
+    await demo.axe('with classes');
     const expectedCount = (l) => data.counts.train[l] + data.counts.val[l];
     assert.deepEqual(Object.fromEntries(await demo.classes()), {
       [a]: expectedCount(a),
@@ -173,6 +183,7 @@ async function journey(server, data, viewportName) {
     await demo.train('head', 20);
     assert.ok(Number(await page.locator('#chart-loss').getAttribute('data-points')) >= 2);
     await demo.shot('trained-head');
+    await demo.axe('trained');
 
     // Predict a dropped file.
     // A training photo of class a: the model has seen it, so it must name a (a test photo may be a fair mistake).
@@ -188,6 +199,7 @@ async function journey(server, data, viewportName) {
     assert.equal(own.n, data.counts.trainTotal + data.counts.valTotal);
     assert.ok(own.accuracy >= 0.6, own.caption);
     await demo.shot('evaluate-examples');
+    await demo.axe('evaluation shown');
 
     // A short partial fine-tune, then the folder evaluation of the model that gets exported.
     await demo.train('partial', 20, 3);

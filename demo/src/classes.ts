@@ -25,7 +25,7 @@ export function renderClasses(): void {
           <label class="button">Add files… <input type="file" accept="image/*" multiple hidden class="files"></label>
           <button type="button" class="delete" aria-label="Delete class ${escapeHtml(name)}">Delete</button>
         </div>
-        <div class="thumbs" aria-label="Examples of ${escapeHtml(name)}"></div>`;
+        <div class="thumbs" role="group" tabindex="0" aria-label="Examples of ${escapeHtml(name)}"></div>`;
       const input = li.querySelector<HTMLInputElement>('.rename')!;
       input.value = name;
       input.addEventListener('change', () => guarded('Rename', () => renameClass(name, input.value)));
