@@ -1,10 +1,10 @@
 // File-backed image sources and model directories for Node.
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { open, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import { readLocalFile } from '../engine/model/fetch.js';
 import { join, relative, sep } from 'node:path';
 import { recoverOutputDir, replaceOutputDir } from './output-dir.js';
-import { EdgetuneError, type EdgetuneErrorCode } from '../errors.js';
+import { EdgetuneError } from '../errors.js';
 import type { ModelFiles } from '../types.js';
 import { decodeImage } from './decode.js';
 import type { ImageSource } from '../engine/data/examples.js';
@@ -39,24 +39,7 @@ const METADATA_MAX_BYTES = 4 * 1024 * 1024;
 const MODEL_MAX_FILES = 64;
 
 /** Reads one regular file of at most `max` bytes (never a FIFO, a device or an unbounded read). */
-export async function readBoundedFile(path: string, max: number, what: string, code: EdgetuneErrorCode = 'MODEL_LOAD_FAILED'): Promise<Uint8Array> {
-  let handle;
-  try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (err) {
-    throw new EdgetuneError(code, `${what} ${path}: cannot read (${(err as Error).message})`, { cause: err });
-  }
-  try {
-    const s = await handle.stat();
-    if (!s.isFile()) throw new EdgetuneError(code, `${what} ${path}: not a regular file`);
-    if (s.size > max) throw new EdgetuneError(code, `${what} ${path}: ${s.size} bytes, over the ${max}-byte limit`);
-    const bytes = new Uint8Array(s.size);
-    const { bytesRead } = await handle.read(bytes, 0, s.size, 0);
-    return bytesRead === s.size ? bytes : bytes.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
-}
+export const readBoundedFile = readLocalFile;
 
 /**
  * Reads a model directory into a ModelFiles map (posix-style names): edgetune.json

@@ -1,6 +1,6 @@
 // Reading model files: http(s) through fetch, file: URLs through node:fs.
 // The only network access the SDK ever makes goes through here.
-import { EdgetuneError } from '../../errors.js';
+import { EdgetuneError, type EdgetuneErrorCode } from '../../errors.js';
 
 /**
  * Returns the bytes at a URL, at most `maxBytes` of them (a file or response that
@@ -27,23 +27,29 @@ export const FILE_MAX_BYTES = 1024 * 1024 * 1024;
 
 const tooLarge = (where: string, size: number, max: number) => new EdgetuneError('MODEL_LOAD_FAILED', `${where} is ${size} bytes, over the ${max} bytes expected`);
 
-/** A local file: a regular file only (never a FIFO or a device), its size checked before reading. */
-async function readLocal(url: URL, max: number): Promise<Uint8Array> {
-  // Imported lazily so browser bundles never load node:fs; the comments keep app bundlers from resolving it.
-  const { open, constants } = await import(/* webpackIgnore: true */ /* @vite-ignore */ 'node:fs/promises');
+/** node:fs/promises, imported once and lazily so browser bundles never load it; the comments keep app bundlers from resolving it. */
+let nodeFs: Promise<typeof import('node:fs/promises')> | undefined;
+
+/**
+ * A local file of at most `max` bytes: a regular file only (never a FIFO or a
+ * device), its size checked before it is read. Node only.
+ */
+export async function readLocalFile(path: string | URL, max: number, what: string, code: EdgetuneErrorCode = 'MODEL_LOAD_FAILED'): Promise<Uint8Array> {
+  const { open, constants } = await (nodeFs ??= import(/* webpackIgnore: true */ /* @vite-ignore */ 'node:fs/promises'));
+  const shown = path instanceof URL ? path.pathname : path;
   let handle;
   try {
-    handle = await open(url, constants.O_RDONLY | constants.O_NONBLOCK);
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
-    throw new EdgetuneError('MODEL_LOAD_FAILED', `Cannot read ${url.pathname}: ${(err as Error).message}`, { cause: err });
+    throw new EdgetuneError(code, `${what} ${shown}: cannot read (${(err as Error).message})`, { cause: err });
   }
   try {
     const st = await handle.stat();
-    if (!st.isFile()) throw new EdgetuneError('MODEL_LOAD_FAILED', `${url.pathname} is not a regular file`);
-    if (st.size > max) throw tooLarge(url.pathname, st.size, max);
+    if (!st.isFile()) throw new EdgetuneError(code, `${what} ${shown}: not a regular file`);
+    if (st.size > max) throw new EdgetuneError(code, `${what} ${shown}: ${st.size} bytes, over the ${max}-byte limit`);
     const bytes = new Uint8Array(st.size);
     const { bytesRead } = await handle.read(bytes, 0, st.size, 0);
-    return bytes.subarray(0, bytesRead);
+    return bytesRead === st.size ? bytes : bytes.subarray(0, bytesRead);
   } finally {
     await handle.close();
   }
@@ -74,7 +80,7 @@ async function readBody(res: Response, url: URL, max: number): Promise<Uint8Arra
 }
 
 export const defaultFetcher: FileFetcher = async (url, maxBytes = FILE_MAX_BYTES) => {
-  if (url.protocol === 'file:') return readLocal(url, maxBytes);
+  if (url.protocol === 'file:') return readLocalFile(url, maxBytes, 'model file');
   let res: Response;
   try {
     res = await fetch(url, { credentials: 'same-origin' });
