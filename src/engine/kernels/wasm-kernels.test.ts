@@ -54,7 +54,7 @@ describe('WASM training kernels', () => {
   });
 
   it('registers the depthwise gradients tfjs-backend-wasm lacks, and ReLU6 backprop', () => {
-    for (const k of [tf.DepthwiseConv2dNativeBackpropInput, tf.DepthwiseConv2dNativeBackpropFilter, 'EdgetuneRelu6Backprop', ADAMW]) {
+    for (const k of [tf.DepthwiseConv2dNativeBackpropInput, tf.DepthwiseConv2dNativeBackpropFilter, tf.Conv2DBackpropFilter, 'EdgetuneRelu6Backprop', ADAMW]) {
       assert.ok(tf.getKernel(k, 'wasm'), k);
     }
   });
@@ -97,6 +97,45 @@ describe('WASM training kernels', () => {
       });
     });
   }
+
+  // Regular convolutions (full fine-tuning's stem): the filter gradient only, as for a layer whose input is data.
+  const CONV_CASES: Case[] = [
+    { x: [2, 17, 17, 3], k: [3, 3, 3, 8], stride: 2, pad: 'same' },
+    { x: [1, 9, 8, 5], k: [3, 2, 5, 4], stride: 1, pad: 'valid' },
+    { x: [3, 6, 6, 2], k: [1, 1, 2, 6], stride: 1, pad: 'same' },
+    { x: [4, 33, 31, 3], k: [5, 5, 3, 4], stride: 3, pad: 'same' },
+  ];
+  async function convFilterGrad(backend: string, c: Case, seed: number) {
+    await tf.setBackend(backend);
+    return tf.tidy(() => {
+      const x = tf.randomUniform(c.x, -2, 2, 'float32', seed) as tf.Tensor4D;
+      const k = tf.randomUniform(c.k, -1, 1, 'float32', seed + 1) as tf.Tensor4D;
+      const dy = tf.randomUniform(tf.conv2d(x, k, c.stride, c.pad).shape, -1, 1, 'float32', seed + 2);
+      const [dk] = tf.grads((w: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, w as tf.Tensor4D, c.stride, c.pad), dy)))([k]);
+      return dk!.dataSync();
+    });
+  }
+  for (const [i, c] of CONV_CASES.entries()) {
+    it(`Conv2DBackpropFilter matches the CPU backend: x [${c.x}], kernel [${c.k}], stride ${c.stride}, ${c.pad}`, async () => {
+      const ref = await convFilterGrad('cpu', c, 100 + i);
+      const got = await convFilterGrad('wasm', c, 100 + i);
+      assert.equal(got.length, ref.length);
+      const scale = Math.max(1, ...Array.from(ref, Math.abs));
+      const maxRel = Math.max(...Array.from(ref, (r, e) => Math.abs(r - got[e]!) / scale));
+      assert.ok(maxRel < 1e-5, `max relative difference ${maxRel}`);
+      assert.ok(Array.from(ref).some((v) => v !== 0));
+    });
+  }
+
+  it('Conv2DBackpropFilter sums image groups when the patch matrix passes its budget', async () => {
+    // 3 x 3 x 512 patches (K = 4608) over 48 x 48 outputs: 42 MB per image, so four groups of one (PATCH_BYTES 64 MB).
+    const c: Case = { x: [4, 48, 48, 512], k: [3, 3, 512, 2], stride: 1, pad: 'same' };
+    const ref = await convFilterGrad('cpu', c, 7);
+    const got = await convFilterGrad('wasm', c, 7);
+    const scale = Math.max(1, ...Array.from(ref, Math.abs));
+    const maxRel = Math.max(...Array.from(ref, (r, e) => Math.abs(r - got[e]!) / scale));
+    assert.ok(maxRel < 1e-5, `max relative difference ${maxRel}`);
+  });
 
   it("ReLU6's gradient is zero where the output is clipped, dy elsewhere", async () => {
     await tf.setBackend('wasm');

@@ -1,7 +1,8 @@
 // Kernels edgetune adds to tfjs-backend-wasm (4.22) so that the partial strategy's
 // tail trains there at a cost close to its arithmetic:
-// - DepthwiseConv2dNativeBackpropInput / ...BackpropFilter: missing from the WASM
-//   backend (WebGPU and CPU have them), so tf.depthwiseConv2d had no gradient there;
+// - DepthwiseConv2dNativeBackpropInput / ...BackpropFilter and Conv2DBackpropFilter
+//   (wasm-conv-filter.ts): missing from the WASM backend (WebGPU and CPU have them),
+//   so depthwise and regular convolutions had no weight gradient there;
 // - Identity without a copy: tfjs saves every tensor a gradient needs through
 //   Identity, which the WASM backend implements as a memcpy (the CPU backend shares
 //   the buffer, as this one does; tensors are immutable, so sharing is safe);
@@ -17,6 +18,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util, type KernelConfig, type TensorInfo, type NamedAttrMap } from '@tensorflow/tfjs-core';
 import { f32, fmaFor, ptr, simd, type WasmBackend } from './wasm-backend.js';
+import { conv2dBackpropFilter } from './wasm-conv-filter.js';
 import { LAYOUT_KERNELS, wrapStock } from './wasm-layout.js';
 
 type Conv2DAttrs = {
@@ -258,6 +260,10 @@ export function registerWasmTrainingKernels(): void {
     if (k.kernelName === tf.Identity) tf.unregisterKernel(k.kernelName, 'wasm');
     else if (tf.getKernel(k.kernelName, 'wasm')) continue;
     tf.registerKernel(k);
+  }
+  const matMul = tf.getKernel(tf.BatchMatMul, 'wasm');
+  if (matMul && !tf.getKernel(tf.Conv2DBackpropFilter, 'wasm')) {
+    tf.registerKernel({ kernelName: tf.Conv2DBackpropFilter, backendName: 'wasm', kernelFunc: conv2dBackpropFilter(matMul.kernelFunc) as never });
   }
   for (const [name, wrap] of Object.entries(LAYOUT_KERNELS)) {
     const stock = tf.getKernel(name, 'wasm');
