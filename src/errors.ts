@@ -42,6 +42,8 @@ export type EdgetuneErrorCode =
   | 'QUOTA_EXCEEDED'
   /** The training loss stopped being a finite number (a learning rate far too high); the previous model is kept. */
   | 'TRAINING_DIVERGED'
+  /** A training step would need more memory than allowed (`stepMemoryBytes`), even for one image; nothing was trained. */
+  | 'OUT_OF_MEMORY'
   /** The worker died; pending calls reject with this code. */
   | 'WORKER_CRASHED'
   /** An optional package this feature needs is not installed (sharp, for decoding image files in Node). */

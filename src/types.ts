@@ -21,10 +21,54 @@ export interface RawImage {
   channels: 3 | 4;
 }
 
-/** Training strategy: only the classifier head, or also the backbone's last blocks. */
-export type Strategy = 'head' | 'partial';
-/** How the partial strategy schedules the tail's training (FineTuneOptions.partialSchedule). */
+/**
+ * Training strategy (the PyTorch transfer-learning recipe's three): only the
+ * classifier head on the frozen backbone, also the backbone's last blocks, or
+ * the whole backbone.
+ */
+export type Strategy = 'head' | 'partial' | 'full';
+/** How the partial and full strategies schedule the backbone's training (`partial.schedule`, `full.schedule`). */
 export type PartialSchedule = 'direct' | 'select' | 'select-refit';
+
+/** Options of a strategy that trains backbone layers: FineTuneOptions.partial and FineTuneOptions.full. */
+export interface BackboneTrainingOptions {
+  /**
+   * Partial only: trailing bottleneck blocks to unfreeze besides the final 1x1 conv.
+   * 4 is MobileNetV2's last stage (the stride-2 block into 7x7 and the three after it),
+   * the counterpart of ResNet's `layer4` in the PyTorch recipe; the default, 6, adds the
+   * 14x14 stage's last two blocks, which measured about 2 points better (docs/partial-strategy.md).
+   * @default 6
+   */
+  unfreezeBlocks?: number;
+  /**
+   * Learning rate of the backbone layers. The head meanwhile continues at the
+   * (lower) rate it converged at in the head-only stage.
+   * @default partial: learningRate; full: learningRate / 10 (the recipe's lower rate for pretrained layers)
+   */
+  learningRate?: number;
+  /** Epochs of joint backbone + head training (after the head-only stage). @default partial 12, full 6 */
+  epochs?: number;
+  /**
+   * How the backbone's epochs are scheduled.
+   * - 'direct': the backbone and the head (refit on train + validation) train once, on
+   *   train + validation, for `epochs`; no checkpoint is chosen.
+   * - 'select': the PyTorch recipe: they train on the training split and the best-validation
+   *   checkpoint is kept (the backbone's only if it beats the head alone).
+   * - 'select-refit': 'select', then again from the start on train + validation for the
+   *   selected number of epochs: about twice the time of 'direct'.
+   * 'direct' and 'select-refit' need validation data and `refit`; without them training is as in 'select'.
+   * @default 'direct'
+   */
+  schedule?: PartialSchedule;
+  /** Memory for cached activations at the trainable part's input (fp16); views beyond it are recomputed each epoch. @default 256 MiB */
+  cacheBytes?: number;
+  /**
+   * Most bytes a training step may hold (forward activations kept for the backward pass):
+   * a batch that would need more runs as smaller batches with their gradients summed;
+   * a single image that needs more fails up front with OUT_OF_MEMORY. @default 1 GiB
+   */
+  stepMemoryBytes?: number;
+}
 
 export interface FineTuneOptions {
   /** Maximum number of epochs (early stopping usually ends sooner). @default 80 */
@@ -60,28 +104,22 @@ export interface FineTuneOptions {
   seed?: number;
   /**
    * 'head' trains the classifier on frozen features. 'partial' first does that,
-   * then also unfreezes the backbone's last `unfreezeBlocks` blocks (plus its
-   * final 1x1 convolution) and trains them with the head at `backboneLearningRate`.
+   * then also trains the backbone's last blocks with the head (options: `partial`);
+   * 'full' trains every backbone layer with the head (options: `full`).
    * @default 'head'
    */
   strategy?: Strategy;
-  /**
-   * Partial strategy: trailing bottleneck blocks to unfreeze besides the final 1x1 conv.
-   * 4 is MobileNetV2's last stage (the stride-2 block into 7x7 and the three after it),
-   * the counterpart of ResNet's `layer4` in the PyTorch recipe; the default, 6, adds the
-   * 14x14 stage's last two blocks, which measured about 2 points better (docs/partial-strategy.md).
-   * @default 6
-   */
+  /** Options of the 'partial' strategy. */
+  partial?: BackboneTrainingOptions;
+  /** Options of the 'full' strategy. */
+  full?: BackboneTrainingOptions;
+  /** @deprecated Use `partial.unfreezeBlocks`. */
   unfreezeBlocks?: number;
-  /**
-   * Partial strategy: learning rate of the unfrozen backbone layers. The head
-   * meanwhile continues at the (lower) rate it converged at in the head-only stage.
-   * @default learningRate
-   */
+  /** @deprecated Use `partial.learningRate`. */
   backboneLearningRate?: number;
-  /** Partial strategy: epochs of joint tail + head training (after the head-only stage). @default 12 */
+  /** @deprecated Use `partial.epochs`. */
   partialEpochs?: number;
-  /** Partial strategy: memory budget for cached prefix activations (fp16); views beyond it are recomputed each epoch. @default 256 MiB */
+  /** @deprecated Use `partial.cacheBytes`. */
   prefixCacheBytes?: number;
   /**
    * Class-balanced loss weights (n / (k * n_c)): 'auto' turns them on when the
@@ -96,18 +134,7 @@ export interface FineTuneOptions {
    * @default true
    */
   refit?: boolean;
-  /**
-   * Partial strategy: how the tail's epochs are scheduled.
-   * - 'direct': the tail and the head (refit on train + validation) train once, on
-   *   train + validation, for `partialEpochs`; no checkpoint is chosen.
-   * - 'select': the PyTorch recipe: the tail and the head train on the training split
-   *   and the best-validation checkpoint is kept (the tail only if it beats the head alone).
-   * - 'select-refit': 'select', then the tail again from its start on train + validation
-   *   for the selected number of epochs: about twice the time of 'direct'.
-   * 'direct' and 'select-refit' need validation data and `refit`; without them the
-   * tail trains as in 'select'.
-   * @default 'direct'
-   */
+  /** @deprecated Use `partial.schedule`. */
   partialSchedule?: PartialSchedule;
   /**
    * Start from the current model's head when there is one (its classes keep
@@ -177,12 +204,20 @@ export interface TrainingReport {
   embedMs: number;
   trainMs: number;
   /**
-   * Partial strategy: epochs of joint tail + head training, and the prefix cache used.
+   * Partial and full strategies: epochs of joint backbone + head training, the activation cache and memory used.
    * `bestEpoch` 0 means the tail did not beat the head-only model on validation,
    * so the head strategy's model (with its refit) was kept. `refitHistory`: the
    * partial refit's epochs (train + validation), null when there was none.
    */
-  partial: { history: EpochLog[]; bestEpoch: number; headOnlyValAccuracy?: number; prefix: PrefixCacheInfo; refitHistory: EpochLog[] | null } | null;
+  partial: {
+    history: EpochLog[];
+    bestEpoch: number;
+    headOnlyValAccuracy?: number;
+    prefix: PrefixCacheInfo;
+    /** Images per forward/backward pass (below batchSize: gradients accumulated), the most bytes tfjs held during a step, and the budget. */
+    memory: { microBatch: number; peakBytes: number; stepMemoryBytes: number };
+    refitHistory: EpochLog[] | null;
+  } | null;
   /** Whether the head started from the previous model's weights (same classes kept, new ones added). */
   warmStarted: boolean;
   /** Open-set rejection: per-class similarity thresholds calibrated for `rejectUnknown`, and on how many examples. */
@@ -196,7 +231,16 @@ export interface TrainingReport {
 }
 
 /** Options as used: every default filled in, `augment` resolved to a number of views. */
-export type ResolvedTrainConfig = Required<Omit<FineTuneOptions, 'onProgress' | 'signal' | 'skipInvalid' | 'augment'>> & { augment: number };
+/**
+ * Options as used: every default filled in, `augment` resolved to a number of
+ * views, and the chosen strategy's group (partial or full) resolved into the flat
+ * backbone fields (`unfreezeBlocks`: 'all' for full).
+ */
+export type ResolvedTrainConfig = Required<Omit<FineTuneOptions, 'onProgress' | 'signal' | 'skipInvalid' | 'augment' | 'partial' | 'full' | 'unfreezeBlocks'>> & {
+  augment: number;
+  unfreezeBlocks: number | 'all';
+  stepMemoryBytes: number;
+};
 
 export interface Prediction {
   label: string;
@@ -269,7 +313,8 @@ export interface ModelMetadata {
   preprocessing: { version: number; resize: 'bilinear-squash'; alpha: 'flatten-white' };
   head: { hiddenUnits: number; modelUrl: 'model.json' };
   /** Partial strategy: the fine-tuned backbone tail, float32 weights by graph node name, concatenated in tail.bin. */
-  tail?: { cutNode: string; unfreezeBlocks: number; weightsUrl: 'tail.bin'; weights: { name: string; shape: number[] }[] };
+  /** The trained part of the backbone: its last `unfreezeBlocks` blocks ('all': the whole backbone, full strategy). */
+  tail?: { cutNode: string; unfreezeBlocks: number | 'all'; weightsUrl: 'tail.bin'; weights: { name: string; shape: number[] }[] };
   /** Open-set rejection: class prototypes (float32 [classes, features] in prototypes.bin) and the calibrated cosine threshold. */
   openSet?: { thresholds: number[]; calibratedOn: number; prototypesUrl: 'prototypes.bin' };
   training?: { config: ResolvedTrainConfig; epochsRun: number; bestEpoch: number; bestValAccuracy?: number };

@@ -135,10 +135,13 @@ function logSummary(report: TrainingReport, out: Output): void {
   const partial = report.partial;
   if (!partial) return;
   const best = partial.history.find((h) => h.epoch === partial.bestEpoch);
+  const selected = report.config.partialSchedule !== 'direct' || !report.config.refit;
+  const mib = (b: number) => `${Math.round(b / 2 ** 20)} MiB`;
   out.log(
-    `partial: ${partial.history.length} epochs, best epoch ${partial.bestEpoch}` +
-      (best?.valAccuracy !== undefined ? ` (val accuracy ${(best.valAccuracy * 100).toFixed(1)}%)` : ' (the head-only start)') +
+    `${report.strategy}: ${partial.history.length} epochs` +
+      (!selected ? ' on train + val' : `, best epoch ${partial.bestEpoch}` + (best?.valAccuracy !== undefined ? ` (val accuracy ${(best.valAccuracy * 100).toFixed(1)}%)` : ' (the head-only start)')) +
       `; ${(partial.history.reduce((n, h) => n + h.ms, 0) / Math.max(1, partial.history.length) / 1000).toFixed(1)} s per epoch` +
+      `; ${partial.memory.microBatch} images per pass, step peak ${mib(partial.memory.peakBytes)} (budget ${mib(partial.memory.stepMemoryBytes)})` +
       (partial.refitHistory ? `; refit on train + val for ${partial.refitHistory.length} epochs` : ''),
   );
 }

@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EdgetuneError } from '../errors.js';
 import { PARTIAL_SCHEDULES } from '../engine/config.js';
-import type { PartialSchedule } from '../types.js';
+import type { PartialSchedule, Strategy } from '../types.js';
+import { STRATEGY_IDS } from '../engine/train/strategies/info.js';
 import { evaluate, exportCmd, predict, train, type Output, type Runtime } from './commands.js';
 import { COMMANDS, HELP, OVERVIEW, type Command } from './usage.js';
 import { withQuietConsole } from './guards.js';
@@ -18,6 +19,7 @@ const OPTIONS = {
   'backbone-lr': { type: 'string' },
   'partial-epochs': { type: 'string' },
   'prefix-cache-mb': { type: 'string' },
+  'step-memory-mb': { type: 'string' },
   epochs: { type: 'string' },
   'batch-size': { type: 'string' },
   lr: { type: 'string' },
@@ -130,13 +132,27 @@ async function runCommand(command: Command, rest: string[], v: Values, out: Outp
   switch (command) {
     case 'train': {
       if (rest.length !== 1 || !v.out) throw new UsageError('train needs <data> and --out <model-dir>', command);
-      if (v.strategy && v.strategy !== 'head' && v.strategy !== 'partial') {
-        throw new UsageError(`--strategy must be 'head' or 'partial', got '${v.strategy}'`, command);
+      if (v.strategy && !STRATEGY_IDS.includes(v.strategy as Strategy)) {
+        throw new UsageError(`--strategy must be one of ${STRATEGY_IDS.join(', ')}, got '${v.strategy}'`, command);
       }
       if (v['partial-schedule'] !== undefined && !PARTIAL_SCHEDULES.includes(v['partial-schedule'] as PartialSchedule)) {
         throw new UsageError(`--partial-schedule must be one of ${PARTIAL_SCHEDULES.join(', ')}, got '${v['partial-schedule']}'`, command);
       }
-      const cacheMb = num('prefix-cache-mb', v['prefix-cache-mb']);
+      const strategy = (v.strategy ?? 'head') as Strategy;
+      const mb = (name: string) => {
+        const x = num(name, v[name as keyof typeof v] as string | undefined);
+        return x === undefined ? undefined : Math.round(x * 1024 * 1024);
+      };
+      // The flat flags are the chosen strategy's group options.
+      const group = {
+        ...(strategy === 'partial' ? { unfreezeBlocks: num('unfreeze-blocks', v['unfreeze-blocks']) } : {}),
+        learningRate: num('backbone-lr', v['backbone-lr']),
+        epochs: num('partial-epochs', v['partial-epochs']),
+        ...(v['partial-schedule'] !== undefined ? { schedule: v['partial-schedule'] as PartialSchedule } : {}),
+        cacheBytes: mb('prefix-cache-mb'),
+        stepMemoryBytes: mb('step-memory-mb'),
+      };
+      if (strategy !== 'partial' && v['unfreeze-blocks'] !== undefined) throw new UsageError('--unfreeze-blocks applies to --strategy partial', command);
       return train(
         {
           data: rest[0]!,
@@ -157,12 +173,8 @@ async function runCommand(command: Command, rest: string[], v: Values, out: Outp
           patience: num('patience', v.patience),
           seed: num('seed', v.seed),
           refit: !v['no-refit'],
-          ...(v['partial-schedule'] !== undefined ? { partialSchedule: v['partial-schedule'] as PartialSchedule } : {}),
-          ...(v.strategy ? { strategy: v.strategy as 'head' | 'partial' } : {}),
-          unfreezeBlocks: num('unfreeze-blocks', v['unfreeze-blocks']),
-          backboneLearningRate: num('backbone-lr', v['backbone-lr']),
-          partialEpochs: num('partial-epochs', v['partial-epochs']),
-          prefixCacheBytes: cacheMb === undefined ? undefined : Math.round(cacheMb * 1024 * 1024),
+          strategy,
+          ...(strategy === 'head' ? {} : { [strategy]: Object.fromEntries(Object.entries(group).filter(([, x]) => x !== undefined)) }),
         },
         out,
       );

@@ -1,4 +1,5 @@
 // The CLI's help texts: one per command, and the overview.
+import { STRATEGY_IDS, STRATEGY_INFO } from '../engine/train/strategies/info.js';
 
 export const COMMANDS = ['train', 'eval', 'predict', 'export'] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -8,7 +9,7 @@ const COMMON = `Common options:
   --quiet         no progress and no informational lines (warnings and errors still print)
   --strict        an unreadable image is an error instead of a skipped warning
   --backbone B    bundled id or manifest.json (default: the one the model was trained on)
-  --runtime R     who runs the frozen backbone and the partial tail's matrix products:
+  --runtime R     who runs the frozen backbone and the trained layers' matrix products:
                   auto (onnxruntime-node when installed, else tfjs; the default), onnxruntime, tfjs
   --threads N     threads for training and the backbone (default: $EDGETUNE_THREADS,
                   else every core, 8 at most for WASM)
@@ -23,15 +24,18 @@ Trains a classifier on an ImageFolder: <data>/<class>/<image> or
 --out must be a new folder, an empty one or an edgetune model folder (replaced
 whole, its cache kept); a folder holding anything else is refused.
 
-  --strategy head|partial   partial also trains the backbone's last blocks (default head)
-  --unfreeze-blocks N       blocks unfrozen by partial (default 6: MobileNetV2's 7x7 stage
+  --strategy ${STRATEGY_IDS.join('|')}  (default head)
+${STRATEGY_IDS.map((id) => `      ${id.padEnd(8)} ${STRATEGY_INFO[id].summary}`).join('\n')}
+  --unfreeze-blocks N       blocks unfrozen by partial (default ${STRATEGY_INFO.partial.defaults!.unfreezeBlocks}: MobileNetV2's 7x7 stage
                             and the 14x14 stage's last two)
-  --backbone-lr X           their learning rate (default: --lr)
-  --partial-epochs N        epochs of the partial stage (default 12)
-  --partial-schedule S      direct (default): the tail trains once, on train + val;
+  --backbone-lr X           the backbone's learning rate (default: partial --lr, full --lr / 10)
+  --partial-epochs N        epochs of the backbone stage (default: partial ${STRATEGY_INFO.partial.defaults!.epochs}, full ${STRATEGY_INFO.full.defaults!.epochs})
+  --partial-schedule S      direct (default): the backbone trains once, on train + val;
                             select: best-validation checkpoint of a run on train;
                             select-refit: select, then again on train + val (twice the time)
-  --prefix-cache-mb N       memory for the frozen part's activations (default 256)
+  --prefix-cache-mb N       memory for the activations the trained layers read (default 256)
+  --step-memory-mb N        most memory one training step may hold (default 1024): larger
+                            batches run in parts with their gradients summed
   --epochs N  --batch-size N  --lr X  --weight-decay X  --augment K|auto
   --hidden N  --dropout X  --label-smoothing X  --patience N  --seed N
   --no-refit                keep the best-validation checkpoint instead of refitting on train + val

@@ -1,6 +1,7 @@
 // fineTune's options: defaults, and validation that names the first bad one.
 import { EdgetuneError } from '../errors.js';
-import type { FineTuneOptions, PartialSchedule, ResolvedTrainConfig } from '../types.js';
+import type { BackboneTrainingOptions, FineTuneOptions, PartialSchedule, ResolvedTrainConfig } from '../types.js';
+import { STRATEGY_IDS, STRATEGY_INFO } from './train/strategies/info.js';
 
 /** Below this many training images in the smallest class, `augment: 'auto'` caches augmented views. */
 export const AUTO_AUGMENT_BELOW = 50;
@@ -8,6 +9,8 @@ export const AUTO_AUGMENT_VIEWS = 2;
 
 /** The partial strategy's schedules (FineTuneOptions.partialSchedule), the default first. */
 export const PARTIAL_SCHEDULES: readonly PartialSchedule[] = ['direct', 'select', 'select-refit'];
+
+const PARTIAL = STRATEGY_INFO.partial.defaults!;
 
 export const TRAIN_DEFAULTS: Omit<ResolvedTrainConfig, 'augment'> & { augment: number | 'auto' } = {
   epochs: 80,
@@ -26,15 +29,46 @@ export const TRAIN_DEFAULTS: Omit<ResolvedTrainConfig, 'augment'> & { augment: n
   strategy: 'head',
   classBalance: 'auto',
   refit: true,
-  partialSchedule: PARTIAL_SCHEDULES[0]!,
-  // Partial defaults from a sweep of depth, rate and epochs (bench/gpu-study), the depth
-  // settled by seeded engine runs on fashion-dev (docs/partial-strategy.md).
-  unfreezeBlocks: 6,
-  backboneLearningRate: 3e-4,
-  partialEpochs: 12,
-  prefixCacheBytes: 256 * 1024 * 1024,
+  partialSchedule: PARTIAL.schedule,
+  unfreezeBlocks: PARTIAL.unfreezeBlocks,
+  backboneLearningRate: PARTIAL.learningRate,
+  partialEpochs: PARTIAL.epochs,
+  prefixCacheBytes: PARTIAL.cacheBytes,
+  stepMemoryBytes: PARTIAL.stepMemoryBytes,
   warmStart: true,
 };
+
+/** The flat fields each group option resolves to. */
+const GROUP_FIELDS: [keyof BackboneTrainingOptions, keyof ResolvedTrainConfig][] = [
+  ['unfreezeBlocks', 'unfreezeBlocks'],
+  ['learningRate', 'backboneLearningRate'],
+  ['epochs', 'partialEpochs'],
+  ['schedule', 'partialSchedule'],
+  ['cacheBytes', 'prefixCacheBytes'],
+  ['stepMemoryBytes', 'stepMemoryBytes'],
+];
+
+/**
+ * The chosen strategy's group (opts.partial / opts.full) over its defaults; the
+ * deprecated flat options still apply, the group wins where both are set.
+ */
+function resolveGroup(cfg: ResolvedTrainConfig, opts: FineTuneOptions): void {
+  const info = STRATEGY_INFO[cfg.strategy];
+  const group = (cfg.strategy === 'head' ? undefined : opts[cfg.strategy]) ?? {};
+  if (typeof group !== 'object' || Array.isArray(group)) throw new EdgetuneError('INVALID_ARGUMENT', `${cfg.strategy} must be an object of options, got ${JSON.stringify(group)}`);
+  const known = new Set(GROUP_FIELDS.map(([k]) => k as string));
+  const unknown = Object.keys(group).find((k) => !known.has(k));
+  if (unknown) throw new EdgetuneError('INVALID_ARGUMENT', `${cfg.strategy}.${unknown} is not an option (known: ${[...known].join(', ')})`);
+  const defaults = info.defaults ?? PARTIAL;
+  const c = cfg as unknown as Record<string, unknown>;
+  for (const [from, to] of GROUP_FIELDS) {
+    const flat = (opts as Record<string, unknown>)[to];
+    const value = (group as Record<string, unknown>)[from] ?? (cfg.strategy === 'full' ? undefined : flat);
+    // The backbone's default rate follows the head's (the table's value is at the default head rate).
+    c[to] = value ?? (from === 'learningRate' ? (defaults.learningRate * cfg.learningRate) / TRAIN_DEFAULTS.learningRate : defaults[from]);
+  }
+  if (cfg.strategy === 'full') cfg.unfreezeBlocks = 'all';
+}
 
 /**
  * Resolves fineTune options against the defaults, naming the first invalid one.
@@ -43,12 +77,17 @@ export const TRAIN_DEFAULTS: Omit<ResolvedTrainConfig, 'augment'> & { augment: n
 export function resolveTrainConfig(opts: FineTuneOptions = {}): ResolvedTrainConfig {
   const cfg = { ...TRAIN_DEFAULTS } as unknown as ResolvedTrainConfig;
   for (const key of Object.keys(TRAIN_DEFAULTS) as (keyof ResolvedTrainConfig)[]) {
-    if (opts[key] !== undefined) (cfg as Record<string, unknown>)[key] = opts[key];
+    const v = (opts as Record<string, unknown>)[key];
+    if (v !== undefined) (cfg as Record<string, unknown>)[key] = v;
   }
-  // The backbone learns at the head's initial rate. The PyTorch recipe's 10x lower
+  if (!STRATEGY_IDS.includes(cfg.strategy)) {
+    throw new EdgetuneError('INVALID_ARGUMENT', `strategy must be one of ${STRATEGY_IDS.map((s) => `'${s}'`).join(', ')}, got '${cfg.strategy}'`);
+  }
+  // Partial: the backbone learns at the head's initial rate. The PyTorch recipe's 10x lower
   // rate assumes a head at that rate; ours continues at its converged rate (lower
   // still), and learningRate / 10 never beat the head-only model on fashion-dev.
-  if (opts.backboneLearningRate === undefined) cfg.backboneLearningRate = cfg.learningRate;
+  // Full: a tenth of it, as the recipe does for the whole pretrained network.
+  resolveGroup(cfg, opts);
   const int = (k: keyof ResolvedTrainConfig, min: number, max: number) => {
     const v = cfg[k] as number;
     if (!Number.isInteger(v) || v < min || v > max) throw new EdgetuneError('INVALID_ARGUMENT', `${k} must be an integer in ${min}..${max}, got ${v}`);
@@ -74,10 +113,8 @@ export function resolveTrainConfig(opts: FineTuneOptions = {}): ResolvedTrainCon
   for (const k of ['refit', 'warmStart'] as const) {
     if (typeof cfg[k] !== 'boolean') throw new EdgetuneError('INVALID_ARGUMENT', `${k} must be a boolean, got ${cfg[k]}`);
   }
-  if (cfg.strategy !== 'head' && cfg.strategy !== 'partial') {
-    throw new EdgetuneError('INVALID_ARGUMENT', `strategy must be 'head' or 'partial', got '${cfg.strategy}'`);
-  }
-  int('unfreezeBlocks', 0, 64);
+  if (cfg.unfreezeBlocks !== 'all') int('unfreezeBlocks', 0, 64);
+  num('stepMemoryBytes', 2 ** 20, 2 ** 40);
   num('backboneLearningRate', 0, 10);
   int('partialEpochs', 1, 10_000);
   num('prefixCacheBytes', 0, 2 ** 40);

@@ -34,6 +34,7 @@ import { OpenSet } from './model/open-set.js';
 import { PrototypeModel, TrainedModel, type Predictor } from './model/trained-model.js';
 import { expectedCalibrationError, metrics } from './train/metrics.js';
 import { fineTunePipeline } from './train/pipeline.js';
+import { ActivationStore } from './train/strategies/tail-feed.js';
 
 export interface EngineOptions extends BackboneLoadOptions, BackendOptions {
   /** A bundled backbone id or the URL/path of a manifest.json. @default 'mobilenet_v2_140' */
@@ -90,6 +91,8 @@ export class Engine implements ClassifierApi<EngineImage> {
   private training = false;
   private disposed = false;
   readonly embedder: Embedder;
+  /** The partial and full strategies' cached activations, kept across runs. */
+  private readonly activations: ActivationStore;
   private readonly batchSize: number;
 
   /** Use createEngine(). */
@@ -101,6 +104,7 @@ export class Engine implements ClassifierApi<EngineImage> {
   ) {
     this.batchSize = opts.embedBatchSize ?? 16;
     this.embedder = new Embedder(backbone, forward, new EmbeddingCache(opts.cacheBudgetBytes, opts.embeddingStore), opts.embeddingStore, this.batchSize);
+    this.activations = new ActivationStore(opts.embeddingStore);
   }
 
   /** Labels of the trained (or loaded) model, in output order; empty before training. */
@@ -179,7 +183,7 @@ export class Engine implements ClassifierApi<EngineImage> {
     if (this.training) throw new EdgetuneError('BUSY', 'fineTune is already running; await it or abort it first');
     this.training = true;
     try {
-      const { model, report } = await fineTunePipeline({ examples: [...this.examples], embedder: this.embedder, previous: this.model }, opts);
+      const { model, report } = await fineTunePipeline({ examples: [...this.examples], embedder: this.embedder, activations: this.activations, previous: this.model }, opts);
       this.swap(model);
       return report;
     } catch (err) {
@@ -322,6 +326,7 @@ export class Engine implements ClassifierApi<EngineImage> {
 
   async clearCache(): Promise<void> {
     this.alive();
+    this.activations.clear();
     await this.embedder.clear();
   }
 
@@ -338,7 +343,7 @@ export class Engine implements ClassifierApi<EngineImage> {
     this.prototypes?.retire();
     this.model = null;
     this.prototypes = null;
-    this.embedder.release();
+    this.activations.clear();
     this.embedder.forward.dispose();
     this.backbone.dispose();
     this.examples = [];

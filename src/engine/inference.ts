@@ -23,6 +23,9 @@ export interface Scores {
   invalid: Map<number, string>;
 }
 
+/** Most bytes a chunk's pass through a tail may hold. */
+const INFERENCE_BYTES = 512 * 2 ** 20;
+
 /**
  * Scores the plain view of each source. Sources with a content hash (files,
  * examples) read and fill the caches training uses; raw pixels (camera frames)
@@ -35,9 +38,11 @@ export async function score(model: Predictor, embedder: Embedder, sources: (Imag
   const bestClass = new Int32Array(sources.length);
   const invalid = new Map<number, string>();
   const width = model.openSet ? 2 * k : k;
-  for (let s = 0; s < sources.length; s += batchSize) {
-    const chunk = sources.slice(s, s + batchSize);
-    const features = await embedder.inferenceFeatures(chunk, s, model.tail, skipInvalid ? invalid : null);
+  // A chunk through a tail holds all its activations at once (tf.tidy): a full model's are ~100x a partial one's.
+  const step = model.tail ? Math.max(1, Math.min(batchSize, Math.floor(INFERENCE_BYTES / Math.max(1, model.tail.forwardBytesPerImage)))) : batchSize;
+  for (let s = 0; s < sources.length; s += step) {
+    const chunk = sources.slice(s, s + step);
+    const features = await embedder.inferenceFeatures(chunk, s, model.tail?.cut ?? null, skipInvalid ? invalid : null);
     // One read per chunk (on WebGPU each read is a GPU round trip): probabilities, then similarities.
     let out: tf.Tensor;
     try {

@@ -205,7 +205,11 @@ export async function importModel(
 }
 
 async function importTail(spec: NonNullable<ModelMetadata['tail']>, bytes: Uint8Array, backbone: Backbone): Promise<Tail> {
-  const tail = await Tail.fromBackbone(backbone, spec.unfreezeBlocks);
+  const depth = spec.unfreezeBlocks;
+  if (depth !== 'all' && !(Number.isInteger(depth) && depth >= 0 && depth <= 64)) {
+    throw new EdgetuneError('MODEL_LOAD_FAILED', `model.json: tail.unfreezeBlocks must be 'all' or an integer in 0..64, got ${JSON.stringify(depth)}`);
+  }
+  const tail = await Tail.fromBackbone(backbone, depth);
   try {
     if (tail.plan.cutNode !== spec.cutNode) incompatible(`Tail starts at '${spec.cutNode}', the backbone's at '${tail.plan.cutNode}'`);
     const floats = new Float32Array(toArrayBuffer(bytes));

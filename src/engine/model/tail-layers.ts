@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { cutPoints } from './graph.js';
-import { incompatible, type Act, type Padding, type TailOp, type TailPlan } from './tail-plan.js';
+import { incompatible, type Act, type Padding, type TailDepth, type TailOp, type TailPlan } from './tail-plan.js';
 
 export interface KerasLayer {
   name: string;
@@ -19,14 +19,15 @@ export interface KerasLayer {
  * exactly what the converter did for the graph model. Trainable `Conv2D` layers would
  * need conv gradients, which tfjs-backend-wasm lacks; the folded ops have them everywhere.
  */
-export function planLayersTail(model: LayersModel, featureLayer: string, blocks: number, avgPool: boolean): { plan: TailPlan; weights: Map<string, tf.Tensor> } {
+export function planLayersTail(model: LayersModel, featureLayer: string, blocks: TailDepth, avgPool: boolean): { plan: TailPlan; weights: Map<string, tf.Tensor> } {
   const layers = model.layers as unknown as KerasLayer[];
   const idx = new Map(layers.map((l, i) => [l.name, i]));
   const inputsOf = (l: KerasLayer) => (l.inboundNodes[0]?.inboundLayers ?? []).map((x) => x.name);
   const end = idx.get(featureLayer);
   if (end === undefined) incompatible(`feature layer '${featureLayer}' is not in the model`);
   const order = layers.slice(0, end + 1);
-  const cut = cutBefore(order, inputsOf, blocks);
+  const cut = blocks === 'all' ? order.findIndex((l) => l.getClassName() === 'InputLayer') : cutBefore(order, inputsOf, blocks);
+  if (cut < 0) incompatible('the model has no input layer');
   const cutNode = order[cut]!.name;
   // Each layer name resolves to the op output that holds its value (BN and ReLU fold into their conv).
   const alias = new Map<string, string>([[cutNode, cutNode]]);
@@ -47,8 +48,9 @@ export function planLayersTail(model: LayersModel, featureLayer: string, blocks:
       const strides = (cfg.strides as number[]) ?? [1, 1];
       const [w, b] = l.getWeights();
       const isDw = kind === 'DepthwiseConv2D';
-      if (strides[0] !== strides[1] || (!isDw && strides[0] !== 1)) incompatible(`'${l.name}' has strides [${strides}]`);
-      if (!isDw && (w!.shape[0] !== 1 || w!.shape[1] !== 1)) incompatible(`'${l.name}' is not a 1x1 convolution`);
+      const pointwise = !isDw && w!.shape[0] === 1 && w!.shape[1] === 1;
+      if (strides[0] !== strides[1] || (pointwise && strides[0] !== 1)) incompatible(`'${l.name}' has strides [${strides}]`);
+      if ([cfg.dilationRate ?? 1].flat().some((d) => d !== 1)) incompatible(`'${l.name}' is dilated`);
       const chain = foldedChain(order, i, inputsOf, (relu) => reluAct(relu, incompatible));
       const { bn, act, out } = chain;
       i = chain.last;
@@ -58,10 +60,13 @@ export function planLayersTail(model: LayersModel, featureLayer: string, blocks:
       weightNodes.push(kName, bName);
       const input = resolve(inputsOf(l)[0]!);
       const padding: Padding = cfg.padding === 'valid' ? 'valid' : 'same';
+      const stride = strides[0] ?? 1;
       ops.push(
         isDw
-          ? { kind: 'depthwise', name: out, input, kernel: kName, bias: bName, act, stride: strides[0] ?? 1, padding }
-          : { kind: 'conv1x1', name: out, input, kernel: kName, bias: bName, act },
+          ? { kind: 'depthwise', name: out, input, kernel: kName, bias: bName, act, stride, padding }
+          : pointwise
+            ? { kind: 'conv1x1', name: out, input, kernel: kName, bias: bName, act }
+            : { kind: 'conv', name: out, input, kernel: kName, bias: bName, act, stride, padding },
       );
       alias.set(out, out);
     } else if (kind === 'Add') {
@@ -74,7 +79,7 @@ export function planLayersTail(model: LayersModel, featureLayer: string, blocks:
   }
   const last = ops[ops.length - 1]!.name;
   if (avgPool) ops.push({ kind: 'meanpool', name: `${last}/pool`, input: last });
-  return { plan: { cutNode, ops, weightNodes }, weights };
+  return { plan: { cutNode, fromInput: blocks === 'all', constNodes: [], ops, weightNodes }, weights };
 }
 
 /**

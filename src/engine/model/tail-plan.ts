@@ -9,21 +9,32 @@ export type Padding = 'same' | 'valid';
 /** One op of the rebuilt tail, reading the outputs of earlier ops by node name. */
 export type TailOp =
   | { kind: 'conv1x1'; name: string; input: string; kernel: string; bias: string; act: Act }
+  /** A regular k x k convolution (the stem, in a full fine-tune). */
+  | { kind: 'conv'; name: string; input: string; kernel: string; bias: string; act: Act; stride: number; padding: Padding }
+  /** x (op) a frozen constant: a graph's in-graph input normalization. */
+  | { kind: 'affine'; name: string; input: string; op: 'mul' | 'sub' | 'add'; constant: string }
   | { kind: 'depthwise'; name: string; input: string; kernel: string; bias: string; act: Act; stride: number; padding: Padding }
   | { kind: 'pad'; name: string; input: string; pads: [[number, number], [number, number]] }
   | { kind: 'add'; name: string; inputs: [string, string] }
   | { kind: 'meanpool'; name: string; input: string }
   | { kind: 'identity'; name: string; input: string };
 
+/** Blocks to unfreeze: a count of trailing bottleneck blocks, or 'all' (every block and the stem). */
+export type TailDepth = number | 'all';
+
 export interface TailPlan {
   /** The frozen prefix's output node: its activations are what the tail (and the cache) sees. */
   cutNode: string;
+  /** Whether the cut is the model's input (depth 'all'): nothing before the tail is frozen. */
+  fromInput: boolean;
+  /** Frozen constants the ops read (not trained). */
+  constNodes: string[];
   ops: TailOp[];
   /** Weight (Const) node names the tail trains, kernels and biases. */
   weightNodes: string[];
 }
 
-const NO_GRAD = 'partial strategy';
+const NO_GRAD = 'partial or full strategy';
 const decode = (s?: string) => (s ? atob(s) : '');
 const ints = (n: GraphNode, k: string) => (n.attr?.[k]?.list?.i ?? []).map(Number);
 
@@ -41,7 +52,7 @@ export function incompatible(msg: string): never {
  *
  * @throws EdgetuneError MODEL_INCOMPATIBLE when an op in the tail cannot be rebuilt.
  */
-export function planTail(nodes: GraphNode[], featureNode: string, blocks: number, shapes: Map<string, number[]>): TailPlan {
+export function planTail(nodes: GraphNode[], featureNode: string, blocks: TailDepth, shapes: Map<string, number[]>): TailPlan {
   const byName = new Map(nodes.map((n) => [n.name, n]));
   const isConst = (name: string) => byName.get(name)?.op === 'Const';
   const needed = ancestorsOf(nodes, featureNode);
@@ -57,11 +68,14 @@ export function planTail(nodes: GraphNode[], featureNode: string, blocks: number
       return !!k && k[0] === 1 && k[1] === 1 && k[3]! > k[2]!;
     },
   );
-  if (cuts.length <= blocks) incompatible(`it has ${cuts.length - 1} blocks before its last 1x1 convolution, ${blocks} requested`);
-  const cut = cuts[cuts.length - 1 - blocks]!;
+  const input = order.findIndex((n) => n.op === 'Placeholder');
+  if (blocks === 'all' && input < 0) incompatible('the graph has no input placeholder');
+  if (blocks !== 'all' && cuts.length <= blocks) incompatible(`it has ${cuts.length - 1} blocks before its last 1x1 convolution, ${blocks} requested`);
+  const cut = blocks === 'all' ? input : cuts[cuts.length - 1 - blocks]!;
   const cutNode = order[cut]!.name;
   const ops: TailOp[] = [];
   const weightNodes: string[] = [];
+  const constNodes: string[] = [];
   const known = new Set([cutNode]);
   const dataInputs = (n: GraphNode) => (n.input ?? []).filter((i) => !i.startsWith('^')).map(ref);
   for (const n of order.slice(cut + 1)) {
@@ -74,17 +88,28 @@ export function planTail(nodes: GraphNode[], featureNode: string, blocks: number
       if (fused[0] !== 'BiasAdd' || fused.length > 2 || !k || !b || !isConst(k) || !isConst(b)) incompatible(`'${n.name}' fuses [${fused}]`);
       const act: Act = fused[1] === 'Relu6' ? 'relu6' : fused[1] === 'Relu' ? 'relu' : fused[1] ? incompatible(`activation ${fused[1]}`) : 'none';
       const ks = shapes.get(k);
-      if (n.op === '_FusedConv2D' && (ks?.[0] !== 1 || ks?.[1] !== 1)) incompatible(`'${n.name}' is not a 1x1 convolution`);
+      const pointwise = n.op === '_FusedConv2D' && ks?.[0] === 1 && ks?.[1] === 1;
       const [, sh, sw] = ints(n, 'strides');
       const stride = sh ?? 1;
       if (ints(n, 'dilations').some((d) => d !== 1)) incompatible(`'${n.name}' is dilated`);
-      // Strided 1x1 convolutions do not occur in MobileNets; strided depthwise ones start a stage.
-      if (stride !== (sw ?? 1) || (stride !== 1 && n.op === '_FusedConv2D')) incompatible(`'${n.name}' has strides [${ints(n, 'strides')}]`);
+      // Strided 1x1 convolutions do not occur in MobileNets; strided depthwise ones start a stage, a strided regular one is the stem.
+      if (stride !== (sw ?? 1) || (stride !== 1 && pointwise)) incompatible(`'${n.name}' has strides [${ints(n, 'strides')}]`);
       const padding = decode(n.attr?.padding?.s);
-      if (n.op === 'FusedDepthwiseConv2dNative' && padding !== 'SAME' && padding !== 'VALID') incompatible(`'${n.name}' uses ${padding} padding`);
+      if (!pointwise && padding !== 'SAME' && padding !== 'VALID') incompatible(`'${n.name}' uses ${padding} padding`);
+      const pad: Padding = padding === 'VALID' ? 'valid' : 'same';
       weightNodes.push(k, b);
-      if (n.op === '_FusedConv2D') ops.push({ kind: 'conv1x1', name: n.name, input: x!, kernel: k, bias: b, act });
-      else ops.push({ kind: 'depthwise', name: n.name, input: x!, kernel: k, bias: b, act, stride, padding: padding === 'VALID' ? 'valid' : 'same' });
+      if (pointwise) ops.push({ kind: 'conv1x1', name: n.name, input: x!, kernel: k, bias: b, act });
+      else if (n.op === '_FusedConv2D') ops.push({ kind: 'conv', name: n.name, input: x!, kernel: k, bias: b, act, stride, padding: pad });
+      else ops.push({ kind: 'depthwise', name: n.name, input: x!, kernel: k, bias: b, act, stride, padding: pad });
+    } else if ((n.op === 'Mul' || n.op === 'Sub' || n.op === 'AddV2' || n.op === 'Add') && dataInputs(n).some(isConst)) {
+      // The input's normalization (x * scale - offset): constant operands, one data input.
+      const [a, c] = dataInputs(n);
+      const [data, constant] = isConst(a!) ? [c!, a!] : [a!, c!];
+      if (n.op === 'Sub' && isConst(a!)) incompatible(`'${n.name}' subtracts its input from a constant`);
+      needKnown(data);
+      if ((shapes.get(constant) ?? []).reduce((p, d) => p * d, 1) !== 1) incompatible(`'${n.name}' reads a non-scalar constant`);
+      constNodes.push(constant);
+      ops.push({ kind: 'affine', name: n.name, input: data, op: n.op === 'Mul' ? 'mul' : n.op === 'Sub' ? 'sub' : 'add', constant });
     } else if (n.op === 'AddV2' || n.op === 'Add') {
       const [a, c] = dataInputs(n);
       needKnown(a, c);
@@ -100,5 +125,5 @@ export function planTail(nodes: GraphNode[], featureNode: string, blocks: number
     }
     known.add(n.name);
   }
-  return { cutNode, ops, weightNodes };
+  return { cutNode, fromInput: blocks === 'all', constNodes, ops, weightNodes };
 }

@@ -1,10 +1,11 @@
-// The trainable tail of a frozen graph backbone, for the 'partial' strategy.
+// The trainable tail of a backbone, for the 'partial' strategy (its last blocks)
+// and the 'full' one (everything from the input on).
 //
-// A tfjs GraphModel has no trainable variables, so the last blocks are rebuilt
-// as tfjs ops initialized from the graph's own (BatchNorm-folded) weights. The
-// ops have gradients on every backend: 1x1 convolutions run as matMul
-// (tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter), depthwise ones as
-// tf.depthwiseConv2d, whose gradient kernels edgetune registers for WASM.
+// A tfjs GraphModel has no trainable variables, so the blocks are rebuilt as
+// tfjs ops initialized from the graph's own (BatchNorm-folded) weights. The ops
+// have gradients on every backend: 1x1 convolutions run as matMul (one product
+// per layer, forward and backward), depthwise ones as tf.depthwiseConv2d and the
+// stem as tf.conv2d, whose weight-gradient kernels edgetune registers for WASM.
 import * as tf from '@tensorflow/tfjs-core';
 import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
@@ -15,7 +16,8 @@ import type { WasmBackend } from '../kernels/wasm-backend.js';
 import { registerWasmTrainingKernels, relu6 } from '../kernels/wasm-kernels.js';
 import { planLayersTail } from './tail-layers.js';
 import type { GraphNode } from './graph.js';
-import { incompatible, planTail, type Act, type Padding, type TailPlan } from './tail-plan.js';
+import type { Cut } from '../data/embed.js';
+import { incompatible, planTail, type Act, type Padding, type TailDepth, type TailPlan } from './tail-plan.js';
 
 /**
  * The rebuilt tail with its own trainable copy of the graph's weights.
@@ -26,15 +28,18 @@ export class Tail {
   /** Indices of kernels in `variables` (weight decay applies to these, not to biases). */
   readonly kernelIdx: Set<number>;
   private readonly byNode: Map<string, tf.Variable>;
+  /** Frozen constants (the graph's input normalization), owned copies. */
+  private readonly consts: Map<string, tf.Tensor>;
   private mm = matMuls(tfjsProduct);
 
   private constructor(
     readonly plan: TailPlan,
-    /** Bottleneck blocks unfrozen besides the final conv. */
-    readonly blocks: number,
+    /** Bottleneck blocks unfrozen besides the final conv, or 'all'. */
+    readonly blocks: TailDepth,
     weights: Map<string, tf.Tensor>,
   ) {
     registerWasmTrainingKernels();
+    this.consts = new Map(plan.constNodes.map((n) => [n, tf.clone(weights.get(n)!)]));
     // A variable shares the graph's weight data until its first assign: no copy.
     this.byNode = new Map(plan.weightNodes.map((n) => [n, tf.variable(weights.get(n)!, true)]));
     this.variables = [...this.byNode.values()];
@@ -53,8 +58,16 @@ export class Tail {
   /** Shape [h, w, c] of one view's prefix activations (set by `fromBackbone`'s check). */
   prefixShape: [number, number, number] = [0, 0, 0];
 
+  /** Bytes of the forward pass's tensors per image (measured by `fromBackbone`'s check): what a step holds for its backward pass. */
+  forwardBytesPerImage = 0;
+
+  /** Where the tail starts, as the embedder's caches and taps name it. */
+  get cut(): Cut {
+    return { node: this.plan.cutNode, input: this.plan.fromInput, shape: this.prefixShape };
+  }
+
   /** Builds the tail of `backbone` (graph or layers) from its loaded weights, checked against the backbone's own output. */
-  static async fromBackbone(backbone: Backbone, blocks: number): Promise<Tail> {
+  static async fromBackbone(backbone: Backbone, blocks: TailDepth): Promise<Tail> {
     if (backbone.manifest.format === 'layers') {
       const { plan, weights } = planLayersTail(backbone.model as LayersModel, backbone.manifest.featureNode, blocks, backbone.manifest.pooling === 'avg');
       const tail = new Tail(plan, blocks, weights);
@@ -67,7 +80,7 @@ export class Tail {
     const plan = planTail(topo.node, backbone.manifest.featureNode, blocks, shapes);
     const graphWeights = (backbone.model as GraphModel).weights;
     const weights = new Map<string, tf.Tensor>();
-    for (const n of plan.weightNodes) {
+    for (const n of [...plan.weightNodes, ...plan.constNodes]) {
       const t = graphWeights[n]?.[0];
       if (!t) incompatible(`weight '${n}' is missing from the loaded graph`);
       weights.set(n, t);
@@ -79,7 +92,8 @@ export class Tail {
     // A tail is rebuilt the same way from the same weights each time: one check per depth suffices.
     const known = checkedShapes.get(backbone)?.get(tail.blocks);
     if (known) {
-      tail.prefixShape = [...known];
+      tail.prefixShape = [...known.shape];
+      tail.forwardBytesPerImage = known.bytes;
       return tail;
     }
     try {
@@ -89,7 +103,7 @@ export class Tail {
       throw err;
     }
     if (!checkedShapes.has(backbone)) checkedShapes.set(backbone, new Map());
-    checkedShapes.get(backbone)!.set(tail.blocks, [...tail.prefixShape]);
+    checkedShapes.get(backbone)!.set(tail.blocks, { shape: [...tail.prefixShape], bytes: tail.forwardBytesPerImage });
     return tail;
   }
 
@@ -100,13 +114,19 @@ export class Tail {
   private async check(backbone: Backbone): Promise<void> {
     const [h, w] = backbone.manifest.inputSize;
     let shape: number[] = [];
+    let bytes = 0;
     const d = tf.tidy(() => {
       const { mean, std } = backbone.manifest.normalization;
       const x = tf.div(tf.sub(tf.randomUniform([2, h, w, 3], 0, 1, 'float32', 7), mean), std) as tf.Tensor4D;
-      const { prefix, embedding } = backbone.embedWithPrefix(x, this.plan.cutNode);
+      const { prefix, embedding } = this.plan.fromInput ? { prefix: x, embedding: backbone.embed(x) } : backbone.embedWithPrefix(x, this.plan.cutNode);
       shape = prefix.shape.slice(1);
-      return tf.max(tf.abs(tf.sub(this.apply(prefix), embedding)));
+      const before = tf.memory().numBytes;
+      const features = this.apply(prefix);
+      // Two images; the tidy still holds every intermediate tensor.
+      bytes = Math.ceil((tf.memory().numBytes - before) / 2);
+      return tf.max(tf.abs(tf.sub(features, embedding)));
     });
+    this.forwardBytesPerImage = bytes;
     const diff = (await d.data())[0]!;
     d.dispose();
     if (!(diff <= 1e-3)) incompatible(`the rebuilt tail differs from the graph by ${diff} (max abs) on a random input`);
@@ -130,6 +150,15 @@ export class Tail {
         case 'depthwise':
           last = activate(depthwise(get(op.input) as tf.Tensor4D, this.byNode.get(op.kernel)!, this.byNode.get(op.bias)!, op.stride, op.padding), op.act);
           break;
+        case 'conv':
+          // Unfused: tf.conv2d's gradient computes only what the tape needs (the stem's input is data).
+          last = activate(tf.add(tf.conv2d(get(op.input) as tf.Tensor4D, this.byNode.get(op.kernel)! as tf.Tensor4D, op.stride, op.padding), this.byNode.get(op.bias)!), op.act);
+          break;
+        case 'affine': {
+          const c = this.consts.get(op.constant)!;
+          last = op.op === 'mul' ? tf.mul(get(op.input), c) : op.op === 'sub' ? tf.sub(get(op.input), c) : tf.add(get(op.input), c);
+          break;
+        }
         case 'pad':
           last = tf.pad(get(op.input), [[0, 0], ...op.pads, [0, 0]]);
           break;
@@ -175,11 +204,12 @@ export class Tail {
 
   dispose(): void {
     tf.dispose(this.variables);
+    tf.dispose([...this.consts.values()]);
   }
 }
 
-/** Prefix shapes of the tails already checked against each backbone, by depth. */
-const checkedShapes = new WeakMap<Backbone, Map<number, [number, number, number]>>();
+/** Prefix shapes and forward bytes of the tails already checked against each backbone, by depth. */
+const checkedShapes = new WeakMap<Backbone, Map<TailDepth, { shape: [number, number, number]; bytes: number }>>();
 
 function activate(x: tf.Tensor, act: Act): tf.Tensor {
   return act === 'relu6' ? relu6(x) : act === 'relu' ? tf.relu(x) : x;

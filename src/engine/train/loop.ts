@@ -8,6 +8,9 @@ import type { Tail } from '../model/tail.js';
 import type { FeatureRows, Standardization } from '../data/feature-rows.js';
 import { AdamW } from './optimizer.js';
 import { createRng, shuffle } from '../util/random.js';
+import { throwIfAborted, yieldToEventLoop } from '../util/async.js';
+
+export { throwIfAborted, yieldToEventLoop };
 
 /** Embedding rows and labels, as the trainer sees them. */
 export interface TrainData {
@@ -28,6 +31,8 @@ export interface TrainData {
 
 export interface TrainResult {
   history: EpochLog[];
+  /** Most bytes tfjs held during a step (forward activations and gradients included). */
+  peakBytes: number;
   bestEpoch: number;
   stoppedEarly: boolean;
   bestValAccuracy?: number;
@@ -38,36 +43,23 @@ export interface TrainHooks {
   signal?: AbortSignal;
 }
 
-/** The partial strategy: features come from a trainable tail over cached prefix activations. */
+/** The tail strategies: features come from a trainable tail over the activations at its cut. */
 export interface TailFeed {
   tail: Tail;
-  /** Prefix activations for rows of the view table (the caller of trainHead owns nothing returned). */
+  /** Activations at the cut for rows of the view table (the caller disposes them). */
   batch(rows: number[]): Promise<tf.Tensor4D>;
   /** Learning rate of the tail relative to the head's. */
   lrRatio: number;
+  /**
+   * Most rows through the tail at once: a larger batch runs as several of these
+   * with their gradients summed (accumulation), and validation in chunks of it.
+   */
+  microBatch?: number;
 }
 
-/**
- * Yields to the event loop (a macrotask, not a microtask), so that messages such
- * as a worker's abort request get processed between epochs and batches.
- */
-export const yieldToEventLoop = (): Promise<void> =>
-  new Promise((resolve) => {
-    // setImmediate in Node; a MessageChannel round trip in browsers and workers,
-    // where nested setTimeout(0) is clamped to 4 ms (40 epochs would lose 160 ms).
-    const g = globalThis as { setImmediate?: (f: () => void) => void };
-    if (g.setImmediate) return g.setImmediate(resolve);
-    if (typeof MessageChannel === 'undefined') return void setTimeout(resolve, 0);
-    const ch = new MessageChannel();
-    ch.port1.onmessage = () => {
-      ch.port1.close();
-      resolve();
-    };
-    ch.port2.postMessage(null);
-  });
-
-export function throwIfAborted(signal?: AbortSignal): void {
-  if (signal?.aborted) throw new EdgetuneError('ABORTED', 'fineTune was aborted; the previous model is unchanged');
+/** Largest number of bytes tfjs held during a training step of this run (tf.memory().numBytes). */
+export interface StepMemory {
+  peakBytes: number;
 }
 
 /** Balanced class weights n / (k * n_c), as scikit-learn's 'balanced'. */
@@ -93,12 +85,13 @@ const correctCount = (logits: tf.Tensor2D, y: tf.Tensor1D) => tf.sum(tf.cast(tf.
  * Autodiff through tfjs' loss takes ~45 kernels per step for the same value; a head
  * step is mostly per-kernel overhead.
  */
-export function smoothedLoss(labels: Int32Array, classWeights: Float32Array, numClasses: number, smoothing: number) {
+export function smoothedLoss(labels: Int32Array, classWeights: Float32Array, numClasses: number, smoothing: number, weightTotal?: number) {
   const n = labels.length;
   const t = new Float32Array(n * numClasses).fill(smoothing / numClasses);
   labels.forEach((c, i) => (t[i * numClasses + c] = 1 - smoothing + smoothing / numClasses));
-  let total = 0;
-  for (const c of labels) total += classWeights[c]!;
+  // A micro-batch of an accumulated step divides by the whole batch's weight.
+  let total = weightTotal ?? 0;
+  if (weightTotal === undefined) for (const c of labels) total += classWeights[c]!;
   const target = tf.tensor2d(t, [n, numClasses]);
   const weights = tf.tensor2d(Float32Array.from(labels, (c) => classWeights[c]! / total), [n, 1]);
   return tf.customGrad(((z: tf.Tensor, save: tf.GradSaveFunc) => {
@@ -121,6 +114,7 @@ class TrainingRun {
   readonly valRowIds: number[];
   private readonly stepsPerEpoch: number;
   private dropoutSeed: number;
+  readonly memory: StepMemory = { peakBytes: 0 };
 
   constructor(
     private readonly head: Head,
@@ -170,7 +164,7 @@ class TrainingRun {
     try {
       // Through a tail in training-batch chunks: on WASM, 152 validation views of the
       // default tail took 3.2 s in chunks of 32 and 3.5 s in chunks of 64; memory stays at a step's.
-      const chunk = feed ? this.cfg.batchSize : valRowIds.length;
+      const chunk = feed ? Math.min(this.cfg.batchSize, feed.microBatch ?? Infinity) : valRowIds.length;
       for (let s = 0; s < valRowIds.length; s += chunk) {
         const rows = valRowIds.slice(s, s + chunk);
         const pre = feed ? await feed.batch(rows) : undefined;
@@ -191,26 +185,57 @@ class TrainingRun {
 
   /** One optimizer step on rows [s, s + n) of this epoch's order; returns the batch's summed loss and correct count. */
   private async step(epoch: number, order: number[], rows: number[], s: number, n: number): Promise<{ lossN: tf.Scalar; correct: tf.Scalar }> {
+    const { cfg, data, feed } = this;
+    const labels = Int32Array.from(order.slice(s, s + n), (i) => data.labels[i]!);
+    let weightTotal = 0;
+    for (const c of labels) weightTotal += data.classWeights[c]!;
+    const micro = feed?.microBatch && feed.microBatch < n ? feed.microBatch : n;
+    let grads: tf.Tensor[] | null = null;
+    let lossN: tf.Scalar = tf.scalar(0);
+    let correct: tf.Scalar = tf.scalar(0);
+    try {
+      for (let m = 0; m < n; m += micro) {
+        const k = Math.min(micro, n - m);
+        const part = await this.gradients(rows.slice(s + m, s + m + k), labels.subarray(m, m + k), weightTotal);
+        const sum: tf.Tensor[] = grads ? grads.map((g, i) => tf.add(g, part.grads[i]!)) : part.grads;
+        if (grads) tf.dispose([...grads, ...part.grads]);
+        grads = sum;
+        const [l2, c2] = tf.tidy(() => [tf.add(lossN, tf.mul(part.loss, n)) as tf.Scalar, tf.add(correct, part.correct) as tf.Scalar]);
+        tf.dispose([lossN, correct, part.loss, part.correct]);
+        [lossN, correct] = [l2, c2];
+      }
+      const g = grads!;
+      tf.tidy(() => this.opt.apply(g, this.lrAt(epoch, (epoch - 1) * this.stepsPerEpoch + s / cfg.batchSize)));
+      return { lossN, correct };
+    } catch (err) {
+      tf.dispose([lossN, correct]);
+      throw err;
+    } finally {
+      if (grads) tf.dispose(grads);
+    }
+  }
+
+  /** Gradients of the (batch-normalized) loss over one micro-batch, with its loss and correct count. */
+  private async gradients(rowIds: number[], labels: Int32Array, weightTotal: number): Promise<{ grads: tf.Tensor[]; loss: tf.Scalar; correct: tf.Scalar }> {
     const { cfg, data, feed, head } = this;
-    const pre = feed ? await feed.batch(rows.slice(s, s + n)) : undefined;
+    const pre = feed ? await feed.batch(rowIds) : undefined;
     try {
       return tf.tidy(() => {
         const seed = this.dropoutSeed++;
         // Without a tail the features are constants, standardized on the host: made outside the tape.
-        const fixed = pre ? undefined : data.x.gather(rows.slice(s, s + n), this.std);
+        const fixed = pre ? undefined : data.x.gather(rowIds, this.std);
         const logits = () => (fixed ? head.logits(fixed, cfg.dropout, seed, true) : head.logits(feed!.tail.apply(pre!), cfg.dropout, seed));
-        // Labels and their class weights straight from the host (two gathers fewer per step).
-        const labels = Int32Array.from(order.slice(s, s + n), (i) => data.labels[i]!);
         const yb = tf.tensor1d(labels, 'int32');
-        const loss = smoothedLoss(labels, data.classWeights, data.numClasses, cfg.labelSmoothing);
+        const loss = smoothedLoss(labels, data.classWeights, data.numClasses, cfg.labelSmoothing, weightTotal);
         let correct: tf.Scalar = tf.scalar(0);
         const { value, grads } = tf.variableGrads(() => {
           const z = logits();
           correct = tf.keep(correctCount(z, yb));
           return loss(z);
         }, this.vars);
-        this.opt.apply(this.vars.map((v) => grads[v.name]!), this.lrAt(epoch, (epoch - 1) * this.stepsPerEpoch + s / cfg.batchSize));
-        return { lossN: tf.mul(value, n) as tf.Scalar, correct };
+        // The tidy still holds the forward pass's tensors here: this is the step's peak.
+        this.memory.peakBytes = Math.max(this.memory.peakBytes, tf.memory().numBytes);
+        return { grads: this.vars.map((v) => grads[v.name]!), loss: value, correct };
       });
     } finally {
       pre?.dispose();
@@ -305,7 +330,7 @@ export async function trainHead(head: Head, data: TrainData, cfg: ResolvedTrainC
     throwIfAborted(hooks.signal);
     if (hasVal && best) run.restore(best.weights);
     else if (best) best.epoch = history.length;
-    return { history, bestEpoch: best?.epoch ?? 0, stoppedEarly, ...(hasVal && best ? { bestValAccuracy: best.acc } : {}) };
+    return { history, peakBytes: run.memory.peakBytes, bestEpoch: best?.epoch ?? 0, stoppedEarly, ...(hasVal && best ? { bestValAccuracy: best.acc } : {}) };
   } finally {
     if (best) tf.dispose(best.weights);
     run.dispose();

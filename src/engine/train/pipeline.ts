@@ -1,6 +1,7 @@
 // fineTune as a pipeline of steps over the current examples:
-//   resolve the config -> split and label -> embed every view (through the caches)
-//   -> train the stages (head, optional partial, refit) -> calibrate open-set
+//   resolve the config -> split and label -> start the strategy (strategies/)
+//   -> embed every view (through the caches, with what the strategy captures)
+//   -> train the strategy's stages -> calibrate open-set
 // and return the new model with its report. Nothing here touches the model in
 // use: the caller swaps it in, so a failed or aborted run leaves it as it was.
 import { EdgetuneError } from '../../errors.js';
@@ -9,15 +10,18 @@ import { AUTO_AUGMENT_BELOW, AUTO_AUGMENT_VIEWS, resolveTrainConfig } from '../c
 import type { Embedded, Embedder } from '../data/embed.js';
 import type { Example } from '../data/examples.js';
 import { OpenSet } from '../model/open-set.js';
-import { Tail } from '../model/tail.js';
 import { TrainedModel } from '../model/trained-model.js';
-import { throwIfAborted, type TrainData } from './loop.js';
+import { throwIfAborted } from '../util/async.js';
+import type { TrainData } from './loop.js';
 import { splitExamples } from './split.js';
-import { classWeightsFor, trainStages, warmStartable, type StagesResult } from './stages.js';
+import { classWeightsFor, warmStartable, type StagesResult } from './stages.js';
+import { STRATEGIES, type ActivationStore, type StrategyRun } from './strategies/index.js';
 
 export interface PipelineInput {
   examples: readonly Example[];
   embedder: Embedder;
+  /** The tail strategies' activation caches (kept by the engine across runs). */
+  activations: ActivationStore;
   /** The model in use now (warm start), or null. */
   previous: TrainedModel | null;
 }
@@ -62,21 +66,25 @@ export const viewsFor = (plan: RunPlan): number[][] => {
 export async function fineTunePipeline(input: PipelineInput, opts: FineTuneOptions): Promise<{ model: TrainedModel; report: TrainingReport }> {
   const plan = planRun(input.examples, opts);
   const { cfg } = plan;
-  // Partial strategy: rebuild (and check) the tail before any expensive work.
-  const tail = cfg.strategy === 'partial' ? await Tail.fromBackbone(input.embedder.backbone, cfg.unfreezeBlocks) : null;
-  tail?.useGemm(input.embedder.forward.gemm);
+  // The strategy builds (and checks) what it trains before any expensive work.
+  const run = await STRATEGIES[cfg.strategy].start({ embedder: input.embedder, activations: input.activations }, cfg);
+  let kept: StrategyRun['tail'] = null;
   try {
     const t0 = performance.now();
-    const sources = input.examples.map((e) => e.source);
-    const emb = await input.embedder.embedAll(sources, viewsFor(plan), opts, tail ? { tail, budgetBytes: cfg.prefixCacheBytes } : undefined);
+    const emb = await run.embed(
+      input.examples.map((e) => e.source),
+      viewsFor(plan),
+      opts,
+    );
     const embedMs = performance.now() - t0;
     const usable = (i: number) => !emb.invalid.has(i);
-    const run = { ...plan, trainIdx: plan.trainIdx.filter(usable), valIdx: plan.valIdx.filter(usable) };
+    const usablePlan = { ...plan, trainIdx: plan.trainIdx.filter(usable), valIdx: plan.valIdx.filter(usable) };
     const skipped = [...emb.invalid].map(([i, reason]) => ({ name: input.examples[i]!.source.name, reason }));
-    return await trainAndCalibrate(input, run, emb, tail, opts, { embedMs, skipped });
-  } catch (err) {
-    tail?.dispose();
-    throw err;
+    const out = await trainAndCalibrate(input, usablePlan, emb, run, opts, { embedMs, skipped });
+    kept = out.model.tail;
+    return out;
+  } finally {
+    run.dispose(kept);
   }
 }
 
@@ -84,7 +92,7 @@ async function trainAndCalibrate(
   input: PipelineInput,
   plan: RunPlan,
   emb: Embedded,
-  tail: Tail | null,
+  run: StrategyRun,
   opts: FineTuneOptions,
   embedInfo: { embedMs: number; skipped: TrainingReport['skipped'] },
 ): Promise<{ model: TrainedModel; report: TrainingReport }> {
@@ -95,17 +103,16 @@ async function trainAndCalibrate(
   const { balance, weights } = classWeightsFor(cfg, counts);
   const t1 = performance.now();
   const data: TrainData = { x: emb.x, labels: y, views: emb.views, trainIdx, valIdx, numClasses: labels.length, classWeights: weights, balanced: balance };
-  const ctx = { embedder: input.embedder, emb, labels, previous: input.previous, hooks: opts };
+  const ctx = { labels, previous: input.previous, hooks: opts };
   const warmStarted = warmStartable(input.previous, labels, cfg);
-  const stages = await trainStages(ctx, data, cfg, tail);
-  if (tail && !stages.tail) tail.dispose();
+  const stages = await run.train(ctx, data, cfg);
   let openSet: OpenSet;
   try {
-    openSet = await OpenSet.fit(labels.length, y, trainIdx, valIdx, (rows) => input.embedder.featuresOfRows(rows, emb, stages.tail, cfg), emb.views);
+    openSet = await OpenSet.fit(labels.length, y, trainIdx, valIdx, (rows) => run.features(rows, stages.tail), emb.views);
     throwIfAborted(opts.signal);
   } catch (err) {
     stages.head.dispose();
-    stages.tail?.dispose();
+    if (stages.tail !== run.tail) stages.tail?.dispose();
     throw err;
   }
   const training = trainingMeta(cfg, stages);

@@ -7,7 +7,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { FeatureRows } from '../data/feature-rows.js';
 import { isEdgetuneError } from '../../errors.js';
-import type { Embedded, Embedder } from '../data/embed.js';
 import type { Example, ImageSource } from '../data/examples.js';
 import { resolveTrainConfig } from '../config.js';
 import { TrainedModel } from '../model/trained-model.js';
@@ -37,10 +36,7 @@ function clusters(n: number, dim = 16, noise = 1.2, seed = 3): { data: Omit<Trai
   };
 }
 
-/** Head-only stages never touch the embedder or the prefix activations. */
 const ctxFor = (labels: string[], previous: TrainedModel | null = null): StageContext => ({
-  embedder: null as unknown as Embedder,
-  emb: null as unknown as Embedded,
   labels,
   previous,
   hooks: {},

@@ -1,24 +1,30 @@
 // The training stages of a fine-tune, on embeddings already computed:
 //   select  the head on the training split, its epoch count chosen on validation;
-//   partial (strategy 'partial') the backbone's tail and the head together,
-//           checkpointed on validation, kept only if it beats the head alone;
+//   partial (strategies 'partial' and 'full') the backbone's tail and the head
+//           together, checkpointed on validation, kept only if it beats the head alone;
 //   refit   head (and kept tail) again on train + val for the selected epochs;
 //           without partial selection, the tail's only training (partialEpochs).
 import * as tf from '@tensorflow/tfjs-core';
-import type { EpochLog, FineTuneOptions, ResolvedTrainConfig, TrainingReport } from '../../types.js';
-import type { Embedded, Embedder } from '../data/embed.js';
+import type { EpochLog, FineTuneOptions, PrefixCacheInfo, ResolvedTrainConfig, TrainingReport } from '../../types.js';
 import { featureStats, Head } from '../model/head.js';
 import type { Tail } from '../model/tail.js';
 import type { TrainedModel } from '../model/trained-model.js';
-import { balancedClassWeights, throwIfAborted, trainHead, type TrainData, type TrainResult } from './loop.js';
+import { balancedClassWeights, throwIfAborted, trainHead, type TailFeed, type TrainData, type TrainResult } from './loop.js';
 
-/** What every stage reads: the embeddings, the model trained before (warm start) and the caller's hooks. */
+/** What every stage reads: the labels, the model trained before (warm start) and the caller's hooks. */
 export interface StageContext {
-  embedder: Embedder;
-  emb: Embedded;
   labels: string[];
   previous: TrainedModel | null;
   hooks: Pick<FineTuneOptions, 'signal' | 'onProgress'>;
+}
+
+/** A tail strategy's part in the stages: the tail, its batches (for a stage's config), and what the report says of them. */
+export interface TailTraining {
+  tail: Tail;
+  feed(stageCfg: ResolvedTrainConfig): TailFeed;
+  prefix: PrefixCacheInfo;
+  /** Images per forward/backward pass when a step's batch is split to fit its memory; null when it is not. */
+  microBatch: number | null;
 }
 
 export interface StagesResult {
@@ -103,7 +109,7 @@ export function classWeightsFor(cfg: ResolvedTrainConfig, counts: number[]): { b
  * head-only result, checkpointed on validation (its start included). Returns
  * the tuned head when the tail is kept, else null (and disposes it).
  */
-async function partialStage(ctx: StageContext, head: Head, tail: Tail, data: TrainData, stageCfg: ResolvedTrainConfig, headOnly: TrainResult) {
+async function partialStage(ctx: StageContext, head: Head, tailing: TailTraining, data: TrainData, stageCfg: ResolvedTrainConfig, headOnly: TrainResult) {
   const tuned = head.clone();
   try {
     const res = await trainHead(
@@ -111,15 +117,9 @@ async function partialStage(ctx: StageContext, head: Head, tail: Tail, data: Tra
       data,
       stageCfg,
       { signal: ctx.hooks.signal, onEpoch: (log) => ctx.hooks.onProgress?.({ phase: 'train', ...log, stage: 'partial' }) },
-      ctx.embedder.tailFeed(tail, ctx.emb, stageCfg),
+      tailing.feed(stageCfg),
     );
-    const report: NonNullable<TrainingReport['partial']> = {
-      history: res.history,
-      bestEpoch: res.bestEpoch,
-      ...(headOnly.bestValAccuracy !== undefined ? { headOnlyValAccuracy: headOnly.bestValAccuracy } : {}),
-      prefix: ctx.emb.prefix!,
-      refitHistory: null,
-    };
+    const report = partialReport(tailing, stageCfg, res.history, res.bestEpoch, headOnly, res.peakBytes);
     if (keepsTail(res.bestEpoch, data.valIdx.length)) return { tuned, report };
     tuned.dispose();
     return { tuned: null, report };
@@ -140,7 +140,7 @@ async function refitStage(
   data: TrainData,
   cfg: ResolvedTrainConfig,
   selectEpochs: number,
-  kept: { tail: Tail; start: tf.Tensor[] | null; epochs: number; stageCfg: ResolvedTrainConfig } | null,
+  kept: { tailing: TailTraining; start: tf.Tensor[] | null; epochs: number; stageCfg: ResolvedTrainConfig } | null,
   tailStage: 'partial' | 'partial-refit',
 ) {
   const all = [...data.trainIdx, ...data.valIdx].sort((a, b) => a - b);
@@ -150,27 +150,42 @@ async function refitStage(
   const allData: TrainData = { ...data, trainIdx: all, valIdx: [], classWeights: weights };
   const refit = await headStage(ctx, allData, { ...cfg, epochs: selectEpochs }, 'refit');
   let tailHistory: EpochLog[] | null = null;
+  let peakBytes = 0;
   try {
     if (kept) {
-      if (kept.start) kept.tail.restore(kept.start);
+      if (kept.start) kept.tailing.tail.restore(kept.start);
       const res = await trainHead(
         refit.head,
         allData,
         { ...kept.stageCfg, epochs: kept.epochs },
         { signal: ctx.hooks.signal, onEpoch: (log) => ctx.hooks.onProgress?.({ phase: 'train', ...log, stage: tailStage }) },
-        ctx.embedder.tailFeed(kept.tail, ctx.emb, kept.stageCfg),
+        kept.tailing.feed(kept.stageCfg),
       );
       tailHistory = res.history;
+      peakBytes = res.peakBytes;
     }
   } catch (err) {
     refit.head.dispose();
     throw err;
   }
-  return { head: refit.head, history: refit.result.history, tailHistory };
+  return { head: refit.head, history: refit.result.history, tailHistory, peakBytes };
+}
+
+/** The report's account of the backbone stage. */
+function partialReport(tailing: TailTraining, cfg: ResolvedTrainConfig, history: EpochLog[], bestEpoch: number, headOnly: TrainResult, peakBytes: number): NonNullable<TrainingReport['partial']> {
+  return {
+    history,
+    bestEpoch,
+    ...(headOnly.bestValAccuracy !== undefined ? { headOnlyValAccuracy: headOnly.bestValAccuracy } : {}),
+    prefix: tailing.prefix,
+    memory: { microBatch: tailing.microBatch ?? cfg.batchSize, peakBytes, stepMemoryBytes: cfg.stepMemoryBytes },
+    refitHistory: null,
+  };
 }
 
 /** Runs select, then partial (with a tail), then refit (with validation data and `cfg.refit`). */
-export async function trainStages(ctx: StageContext, data: TrainData, cfg: ResolvedTrainConfig, tail: Tail | null): Promise<StagesResult> {
+export async function trainStages(ctx: StageContext, data: TrainData, cfg: ResolvedTrainConfig, tailing: TailTraining | null): Promise<StagesResult> {
+  const tail = tailing?.tail ?? null;
   const select = await headStage(ctx, data, cfg, 'select');
   let head = select.head;
   let partial: TrainingReport['partial'] = null;
@@ -184,7 +199,7 @@ export async function trainStages(ctx: StageContext, data: TrainData, cfg: Resol
   const tailStart = tail && doRefit && cfg.partialSchedule === 'select-refit' ? tail.snapshot() : null;
   try {
     if (tail && !direct) {
-      const p = await partialStage(ctx, head, tail, data, stageCfg, select.result);
+      const p = await partialStage(ctx, head, tailing!, data, stageCfg, select.result);
       partial = p.report;
       if (p.tuned) {
         head.dispose();
@@ -193,15 +208,15 @@ export async function trainStages(ctx: StageContext, data: TrainData, cfg: Resol
       }
     }
     if (direct) {
-      const refit = await refitStage(ctx, data, cfg, select.result.bestEpoch, { tail: tail!, start: null, epochs: cfg.partialEpochs, stageCfg }, 'partial');
-      partial = { history: refit.tailHistory!, bestEpoch: cfg.partialEpochs, prefix: ctx.emb.prefix!, refitHistory: null, ...(select.result.bestValAccuracy !== undefined ? { headOnlyValAccuracy: select.result.bestValAccuracy } : {}) };
+      const refit = await refitStage(ctx, data, cfg, select.result.bestEpoch, { tailing: tailing!, start: null, epochs: cfg.partialEpochs, stageCfg }, 'partial');
+      partial = partialReport(tailing!, stageCfg, refit.tailHistory!, cfg.partialEpochs, select.result, refit.peakBytes);
       keptTail = tail;
       head.dispose();
       head = refit.head;
       refitHistory = refit.history;
     } else if (doRefit && !(keptTail && !tailStart)) {
       // Without the partial refit, a kept tail's checkpoint is the model: a head refit on the plain features would not match it.
-      const kept = keptTail && partial ? { tail: keptTail, start: tailStart!, epochs: partial.bestEpoch, stageCfg } : null;
+      const kept = keptTail && partial ? { tailing: tailing!, start: tailStart!, epochs: partial.bestEpoch, stageCfg } : null;
       const refit = await refitStage(ctx, data, cfg, select.result.bestEpoch, kept, 'partial-refit');
       if (partial && refit.tailHistory) partial.refitHistory = refit.tailHistory;
       head.dispose();

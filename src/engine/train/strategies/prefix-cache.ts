@@ -1,6 +1,6 @@
-// Cache of the frozen prefix's activations for the 'partial' strategy, stored
+// Cache of the activations at a trainable tail's cut (partial and full strategies), stored
 // as fp16 within a byte budget: with it an epoch costs only the trainable tail.
-import { fromHalf, toHalf } from '../util/fp16.js';
+import { fromHalf, toHalf } from '../../util/fp16.js';
 
 /**
  * Prefix activations by view key, fp16, up to `budgetBytes`. Entries are never
@@ -48,6 +48,11 @@ export class PrefixCache {
   /** How many views of `floats` values fit in the budget, counting what is stored already. */
   capacity(floats: number): number {
     return Math.floor(this.budgetBytes / (floats * 2));
+  }
+
+  /** Whether entries are written through to a persistent store. */
+  get persistent(): boolean {
+    return this.store !== undefined;
   }
 
   has(key: string): boolean {
