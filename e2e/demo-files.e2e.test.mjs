@@ -119,7 +119,7 @@ async function openDemo(context, url, viewport, shots) {
  * The journey over one ImageFolder `data` (train/val/test, three classes A, B,
  * C plus spare images for a throw-away class), at one viewport.
  */
-async function journey(server, data, viewportName) {
+async function journey(server, data, viewportName, { full = false } = {}) {
   const viewport = VIEWPORTS[viewportName];
   const shots = `files-${data.kind}-${viewportName}`;
   const work = mkdtempSync(join(tmpdir(), 'edgetune-journey-'));
@@ -201,7 +201,14 @@ async function journey(server, data, viewportName) {
     await demo.shot('evaluate-examples');
     await demo.axe('evaluation shown');
 
-    // A short partial fine-tune, then the folder evaluation of the model that gets exported.
+    // A short full fine-tune (every layer, on WASM) from the selector, then a short partial one,
+    // and the folder evaluation of the model that gets exported.
+    if (full) {
+      assert.match(await page.locator('#strategy-summary').textContent(), /every backbone layer/);
+      const text = await demo.train('full', 10, 1);
+      assert.match(text, /^Trained \d+ classes/);
+      await demo.shot('trained-full');
+    }
     await demo.train('partial', 20, 3);
     await demo.shot('trained-partial');
     await page.locator('#evaluation').evaluate((e) => e.replaceChildren());
@@ -310,7 +317,7 @@ describe('demo PWA with image files (Chromium)', () => {
   });
 
   it('generated images, 1280x800: every file path through the UI', async () => {
-    const r = await journey(server, generated, 'desktop');
+    const r = await journey(server, generated, 'desktop', { full: true });
     console.log(`# [demo-files] generated: demo ${r.folderEval.accuracy} vs edgetune eval ${r.cli.accuracy} on ${r.cli.n} test images`);
   });
 

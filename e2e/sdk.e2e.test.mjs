@@ -64,6 +64,34 @@ describe('createClassifier in Chromium (worker)', () => {
     assertOnlyOwnRequests(urls, server.url);
   });
 
+  /** What a short full fine-tune must show on any backend. */
+  function fullExpectations(r, backend) {
+    assert.equal(r.backend.name, backend);
+    assert.deepEqual(r.stages, ['select', 'partial'], 'the head, then the whole network with it');
+    assert.equal(r.epochs, 1);
+    assert.equal(r.unfreezeBlocks, 'all');
+    assert.ok(Number.isFinite(r.loss) && r.memory.peakBytes > 0, JSON.stringify(r.memory));
+    assert.ok(r.drift < 1e-4, `export/import changes a probability by ${r.drift}`);
+  }
+
+  it('[wasm] runs a short full fine-tune (every layer, the stem included) in the worker', async () => {
+    const { result: r, urls } = await runInPage(server.url, 'wasm', '/e2e/page/sdk.html', 'runFull', { backends: ['wasm'], perClass: 3 });
+    console.log(`# [wasm] full: memory ${JSON.stringify(r.memory)}, loss ${r.loss}`);
+    fullExpectations(r, 'wasm');
+    assertOnlyOwnRequests(urls, server.url);
+  });
+
+  it('[webgpu] runs a short full fine-tune on SwiftShader WebGPU (tiny backbone: two strided 3x3 convolutions)', async (t) => {
+    const run = await runInPage(server.url, 'webgpu', '/e2e/page/sdk.html', 'runFull', { backends: ['webgpu'], backbone: tiny, perClass: 3 }).catch((e) => e);
+    if (run instanceof Error && /\[webgpu\] navigator\.gpu\.requestAdapter\(\) returned null/.test(run.message)) {
+      t.skip('this Chromium offers no WebGPU adapter even with --enable-unsafe-webgpu');
+      return;
+    }
+    if (run instanceof Error) throw run;
+    fullExpectations(run.result, 'webgpu');
+    assertOnlyOwnRequests(run.urls, server.url);
+  });
+
   it('[webgpu] runs the same flow on SwiftShader WebGPU (tiny backbone)', async (t) => {
     const run = await runInPage(server.url, 'webgpu', '/e2e/page/sdk.html', 'runSdk', { backends: ['webgpu'], backbone: tiny, perClass: 4, epochs: 6, augment: 0 }).catch((e) => e);
     if (run instanceof Error && /\[webgpu\] navigator\.gpu\.requestAdapter\(\) returned null/.test(run.message)) {

@@ -336,7 +336,8 @@ export interface ExportOptions {
   /**
    * 'edgetune': the model directory edgetune loads (edgetune.json, the head, a tail).
    * 'onnx': one `model.onnx` (backbone, fine-tuned tail, head, softmax) for ONNX Runtime;
-   * input `pixels` float32 [n, h, w, 3] RGB 0..255, output `probabilities` [n, classes].
+   * input `image` uint8 [n, height, width, 3] RGB of any size (the model resizes), output
+   * `probabilities` [n, classes]; `labels.json` beside it.
    * @default 'edgetune'
    */
   format?: 'edgetune' | 'onnx';

@@ -76,7 +76,7 @@ interface Beside {
 
 /** The partial run's later epochs against the bound measured beside each, and split by the timers inside them. */
 function summarize(
-  c: { n: number; blocks: number; params: number; batch: number; headEpochMs: number; headStep: number; optimizerMs: number; beside: Beside[] },
+  c: { n: number; blocks: number | 'all'; params: number; batch: number; headEpochMs: number; headStep: number; optimizerMs: number; beside: Beside[] },
   p: TrainingReport,
 ) {
   const ph = p.partial!.history;

@@ -25,6 +25,7 @@ export const ui = {
   strategy: $<HTMLSelectElement>('strategy'),
   epochs: $<HTMLInputElement>('epochs'),
   partialEpochsField: $('partial-epochs-field'),
+  strategySummary: $('strategy-summary'),
   partialEpochs: $<HTMLInputElement>('partial-epochs'),
   augment: $<HTMLInputElement>('augment'),
   train: $<HTMLButtonElement>('train'),

@@ -8,7 +8,7 @@ import { bindDrop, evaluationSet, pickedFiles } from './files.js';
 import { exportFiles, importFiles } from './model-files.js';
 import { evaluate, liveLoop, predictFile } from './predict.js';
 import * as store from './store.js';
-import { train } from './training.js';
+import { showStrategy, strategyOptions, train } from './training.js';
 
 async function restore(): Promise<void> {
   state.classes = await store.loadClasses();
@@ -79,7 +79,8 @@ async function main(): Promise<void> {
   );
   ui.cameraSwitch.addEventListener('click', () => guarded('Camera', () => startCamera(true)));
   ui.live.addEventListener('change', () => void liveLoop());
-  ui.strategy.addEventListener('change', () => (ui.partialEpochsField.hidden = ui.strategy.value !== 'partial'));
+  strategyOptions();
+  ui.strategy.addEventListener('change', showStrategy);
   ui.train.addEventListener('click', () => guarded('Training', train));
   ui.stop.addEventListener('click', () => state.training?.abort());
   bindDrop(ui.drop, (files) => guarded('Adding folder', () => addFolder(files)), failed('Adding folder'));

@@ -1,10 +1,27 @@
 // Training: options from the form, progress and live charts, Stop.
-import { EdgetuneError, type TrainingReport } from 'edgetune';
+import { EdgetuneError, type Strategy, type TrainingReport } from 'edgetune';
+// The SDK's strategy table (names, summaries, defaults; no tfjs), as the CLI's help reads it.
+import { STRATEGY_IDS, STRATEGY_INFO } from '../../src/engine/train/strategies/info.js';
 import { app, camera, MODEL_URL, refreshButtons, setPhase, setStatus, state, ui } from './app.js';
 import { drawChart } from './chart.js';
 import { liveLoop } from './predict.js';
 
+/** Fills the strategy selector from the SDK's table. */
+export function strategyOptions(): void {
+  ui.strategy.replaceChildren(...STRATEGY_IDS.map((id) => new Option(STRATEGY_INFO[id].title[0]!.toUpperCase() + STRATEGY_INFO[id].title.slice(1), id)));
+  showStrategy();
+}
+
+/** The chosen strategy's summary, and its backbone epochs (at its default) when it trains backbone layers. */
+export function showStrategy(): void {
+  const info = STRATEGY_INFO[ui.strategy.value as Strategy];
+  ui.strategySummary.textContent = info.summary[0]!.toUpperCase() + info.summary.slice(1) + '.';
+  ui.partialEpochsField.hidden = !info.defaults;
+  if (info.defaults) ui.partialEpochs.value = String(info.defaults.epochs);
+}
+
 export async function train(): Promise<void> {
+  const strategy = ui.strategy.value as Strategy;
   const controller = new AbortController();
   state.training = controller;
   setPhase('training');
@@ -22,9 +39,9 @@ export async function train(): Promise<void> {
   redraw();
   try {
     const report: TrainingReport = await app.clf.fineTune({
-      strategy: ui.strategy.value as 'head' | 'partial',
+      strategy,
       epochs: clampInt(ui.epochs, 1, 500),
-      ...(ui.strategy.value === 'partial' ? { partialEpochs: clampInt(ui.partialEpochs, 1, 200) } : {}),
+      ...(strategy !== 'head' ? { [strategy]: { epochs: clampInt(ui.partialEpochs, 1, 200) } } : {}),
       augment: clampInt(ui.augment, 0, 8),
       signal: controller.signal,
       onProgress: (p) => {
@@ -33,7 +50,7 @@ export async function train(): Promise<void> {
           ui.trainStatus.textContent = `Computing features: ${p.done}/${p.total} (${p.cacheHits} cached)`;
         } else if (p.phase === 'train') {
           ui.progress.value = 0.3 + 0.7 * (p.epoch / p.epochs);
-          const stage = p.stage === 'refit' ? 'refit on all examples' : p.stage === 'partial' ? 'last blocks + head' : 'head';
+          const stage = p.stage === 'refit' ? 'refit on all examples' : p.stage === 'partial' || p.stage === 'partial-refit' ? `${STRATEGY_INFO[strategy].title} + head` : 'head';
           ui.trainStatus.textContent = `Epoch ${p.epoch}/${p.epochs} (${stage}): loss ${p.loss.toFixed(3)}, accuracy ${(p.accuracy * 100).toFixed(0)}%` +
             (p.valAccuracy !== undefined ? `, validation ${(p.valAccuracy * 100).toFixed(0)}%` : '');
           curves.loss.push(p.loss);

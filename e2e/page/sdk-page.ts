@@ -102,6 +102,38 @@ async function runPartial(o: { backends: string[] }) {
   return { backend, stages: [...new Set(stages)], partialEpochs: report.partial?.history.length, prefix: prefix.at(-1), accuracy: evaluation.accuracy, files: Object.keys(files).sort() };
 }
 
+/** A short full fine-tune (every backbone layer trained) in the worker; its export reloads with the same predictions. */
+async function runFull(o: { backends: string[]; backbone?: string; perClass: number }) {
+  const clf = await createClassifier({ backends: o.backends, persistentCacheBytes: 0, ...(o.backbone ? { backbone: o.backbone } : {}) });
+  for (const label of ['disc', 'stripes', 'checker'] as const) {
+    await clf.addExamples(label, Array.from({ length: o.perClass }, (_, i) => toCanvas(syntheticImage(label, 300 + i))));
+  }
+  const stages: string[] = [];
+  const report = await clf.fineTune({
+    strategy: 'full',
+    full: { epochs: 1 },
+    epochs: 4,
+    augment: 0,
+    validationSplit: 0,
+    batchSize: 4,
+    onProgress: (p: { phase: string; stage?: string }) => {
+      if (p.phase === 'train') stages.push(p.stage!);
+    },
+  });
+  const test = syntheticSet(2, 2, 93);
+  const images = test.map((s) => toCanvas(s.image));
+  const before = await clf.predictBatch(images);
+  const files = await clf.export();
+  await clf.import(files);
+  const after = await clf.predictBatch(images);
+  const meta = JSON.parse(new TextDecoder().decode(files['edgetune.json']));
+  const backend = clf.backend;
+  await clf.dispose();
+  type P = { label: string; probability: number };
+  const drift = Math.max(...before.flatMap((b: P[], i: number) => b.map((p: P) => Math.abs(p.probability - after[i]!.find((q: P) => q.label === p.label)!.probability))));
+  return { backend, stages: [...new Set(stages)], epochs: report.partial?.history.length, memory: report.partial?.memory, unfreezeBlocks: meta.tail?.unfreezeBlocks, drift, loss: report.partial?.history[0]?.loss };
+}
+
 /**
  * Adding many pixel images (ImageData, <img>) 100 per call: the page's main
  * thread converts them in slices, so no task runs over 50 ms. Adding only:
@@ -139,4 +171,5 @@ async function runAddMany(o: { backends: string[]; imageData: number; images: nu
 (globalThis as unknown as { runAddMany: typeof runAddMany }).runAddMany = runAddMany;
 (globalThis as unknown as { runSdk: typeof runSdk }).runSdk = runSdk;
 (globalThis as unknown as { runPartial: typeof runPartial }).runPartial = runPartial;
+(globalThis as unknown as { runFull: typeof runFull }).runFull = runFull;
 document.title = 'ready';

@@ -52,8 +52,12 @@ export function planLayersTail(model: LayersModel, featureLayer: string, blocks:
       if (strides[0] !== strides[1] || (pointwise && strides[0] !== 1)) incompatible(`'${l.name}' has strides [${strides}]`);
       if ([cfg.dilationRate ?? 1].flat().some((d) => d !== 1)) incompatible(`'${l.name}' is dilated`);
       const chain = foldedChain(order, i, inputsOf, (relu) => reluAct(relu, incompatible));
-      const { bn, act, out } = chain;
+      const { bn, out } = chain;
       i = chain.last;
+      // An activation inside the layer (Conv2D(activation='relu')) comes before any BatchNorm: only foldable without one.
+      const own = (cfg.activation as string | undefined) ?? 'linear';
+      if (own !== 'linear' && (bn || chain.act !== 'none')) incompatible(`'${l.name}' applies ${own} before a BatchNormalization or another activation`);
+      const act: Act = own === 'linear' ? chain.act : own === 'relu' ? 'relu' : own === 'relu6' ? 'relu6' : incompatible(`'${l.name}' uses activation ${own}`);
       const [kernel, bias] = foldBatchNorm(w!, b, bn, isDw);
       const [kName, bName] = [`${l.name}/folded_kernel`, `${l.name}/folded_bias`];
       weights.set(kName, kernel!).set(bName, bias!);

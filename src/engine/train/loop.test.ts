@@ -121,3 +121,51 @@ describe('trainHead on a diverging run', () => {
     assert.equal(tf.memory().numTensors, before);
   });
 });
+
+describe('trainHead with a tail feed split into micro-batches', () => {
+  /** A one-layer stand-in for a backbone tail: features = x W (x arrives as [n, 1, 1, d]). */
+  function fakeTail(d: number) {
+    // Inside a tidy: the initial value is freed, the variable (not tracked by tidy) stays.
+    const w = tf.tidy(() => tf.variable(tf.randomNormal([d, d], 0, 0.3, 'float32', 4), true));
+    const tail = {
+      variables: [w],
+      kernelIdx: new Set([0]),
+      apply: (x: tf.Tensor4D) => tf.matMul(tf.reshape(x, [x.shape[0], d]), w) as tf.Tensor2D,
+      snapshot: () => [tf.keep(w.clone())],
+      restore: (ws: tf.Tensor[]) => w.assign(ws[0]!),
+    };
+    return tail as unknown as import('../model/tail.js').Tail;
+  }
+
+  async function run(microBatch: number | undefined) {
+    const data = overlapping(5, 40, 20);
+    const n = data.labels.length;
+    const tail = fakeTail(data.d);
+    const head = Head.create({ inputSize: data.d, numClasses: 2, hiddenUnits: 0 }, tf.tidy(() => featureStats(data.x.gather(Array.from({ length: n }, (_, i) => i)))), 1);
+    const feed = {
+      tail,
+      lrRatio: 0.5,
+      ...(microBatch ? { microBatch } : {}),
+      batch: async (rows: number[]) => tf.tidy(() => tf.reshape(data.x.gather(rows), [rows.length, 1, 1, data.d]) as tf.Tensor4D),
+    };
+    const all = Array.from({ length: n }, (_, i) => i);
+    // Unequal class weights: each micro-batch must divide by the whole batch's weight.
+    const cfg = { ...TRAIN_DEFAULTS, epochs: 3, batchSize: 16, augment: 0, unfreezeBlocks: 0 } as never;
+    const res = await trainHead(head, { x: data.x, labels: data.labels, views: all.map((i) => [i]), trainIdx: all, valIdx: [], numClasses: 2, classWeights: Float32Array.of(0.7, 2) }, cfg, {}, feed);
+    const weights = [...head.variables, ...tail.variables].map((v) => Array.from(v.dataSync()));
+    head.dispose();
+    tf.dispose(tail.variables);
+    return { weights, losses: res.history.map((h) => h.loss), peak: res.peakBytes };
+  }
+
+  it('takes the same steps as whole batches (gradients summed over micro-batches of 3, 16, 16, 16, 12 rows)', async () => {
+    const before = tf.memory().numTensors;
+    const whole = await run(undefined);
+    const split = await run(3);
+    split.losses.forEach((l, i) => assert.ok(Math.abs(l - whole.losses[i]!) < 1e-5, `epoch ${i + 1} loss ${l} vs ${whole.losses[i]}`));
+    const maxDiff = Math.max(...whole.weights.flatMap((w, i) => w.map((v, j) => Math.abs(v - split.weights[i]![j]!))));
+    assert.ok(maxDiff < 1e-5, `weights differ by ${maxDiff}`);
+    assert.ok(split.peak > 0 && whole.peak > 0);
+    assert.equal(tf.memory().numTensors, before);
+  });
+});

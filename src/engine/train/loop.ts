@@ -231,10 +231,10 @@ class TrainingRun {
         const { value, grads } = tf.variableGrads(() => {
           const z = logits();
           correct = tf.keep(correctCount(z, yb));
+          // The forward pass's tensors are all alive here, kept for the backward pass: the step's peak.
+          this.memory.peakBytes = Math.max(this.memory.peakBytes, tf.memory().numBytes);
           return loss(z);
         }, this.vars);
-        // The tidy still holds the forward pass's tensors here: this is the step's peak.
-        this.memory.peakBytes = Math.max(this.memory.peakBytes, tf.memory().numBytes);
         return { grads: this.vars.map((v) => grads[v.name]!), loss: value, correct };
       });
     } finally {
