@@ -14,7 +14,7 @@ import { PARTIAL_CLASSES as CLASSES, TEST_FORWARD, partialEngine } from '../../t
 import { syntheticSet } from '../../testing/synthetic.js';
 import { createEngine, type Engine } from '../engine.js';
 import { Tail } from '../model/tail.js';
-import { microBatchFor } from './strategies/tail-strategy.js';
+import { microBatchFor, STEP_BYTES_PER_FORWARD_BYTE } from './strategies/tail-strategy.js';
 
 const FULL = { strategy: 'full', epochs: 4, augment: 0, seed: 5, validationSplit: 0, batchSize: 6, full: { epochs: 1 } } as const;
 
@@ -58,9 +58,11 @@ describe('Full strategy on the default backbone (generated images)', () => {
     assert.deepEqual(await engine.predictBatch([test[0]!.image]), before);
   });
 
-  it('splits a batch to fit the step budget and sums the gradients (micro-batches and whole batch give the same step)', () => {
-    assert.equal(microBatchFor(100, { batchSize: 32, stepMemoryBytes: 10_000, strategy: 'full' }), undefined);
-    assert.equal(microBatchFor(100, { batchSize: 32, stepMemoryBytes: 1_000, strategy: 'full' }), 5);
+  it("sizes a step's passes to the budget (loop.test.ts: the split step equals the whole one)", () => {
+    const perImage = 100 * STEP_BYTES_PER_FORWARD_BYTE;
+    assert.equal(microBatchFor(100, { batchSize: 32, stepMemoryBytes: 32 * perImage, strategy: 'full' }), undefined, 'the whole batch fits');
+    assert.equal(microBatchFor(100, { batchSize: 32, stepMemoryBytes: 5 * perImage + 1, strategy: 'full' }), 5);
+    assert.throws(() => microBatchFor(100, { batchSize: 32, stepMemoryBytes: perImage - 1, strategy: 'full' }), (e) => isEdgetuneError(e, 'OUT_OF_MEMORY'));
   });
 
   it('trains every weight, the stem included; export/import and the ONNX file reproduce its predictions', async () => {
