@@ -204,7 +204,9 @@ async function journey(server, data, viewportName, { full = false } = {}) {
     // A short full fine-tune (every layer, on WASM) from the selector, then a short partial one,
     // and the folder evaluation of the model that gets exported.
     if (full) {
+      await page.selectOption('#strategy', 'full');
       assert.match(await page.locator('#strategy-summary').textContent(), /every backbone layer/);
+      assert.equal(await page.inputValue('#partial-epochs'), '6', "the selector shows full's default backbone epochs");
       const text = await demo.train('full', 10, 1);
       assert.match(text, /^Trained \d+ classes/);
       await demo.shot('trained-full');

@@ -65,7 +65,7 @@ export interface BackboneTrainingOptions {
   /**
    * Most bytes a training step may hold (forward activations kept for the backward pass):
    * a batch that would need more runs as smaller batches with their gradients summed;
-   * a single image that needs more fails up front with OUT_OF_MEMORY. @default 1 GiB
+   * a single image that needs more fails up front with OUT_OF_MEMORY. @default partial 4 GiB (a whole batch), full 1 GiB
    */
   stepMemoryBytes?: number;
 }
