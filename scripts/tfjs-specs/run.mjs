@@ -69,8 +69,7 @@ export async function runSpecs({ backends = ['cpu', 'wasm'] } = {}) {
     const result = await runner.execute();
     return { overall: result.overallStatus, specs };
   } finally {
-    if (!process.env.KEEP_SPECS) rmSync(dir, { recursive: true, force: true });
-    else console.log(dir);
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -1,6 +1,8 @@
 // What the partial-strategy suites share: the options of a short partial run and
 // an engine on the default backbone with six generated examples of three classes.
+import assert from 'node:assert/strict';
 import { createEngine, type Engine } from '../engine/engine.js';
+import type { ModelFiles, Prediction, RawImage } from '../types.js';
 import { pixelSource } from '../engine/data/examples.js';
 import { onnxRuntimeForward } from '../node/onnx-forward.js';
 import { syntheticImage, SYNTHETIC_CLASSES } from './synthetic.js';
@@ -23,4 +25,16 @@ export async function partialEngine(): Promise<Engine> {
     await engine.addExamples(label, imgs);
   }
   return engine;
+}
+
+/** A fresh engine imports `files` and predicts `images` within 1e-4 of `want` (the exporting engine's predictions). */
+export async function assertReimportAgrees(files: ModelFiles, images: RawImage[], want: Prediction[][]): Promise<void> {
+  const other = await createEngine({ useCurrentBackend: true, forward: TEST_FORWARD });
+  try {
+    await other.import(files);
+    const got = await other.predictBatch(images);
+    got.forEach((g, i) => g.forEach((p, j) => assert.ok(Math.abs(p.probability - want[i]![j]!.probability) < 1e-4)));
+  } finally {
+    other.dispose();
+  }
 }

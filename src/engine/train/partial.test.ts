@@ -10,7 +10,7 @@ import { pixelSource } from '../data/examples.js';
 import { Tail } from '../model/tail.js';
 import { planTail } from '../model/tail-plan.js';
 import { isEdgetuneError } from '../../errors.js';
-import { PARTIAL, PARTIAL_CLASSES as CLASSES, TEST_FORWARD, partialEngine } from '../../testing/partial-fixture.js';
+import { PARTIAL, PARTIAL_CLASSES as CLASSES, TEST_FORWARD, assertReimportAgrees, partialEngine } from '../../testing/partial-fixture.js';
 import { syntheticImage, syntheticSet } from '../../testing/synthetic.js';
 import { fromHalf, toHalf } from '../util/fp16.js';
 
@@ -105,14 +105,7 @@ describe('Partial strategy on the default backbone (generated images)', () => {
     assert.ok(trained.some((v, i) => Math.abs(v - original[i]!) > 1e-6), 'the exported tail differs from the frozen graph');
     const want = await engine.predictBatch(test.map((s) => s.image));
 
-    const other = await createEngine({ useCurrentBackend: true, forward: TEST_FORWARD });
-    try {
-      await other.import(files);
-      const got = await other.predictBatch(test.map((s) => s.image));
-      got.forEach((g, i) => g.forEach((p, j) => assert.ok(Math.abs(p.probability - want[i]![j]!.probability) < 1e-4)));
-    } finally {
-      other.dispose();
-    }
+    await assertReimportAgrees(files, test.map((s) => s.image), want);
 
     // The merged model has the fine-tuned tail's weights in place of the graph's.
     const json = JSON.parse(new TextDecoder().decode(files['merged/model.json']));
