@@ -230,7 +230,8 @@ async function journey(server, data, viewportName, { full = false } = {}) {
     const exported = join(work, 'exported');
     mkdirSync(exported);
     const downloads = [];
-    page.on('download', (d) => downloads.push(d.saveAs(join(exported, d.suggestedFilename()))));
+    const onDownload = (d) => downloads.push(d.saveAs(join(exported, d.suggestedFilename())));
+    page.on('download', onDownload);
     await page.click('#export');
     await demo.waitStatus(/^Exported \d+ files/);
     await page.waitForTimeout(500);
@@ -238,6 +239,24 @@ async function journey(server, data, viewportName, { full = false } = {}) {
     const names = readdirSync(exported).sort();
     for (const f of ['edgetune.json', 'model.json', 'weights.bin']) assert.ok(names.includes(f), names.join(', '));
     await demo.shot('export');
+
+    // The TFLite choice downloads model.tflite and labels.json (LiteRT.js runs such files in tflite-web.e2e).
+    const tflite = join(work, 'tflite');
+    mkdirSync(tflite);
+    const tfliteDownloads = [];
+    const onTflite = (d) => tfliteDownloads.push(d.saveAs(join(tflite, d.suggestedFilename())));
+    page.off('download', onDownload);
+    page.on('download', onTflite);
+    await page.selectOption('#export-format', 'tflite');
+    await page.click('#export');
+    await demo.waitStatus(/^Exported 2 files: model\.tflite, labels\.json/);
+    await page.waitForTimeout(500);
+    await Promise.all(tfliteDownloads);
+    page.off('download', onTflite);
+    assert.deepEqual(readdirSync(tflite).sort(), ['labels.json', 'model.tflite']);
+    assert.equal(readFileSync(join(tflite, 'model.tflite')).subarray(4, 8).toString('latin1'), 'TFL3');
+    assert.deepEqual(JSON.parse(readFileSync(join(tflite, 'labels.json'), 'utf8')).sort(), [a, b, c].sort());
+    await page.selectOption('#export-format', 'edgetune');
 
     // The same folder through `edgetune eval` on the exported model agrees within 5 points.
     const cli = await evalWithCli(exported, split);

@@ -338,9 +338,13 @@ export interface ExportOptions {
    * 'onnx': one `model.onnx` (backbone, fine-tuned tail, head, softmax) for ONNX Runtime;
    * input `image` uint8 [n, height, width, 3] RGB of any size (the model resizes), output
    * `probabilities` [n, classes]; `labels.json` beside it.
+   * 'tflite': one `model.tflite` (the same network) for LiteRT / TensorFlow Lite; input
+   * `image` float32 [1, height, width, 3], RGB 0..255 already resized to the backbone's
+   * size (docs/exports.md has the resize), output `probabilities` [1, classes];
+   * `labels.json` beside it.
    * @default 'edgetune'
    */
-  format?: 'edgetune' | 'onnx';
+  format?: 'edgetune' | 'onnx' | 'tflite';
   /** Also write merged/model.json: backbone and head in one tfjs graph model ('edgetune' format). @default false */
   merged?: boolean;
   /** Numbers to record in edgetune.json (test accuracy, say). */

@@ -41,6 +41,7 @@ export const ui = {
   evalInput: $<HTMLInputElement>('eval-input'),
   evaluation: $('evaluation'),
   exportBtn: $<HTMLButtonElement>('export'),
+  exportFormat: $<HTMLSelectElement>('export-format'),
   importInput: $<HTMLInputElement>('import-input'),
   reset: $<HTMLButtonElement>('reset'),
 };

@@ -1,10 +1,12 @@
 // The model as files: export (downloads) and import (picked files).
-import { app, MODEL_URL, setStatus, state } from './app.js';
+import type { ExportOptions } from 'edgetune';
+import { app, MODEL_URL, setStatus, state, ui } from './app.js';
 import { ensureClass, renderClasses } from './classes.js';
 import { liveLoop } from './predict.js';
 
 export async function exportFiles(): Promise<void> {
-  const files = await app.clf.export();
+  const format = ui.exportFormat.value as NonNullable<ExportOptions['format']>;
+  const files = await app.clf.export({ format });
   for (const [name, bytes] of Object.entries(files)) {
     const a = Object.assign(document.createElement('a'), { href: URL.createObjectURL(new Blob([bytes as BlobPart])), download: name.replace(/\//g, '_') });
     a.click();

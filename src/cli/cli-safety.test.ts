@@ -65,7 +65,7 @@ describe('the CLI and what the user owns', () => {
     }
     assert.equal(await readFile(join(docs, 'thesis.txt'), 'utf8'), 'mine');
     assert.deepEqual((await readdir(join(data, 'train'))).sort(), ['disc', 'stripes']);
-    for (const format of ['onnx', 'edgetune']) {
+    for (const format of ['onnx', 'tflite', 'edgetune']) {
       const r = await runCli(['export', model, '--out', model, '--format', format]);
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, /is the folder being read/);

@@ -92,6 +92,20 @@ describe('edgetune CLI', () => {
     assert.ok(existsSync(join(outDir, 'merged', 'weights.bin')));
   });
 
+  it('exports model.tflite with --format tflite, and refuses an unknown format naming the valid ones', async () => {
+    const outDir = join(dir, 'tflite');
+    const r = await cli('export', model, '--out', outDir, '--format', 'tflite', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(Object.keys(JSON.parse(r.stdout).files).sort(), ['labels.json', 'model.tflite']);
+    const bytes = await readFile(join(outDir, 'model.tflite'));
+    assert.equal(bytes.subarray(4, 8).toString('latin1'), 'TFL3');
+    assert.deepEqual(JSON.parse(await readFile(join(outDir, 'labels.json'), 'utf8')), ['disc', 'stripes']);
+    const bad = await cli('export', model, '--out', join(dir, 'tflite2'), '--format', 'tf-lite');
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--format is one of edgetune, onnx, tflite, not 'tf-lite'/);
+    assert.equal(existsSync(join(dir, 'tflite2')), false);
+  });
+
   it('continues from a trained model with --from: a new class is added, the old ones warm-started', async () => {
     const more = join(dir, 'data3');
     await makeDataset(more, 3);

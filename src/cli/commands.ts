@@ -15,6 +15,7 @@ import { onnxRuntimeForward } from '../node/onnx-forward.js';
 import { nodeWasmThreads } from '../node/wasm-threads.js';
 import { reportFiles } from './report/files.js';
 import { BUNDLED_BACKBONES } from '../engine/model/manifest.js';
+import type { ExportFormat } from '../engine/model/export-formats.js';
 import type { EpochLog, EvaluationReport, FineTuneOptions, ModelFiles, Progress, TrainingReport } from '../types.js';
 import { readImageFolder, type ClassFiles } from './imagefolder.js';
 import { PhaseProgress, type ProgressIO } from './progress.js';
@@ -368,7 +369,7 @@ export async function predict(args: ModelArgs & { inputs: string[]; topK: number
 }
 
 /** edgetune export: rewrite a model directory (optionally with a merged tfjs model), or write model.onnx. */
-export async function exportCmd(args: { model: string; out: string; merged: boolean; format: 'edgetune' | 'onnx'; backbone?: string }, out: Output): Promise<void> {
+export async function exportCmd(args: { model: string; out: string; merged: boolean; format: ExportFormat; backbone?: string }, out: Output): Promise<void> {
   await checkOutputDir(args.out, '--out', [args.model]);
   const { engine, files } = await loadModel(args, out);
   try {

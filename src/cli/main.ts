@@ -7,6 +7,7 @@ import { EdgetuneError } from '../errors.js';
 import { PARTIAL_SCHEDULES } from '../engine/config.js';
 import type { PartialSchedule, Strategy } from '../types.js';
 import { STRATEGY_IDS } from '../engine/train/strategies/info.js';
+import { EXPORT_FORMATS, type ExportFormat } from '../engine/model/export-formats.js';
 import { evaluate, exportCmd, predict, train, type Output, type Runtime } from './commands.js';
 import { COMMANDS, HELP, OVERVIEW, type Command } from './usage.js';
 import { withQuietConsole } from './guards.js';
@@ -190,9 +191,9 @@ async function runCommand(command: Command, rest: string[], v: Values, out: Outp
       );
     case 'export':
       if (rest.length !== 1 || !v.out) throw new UsageError('export needs <model-dir> and --out <dir>', command);
-      if (v.format !== undefined && v.format !== 'edgetune' && v.format !== 'onnx') throw new UsageError(`--format is 'edgetune' or 'onnx', not '${v.format}'`, command);
-      if (v.format === 'onnx' && v.merged) throw new UsageError('--merged applies to the edgetune format only', command);
-      return exportCmd({ model: rest[0]!, out: v.out, merged: v.merged, format: v.format ?? 'edgetune', ...backbone }, out);
+      if (v.format !== undefined && !(EXPORT_FORMATS as readonly string[]).includes(v.format)) throw new UsageError(`--format is one of ${EXPORT_FORMATS.join(', ')}, not '${v.format}'`, command);
+      if (v.format && v.format !== 'edgetune' && v.merged) throw new UsageError('--merged applies to the edgetune format only', command);
+      return exportCmd({ model: rest[0]!, out: v.out, merged: v.merged, format: (v.format ?? 'edgetune') as ExportFormat, ...backbone }, out);
   }
 }
 

@@ -71,11 +71,14 @@ ${COMMON}`,
 Rewrites a model directory; --merged adds merged/model.json, backbone and head
 in one tfjs graph model that tf.loadGraphModel runs without edgetune.
 --format onnx writes <dir>/model.onnx instead: backbone, fine-tuned tail, head
-and softmax for ONNX Runtime (input "pixels" float32 [n, 224, 224, 3] RGB 0..255,
-output "probabilities" [n, classes]; labels in the model's metadata).
+and softmax for ONNX Runtime (input "image" uint8 [n, height, width, 3] RGB of
+any size, resized inside; output "probabilities" [n, classes]).
+--format tflite writes <dir>/model.tflite for LiteRT / TensorFlow Lite (input
+"image" float32 [1, 224, 224, 3] RGB 0..255, already resized as docs/exports.md
+shows; output "probabilities" [1, classes]). Both write labels.json beside.
 
   --merged
-  --format edgetune|onnx   (default edgetune)
+  --format edgetune|onnx|tflite   (default edgetune)
 
 ${COMMON}`,
 };
@@ -87,7 +90,8 @@ Commands:
   eval <model-dir> <data>                score a model on labelled images
   predict <model-dir> <image-or-dir>...  classify images
   export <model-dir> --out <dir>         rewrite a model (--merged: one tfjs graph model;
-                                         --format onnx: model.onnx for ONNX Runtime)
+                                         --format onnx|tflite: model.onnx for ONNX
+                                         Runtime, model.tflite for LiteRT)
 
 edgetune <command> --help describes each command's options.
 Exit codes: 0 success, 1 failure (one line: "edgetune: <CODE>: <message>"), 2 usage error.`;

@@ -26,7 +26,8 @@ import { Embedder } from './data/embed.js';
 import { EmbeddingCache, type EmbeddingStore } from './data/embed-cache.js';
 import { checkLabel, pixelSource, type Example, type ImageSource } from './data/examples.js';
 import { rank, score, top1 } from './inference.js';
-import { exportModel, importModel } from './model/artifacts.js';
+import { importModel } from './model/artifacts.js';
+import { exportFiles } from './model/export-formats.js';
 import { loadBackbone, type Backbone, type BackboneLoadOptions } from './model/backbone.js';
 import { DEFAULT_BACKBONE } from './model/manifest.js';
 import { tfjsForward, type BackboneForward, type ForwardFactory } from './model/forward.js';
@@ -290,30 +291,7 @@ export class Engine implements ClassifierApi<EngineImage> {
     this.alive();
     const model = this.model;
     if (!model) throw new EdgetuneError('NOT_TRAINED', 'No model yet: call fineTune() or load a model first');
-    const format = opts.format ?? 'edgetune';
-    if (format !== 'edgetune' && format !== 'onnx') throw new EdgetuneError('INVALID_ARGUMENT', `Unknown export format '${String(format)}': 'edgetune' or 'onnx'`);
-    if (format === 'onnx') {
-      if (!model.head) throw new EdgetuneError('NOT_TRAINED', 'An ONNX export needs a trained head: call fineTune() first');
-      // Loaded on demand: the ONNX writer (and protobufjs) stay out of bundles that never export ONNX.
-      const { exportOnnx } = await import('./model/onnx/export.js');
-      // labels.json beside it: ONNX Runtime's JavaScript API cannot read a model's metadata.
-      return model.use(async (m) => ({
-        'model.onnx': await exportOnnx({ backbone: this.backbone, head: m.head!, tail: m.tail, labels: [...m.labels] }),
-        'labels.json': new TextEncoder().encode(`${JSON.stringify(m.labels)}\n`),
-      }));
-    }
-    return model.use((m) =>
-      exportModel({
-        backbone: this.backbone,
-        head: m.head,
-        tail: m.tail,
-        openSet: m.openSet,
-        labels: [...m.labels],
-        ...(m.training ? { training: m.training } : {}),
-        ...(opts.metrics ? { metrics: opts.metrics } : {}),
-        merged: opts.merged ?? false,
-      }),
-    );
+    return model.use((m) => exportFiles(this.backbone, m, opts));
   }
 
   async import(files: ModelFiles): Promise<ModelMetadata> {

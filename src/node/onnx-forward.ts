@@ -8,7 +8,7 @@ import { EDGETUNE_VERSION } from '../constants.js';
 import { EdgetuneError } from '../errors.js';
 import type { Backbone } from '../engine/model/backbone.js';
 import type { BackboneForward, ForwardFactory } from '../engine/model/forward.js';
-import { backboneNetwork, type Network } from '../engine/model/onnx/network.js';
+import { backboneNetwork, type Network } from '../engine/model/network.js';
 import { writeOnnx } from '../engine/model/onnx/write.js';
 import { onnxGemm } from './onnx-gemm.js';
 

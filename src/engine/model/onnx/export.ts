@@ -1,11 +1,10 @@
 // The ONNX export of a trained model: backbone (with a fine-tuned tail's
 // weights), head and softmax in one model.onnx that ONNX Runtime runs.
-import * as tf from '@tensorflow/tfjs-core';
 import { EDGETUNE_VERSION } from '../../../constants.js';
 import type { Backbone } from '../backbone.js';
 import type { Head } from '../head.js';
 import type { Tail } from '../tail.js';
-import { backboneNetwork, type Weight } from './network.js';
+import { trainedNetwork } from '../trained-network.js';
 import { writeOnnx } from './write.js';
 
 export interface OnnxExportInput {
@@ -15,22 +14,9 @@ export interface OnnxExportInput {
   labels: string[];
 }
 
-async function weightOf(t: tf.Tensor): Promise<Weight> {
-  return { shape: t.shape, data: Float32Array.from((await t.data()) as Float32Array) };
-}
-
 /** model.onnx's bytes. Labels and preprocessing travel in its metadata_props. */
 export async function exportOnnx({ backbone, head, tail, labels }: OnnxExportInput): Promise<Uint8Array> {
-  const tailWeights = new Map<string, Weight>();
-  for (const w of tail?.weights() ?? []) tailWeights.set(w.name, await weightOf(w.tensor));
-  const network = backboneNetwork(backbone, tailWeights);
-  const folded = head.foldedWeights();
-  const dense: { kernel: Weight; bias: Weight }[] = [];
-  try {
-    for (let i = 0; i < folded.length; i += 2) dense.push({ kernel: await weightOf(folded[i]!), bias: await weightOf(folded[i + 1]!) });
-  } finally {
-    tf.dispose(folded);
-  }
+  const { network, dense } = await trainedNetwork(backbone, head, tail);
   const m = backbone.manifest;
   return writeOnnx({
     network,

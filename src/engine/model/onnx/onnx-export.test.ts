@@ -17,7 +17,7 @@ import type { RawImage } from '../../../types.js';
 import { decodeImageFile } from '../../../node/decode.js';
 import type { Backbone } from '../backbone.js';
 import type { Tail } from '../tail.js';
-import { backboneNetwork } from './network.js';
+import { backboneNetwork } from '../network.js';
 
 const { onnx } = onnxProto as unknown as typeof import('onnx-proto');
 const DATA = resolve(process.env.EDGETUNE_DATA ?? fileURLToPath(new URL('../../../../../shared/datasets', import.meta.url)));

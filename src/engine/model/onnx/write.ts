@@ -9,7 +9,7 @@
 import onnxProto from 'onnx-proto';
 import { EdgetuneError } from '../../../errors.js';
 import { bytesOf } from '../../util/bytes.js';
-import type { Act, Network, NetOp, Weight } from './network.js';
+import type { Act, Network, NetOp, Weight } from '../network.js';
 
 const { onnx } = onnxProto as unknown as typeof import('onnx-proto');
 type INodeProto = import('onnx-proto').onnx.INodeProto;

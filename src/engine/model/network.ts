@@ -1,15 +1,15 @@
 // A backbone as a plain list of ops with float32 weights, independent of tfjs:
-// what the ONNX writer translates. Graph backbones are read from their node
+// what the ONNX and TFLite writers translate. Graph backbones are read from their node
 // list, Keras layers backbones from their layers (BatchNorm folded into the
 // convolutions, the same folding and weight names as the trainable tail), so a
 // fine-tuned tail's weights replace the backbone's by name.
 import * as tf from '@tensorflow/tfjs-core';
 import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { EdgetuneError } from '../../../errors.js';
-import type { Backbone } from '../backbone.js';
-import { ancestorsOf, ref, type GraphNode } from '../graph.js';
-import { foldBatchNorm, foldedChain, reluAct, type KerasLayer } from '../tail-layers.js';
+import { EdgetuneError } from '../../errors.js';
+import type { Backbone } from './backbone.js';
+import { ancestorsOf, ref, type GraphNode } from './graph.js';
+import { foldBatchNorm, foldedChain, reluAct, type KerasLayer } from './tail-layers.js';
 
 export type Act = 'none' | 'relu' | 'relu6';
 /** Explicit padding: [top, bottom, left, right]. */
@@ -44,7 +44,7 @@ function unsupported(msg: string): never {
 }
 
 /** TensorFlow's SAME padding for one axis: the odd pixel goes to the end. */
-function samePads(size: number, k: number, s: number): [number, number] {
+export function samePads(size: number, k: number, s: number): [number, number] {
   const out = Math.ceil(size / s);
   const total = Math.max((out - 1) * s + k - size, 0);
   return [Math.floor(total / 2), total - Math.floor(total / 2)];

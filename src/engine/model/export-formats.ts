@@ -1,0 +1,48 @@
+// The export formats behind engine.export(): the edgetune model directory, and
+// the standalone files for the runtimes people deploy with. The standalone
+// writers load on demand, so bundles that never export leave them out.
+import { EdgetuneError } from '../../errors.js';
+import type { ExportOptions, ModelFiles } from '../../types.js';
+import { exportModel } from './artifacts.js';
+import type { Backbone } from './backbone.js';
+import type { TrainedModel } from './trained-model.js';
+
+export const EXPORT_FORMATS = ['edgetune', 'onnx', 'tflite'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+const enc = new TextEncoder();
+const labelsFile = (labels: readonly string[]) => enc.encode(`${JSON.stringify(labels)}\n`);
+
+/** Throws INVALID_ARGUMENT naming the valid formats and options. */
+export function checkExportOptions(opts: ExportOptions): ExportFormat {
+  const format = opts.format ?? 'edgetune';
+  if (!(EXPORT_FORMATS as readonly string[]).includes(format)) {
+    throw new EdgetuneError('INVALID_ARGUMENT', `Unknown export format '${String(format)}': one of ${EXPORT_FORMATS.map((f) => `'${f}'`).join(', ')}`);
+  }
+  if (opts.merged && format !== 'edgetune') throw new EdgetuneError('INVALID_ARGUMENT', `merged applies to the 'edgetune' format only, not '${format}'`);
+  return format;
+}
+
+export async function exportFiles(backbone: Backbone, m: TrainedModel, opts: ExportOptions): Promise<ModelFiles> {
+  const format = checkExportOptions(opts);
+  if (format === 'edgetune') {
+    return exportModel({
+      backbone,
+      head: m.head,
+      tail: m.tail,
+      openSet: m.openSet,
+      labels: [...m.labels],
+      ...(m.training ? { training: m.training } : {}),
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
+      merged: opts.merged ?? false,
+    });
+  }
+  const input = { backbone, head: m.head, tail: m.tail, labels: [...m.labels] };
+  // labels.json beside the model: ONNX Runtime's and LiteRT.js's JavaScript APIs cannot read a model's metadata.
+  if (format === 'onnx') {
+    const { exportOnnx } = await import('./onnx/export.js');
+    return { 'model.onnx': await exportOnnx(input), 'labels.json': labelsFile(m.labels) };
+  }
+  const { exportTflite } = await import('./tflite/export.js');
+  return { 'model.tflite': await exportTflite(input), 'labels.json': labelsFile(m.labels) };
+}
