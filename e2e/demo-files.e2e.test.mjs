@@ -249,11 +249,11 @@ async function journey(server, data, viewportName, { full = false } = {}) {
     page.on('download', onTflite);
     await page.selectOption('#export-format', 'tflite');
     await page.click('#export');
-    await demo.waitStatus(/^Exported 2 files: model\.tflite, labels\.json/);
+    await demo.waitStatus(/^Exported 3 files: model\.tflite, labels\.json, README\.md/);
     await page.waitForTimeout(500);
     await Promise.all(tfliteDownloads);
     page.off('download', onTflite);
-    assert.deepEqual(readdirSync(tflite).sort(), ['labels.json', 'model.tflite']);
+    assert.deepEqual(readdirSync(tflite).sort(), ['README.md', 'labels.json', 'model.tflite']);
     assert.equal(readFileSync(join(tflite, 'model.tflite')).subarray(4, 8).toString('latin1'), 'TFL3');
     assert.deepEqual(JSON.parse(readFileSync(join(tflite, 'labels.json'), 'utf8')).sort(), [a, b, c].sort());
     await page.selectOption('#export-format', 'edgetune');

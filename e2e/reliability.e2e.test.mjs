@@ -51,7 +51,7 @@ describe('SDK reliability in Chromium (WASM)', () => {
     assert.equal(r.afterRestartTop, r.savedTop);
     assert.ok(r.sameAfterRestart, 'restart() reloads the last saved model');
     assert.deepEqual(r.retrain, { computed: 0, hits: 9 }, 'a new worker retrains from the IndexedDB cache without backbone passes');
-    assert.deepEqual(r.exportedFiles, ['edgetune.json', 'model.json', 'prototypes.bin', 'weights.bin']);
+    assert.deepEqual(r.exportedFiles, ['README.md', 'edgetune.json', 'model.json', 'prototypes.bin', 'weights.bin']);
     assert.ok(r.metaBytes < 20_000, `edgetune.json is metadata only (${r.metaBytes} bytes)`);
     assertOnlyOwnRequests(urls, server.url);
   });

@@ -33,7 +33,7 @@ describe('createClassifier in Chromium (worker)', () => {
       assert.deepEqual(other.map((x) => x[0].label), r.before.map((x) => x[0].label));
       other.flat().forEach((p, i) => assert.ok(Math.abs(p.probability - r.before.flat()[i].probability) < 1e-5));
     }
-    assert.deepEqual(r.exportedFiles, ['edgetune.json', 'model.json', 'prototypes.bin', 'weights.bin']);
+    assert.deepEqual(r.exportedFiles, ['README.md', 'edgetune.json', 'model.json', 'prototypes.bin', 'weights.bin']);
     assert.ok(r.trainLongTasks.every((d) => d < 50), `main-thread long tasks during fineTune: ${r.trainLongTasks}`);
   };
 
@@ -60,7 +60,7 @@ describe('createClassifier in Chromium (worker)', () => {
     assert.equal(r.partialEpochs, 2);
     assert.deepEqual(r.prefix, { cached: 12, recomputed: 0, budgetBytes: 256 * 1024 * 1024 });
     assert.ok(r.accuracy >= 0.66, `accuracy ${r.accuracy}`);
-    assert.deepEqual(r.files, ['edgetune.json', 'model.json', 'prototypes.bin', 'tail.bin', 'weights.bin']);
+    assert.deepEqual(r.files, ['README.md', 'edgetune.json', 'model.json', 'prototypes.bin', 'tail.bin', 'weights.bin']);
     assertOnlyOwnRequests(urls, server.url);
   });
 

@@ -317,11 +317,32 @@ export interface ModelMetadata {
   tail?: { cutNode: string; unfreezeBlocks: number | 'all'; weightsUrl: 'tail.bin'; weights: { name: string; shape: number[] }[] };
   /** Open-set rejection: class prototypes (float32 [classes, features] in prototypes.bin) and the calibrated cosine threshold. */
   openSet?: { thresholds: number[]; calibratedOn: number; prototypesUrl: 'prototypes.bin' };
-  training?: { config: ResolvedTrainConfig; epochsRun: number; bestEpoch: number; bestValAccuracy?: number };
+  training?: {
+    config: ResolvedTrainConfig;
+    epochsRun: number;
+    bestEpoch: number;
+    bestValAccuracy?: number;
+    /** Usable examples per class and split the model was trained on. */
+    counts?: ExampleCounts;
+  };
   metrics?: Record<string, number>;
+  /** The held-out evaluation given at export (ExportOptions.evaluation): what the model card reports. */
+  evaluation?: ModelEvaluation;
   merged?: { modelUrl: string; input: string; output: string };
   /** sha256 of every other file in the export. */
   files: Record<string, { sha256: string; bytes: number }>;
+}
+
+/** A held-out evaluation as a model records it. */
+export interface ModelEvaluation {
+  /** What was evaluated: 'test' for an ImageFolder's test split. */
+  split: string;
+  /** The data's name (an ImageFolder's folder name), when known. */
+  dataset?: string;
+  accuracy: number;
+  n: number;
+  perClass: ClassMetrics[];
+  ece?: number;
 }
 
 /** Examples per class and split. */
@@ -349,6 +370,12 @@ export interface ExportOptions {
   merged?: boolean;
   /** Numbers to record in edgetune.json (test accuracy, say). */
   metrics?: Record<string, number>;
+  /**
+   * A held-out evaluation (engine.evaluate() on a test split) to record in edgetune.json
+   * and report in the model card (README.md) every export writes beside the model.
+   * Without it, an export keeps the one the model was loaded with.
+   */
+  evaluation?: ModelEvaluation;
 }
 
 /** Tensors and bytes held by tfjs, the embedding cache, and the backend in use now. */

@@ -53,6 +53,32 @@ describe('edgetune CLI', () => {
     for (const f of ['edgetune.json', 'model.json', 'weights.bin']) assert.ok(existsSync(join(model, f)), f);
   });
 
+  it('writes a model card (README.md) whose metrics and counts are the test evaluation, and every export carries it', async () => {
+    const out = join(dir, 'model-card');
+    const r = await cli('train', data, '--out', out, '--epochs', '4', '--augment', '0', '--seed', '5', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const { test } = JSON.parse(r.stdout);
+    const check = (card: string, files: string[]) => {
+      const [, yaml, body] = /^---\n([\s\S]*?)\n---\n([\s\S]*)$/.exec(card) ?? [];
+      assert.ok(yaml && body, 'YAML front matter, then prose');
+      assert.match(yaml, /pipeline_tag: image-classification/);
+      assert.match(yaml, /dataset: \{ name: "data", type: imagefolder, split: "test" \}/);
+      assert.equal(Number(/type: accuracy, value: ([\d.]+)/.exec(yaml)?.[1]), Number(test.accuracy.toFixed(4)));
+      for (const p of test.perClass) {
+        assert.equal(Number(new RegExp(`recall \\(${p.label}\\)", value: ([\\d.]+)`).exec(yaml)?.[1]), Number(p.recall.toFixed(4)), p.label);
+        assert.match(body, new RegExp(`\\| ${p.label} \\| 8 \\| 2 \\| 4 \\|`), `${p.label}: train, validation and test counts`);
+      }
+      assert.match(body, new RegExp(`accuracy \\*\\*${(test.accuracy * 100).toFixed(1)}%\\*\\*`));
+      assert.match(body, /nsfwjs/, 'names where the backbone comes from');
+      for (const f of files) assert.ok(body.includes(`\`${f}\``), `a snippet for ${f}`);
+    };
+    check(await readFile(join(out, 'README.md'), 'utf8'), []);
+    // `export` reads the evaluation back from edgetune.json.
+    const exp = await cli('export', out, '--out', join(dir, 'card-tflite'), '--format', 'tflite');
+    assert.equal(exp.code, 0, exp.stderr);
+    check(await readFile(join(dir, 'card-tflite', 'README.md'), 'utf8'), ['model.tflite']);
+  });
+
   it('reuses the on-disk embedding cache when training again on the same images', async () => {
     const r = await cli('train', data, '--out', model, '--epochs', '2', '--augment', '1', '--json');
     assert.equal(r.code, 0, r.stderr);
@@ -96,7 +122,7 @@ describe('edgetune CLI', () => {
     const outDir = join(dir, 'tflite');
     const r = await cli('export', model, '--out', outDir, '--format', 'tflite', '--json');
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(Object.keys(JSON.parse(r.stdout).files).sort(), ['labels.json', 'model.tflite']);
+    assert.deepEqual(Object.keys(JSON.parse(r.stdout).files).sort(), ['README.md', 'labels.json', 'model.tflite']);
     const bytes = await readFile(join(outDir, 'model.tflite'));
     assert.equal(bytes.subarray(4, 8).toString('latin1'), 'TFL3');
     assert.deepEqual(JSON.parse(await readFile(join(outDir, 'labels.json'), 'utf8')), ['disc', 'stripes']);

@@ -1,7 +1,7 @@
 // The edgetune commands over the engine: train, eval, predict, export.
 import { existsSync } from 'node:fs';
 import { readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { extname, join, resolve } from 'node:path';
+import { basename, extname, join, resolve } from 'node:path';
 import { EdgetuneError } from '../errors.js';
 import { createEngine, type Engine } from '../engine/engine.js';
 import { FileEmbeddingStore } from '../node/embed-store-fs.js';
@@ -16,7 +16,7 @@ import { nodeWasmThreads } from '../node/wasm-threads.js';
 import { reportFiles } from './report/files.js';
 import { BUNDLED_BACKBONES } from '../engine/model/manifest.js';
 import type { ExportFormat } from '../engine/model/export-formats.js';
-import type { EpochLog, EvaluationReport, FineTuneOptions, ModelFiles, Progress, TrainingReport } from '../types.js';
+import type { EpochLog, EvaluationReport, FineTuneOptions, ModelEvaluation, ModelFiles, Progress, TrainingReport } from '../types.js';
 import { readImageFolder, type ClassFiles } from './imagefolder.js';
 import { PhaseProgress, type ProgressIO } from './progress.js';
 
@@ -147,6 +147,11 @@ function logSummary(report: TrainingReport, out: Output): void {
   );
 }
 
+/** A test split's evaluation as the model records it (and its card reports). */
+function evaluationOf(test: EvaluationReport, data: string): ModelEvaluation {
+  return { split: 'test', dataset: basename(resolve(data)), accuracy: test.accuracy, n: test.n, perClass: test.perClass, ...(test.ece !== undefined ? { ece: test.ece } : {}) };
+}
+
 /** edgetune train: ImageFolder -> model directory, with test accuracy when a test split exists. */
 export async function train(args: TrainArgs, out: Output): Promise<void> {
   // Everything that can be checked before reading an image or loading the backbone.
@@ -190,7 +195,7 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
       formatEval(test).forEach((l) => out.log(l));
     }
     const files = await engine.export({
-      ...(test ? { metrics: { testAccuracy: test.accuracy, testN: test.n } } : {}),
+      ...(test ? { metrics: { testAccuracy: test.accuracy, testN: test.n }, evaluation: evaluationOf(test, args.data) } : {}),
       ...(report.bestValAccuracy !== undefined && !test ? { metrics: { valAccuracy: report.bestValAccuracy } } : {}),
     });
     Object.assign(files, await reportFiles(engine, { data: resolve(args.data), model: outDir, report, ...(test ? { test: { report: test, samples: testSamples } } : {}) }));

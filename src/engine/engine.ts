@@ -298,7 +298,7 @@ export class Engine implements ClassifierApi<EngineImage> {
     this.alive();
     if (this.training) throw new EdgetuneError('BUSY', 'Cannot load a model while fineTune runs');
     const { head, tail, openSet, meta } = await importModel(files, this.backbone);
-    this.swap(new TrainedModel(head, tail, meta.labels, openSet, meta.training));
+    this.swap(new TrainedModel(head, tail, meta.labels, openSet, meta.training, meta.evaluation));
     return meta;
   }
 

@@ -30,8 +30,8 @@ export async function readImageBytes(path: string): Promise<Uint8Array> {
 /** Larger files are refused before they are read (a 100-megapixel PNG is well under this). */
 export const IMAGE_MAX_BYTES = 256 * 1024 * 1024;
 
-/** What `edgetune train` writes beside the model files (not part of the model). */
-const TRAINING_OUTPUTS = new Set(['report.html', 'history.csv', 'predictions.csv']);
+/** What `edgetune train` and `export` write beside the model files for people (not part of the model). */
+const TRAINING_OUTPUTS = new Set(['report.html', 'history.csv', 'predictions.csv', 'README.md']);
 
 /** Bounds on a model folder's files: a head, a tail and a merged network are tens of MB at most. */
 export const MODEL_FILE_MAX_BYTES = 512 * 1024 * 1024;

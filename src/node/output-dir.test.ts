@@ -103,4 +103,15 @@ describe('model folders: replaced atomically, recovered after a kill', () => {
     await assert.rejects(writeModelDir(m, { 'edgetune.json': enc('v2') }), (e) => isEdgetuneError(e, 'INVALID_ARGUMENT'));
     assert.equal(await readFile(join(m, 'notes.txt'), 'utf8'), 'mine');
   });
+
+  it("checkOutputDir takes a model card for edgetune's only beside a model: a folder holding just a README.md stays the user's", async () => {
+    const m = await model('carded', 'v1');
+    await writeFile(join(m, 'README.md'), 'card');
+    await checkOutputDir(m, '--out');
+    const theirs = join(dir, 'project');
+    await mkdir(theirs);
+    await writeFile(join(theirs, 'README.md'), 'my project');
+    await assert.rejects(checkOutputDir(theirs, '--out'), (e) => isEdgetuneError(e, 'INVALID_ARGUMENT') && /README\.md/.test((e as Error).message));
+    assert.equal(await readFile(join(theirs, 'README.md'), 'utf8'), 'my project');
+  });
 });

@@ -22,6 +22,7 @@ export const EDGETUNE_NAMES: ReadonlySet<string> = new Set([
   'history.csv',
   'predictions.csv',
   'model.onnx',
+  'model.tflite',
   'labels.json',
   'cache',
 ]);
@@ -73,8 +74,14 @@ export async function recoverOutputDir(dir: string): Promise<void> {
 }
 
 /** The top-level entries of `dir` that edgetune did not write. */
+/** The model card: edgetune's only beside a model it wrote, so a folder holding just someone's README.md stays theirs. */
+const CARD = 'README.md';
+const MODEL_MARKERS = ['edgetune.json', 'model.onnx', 'model.tflite'];
+
 async function foreignEntries(dir: string): Promise<string[]> {
-  return (await readdir(dir)).filter((name) => !EDGETUNE_NAMES.has(name));
+  const names = await readdir(dir);
+  const model = names.some((n) => MODEL_MARKERS.includes(n));
+  return names.filter((name) => !EDGETUNE_NAMES.has(name) && !(model && name === CARD));
 }
 
 /**

@@ -54,6 +54,7 @@ export interface ExportInput {
   openSet?: OpenSet | null;
   labels: string[];
   training?: ModelMetadata['training'];
+  evaluation?: ModelMetadata['evaluation'];
   metrics?: Record<string, number>;
   merged?: boolean;
 }
@@ -107,6 +108,7 @@ export async function exportModel(input: ExportInput): Promise<ModelFiles> {
     ...(input.openSet ? { openSet: { thresholds: input.openSet.thresholds, calibratedOn: input.openSet.calibratedOn, prototypesUrl: 'prototypes.bin' as const } } : {}),
     ...(input.training ? { training: input.training } : {}),
     ...(input.metrics ? { metrics: input.metrics } : {}),
+    ...(input.evaluation ? { evaluation: input.evaluation } : {}),
     ...(merged ? { merged } : {}),
     files: {},
   };

@@ -2,9 +2,10 @@
 // the standalone files for the runtimes people deploy with. The standalone
 // writers load on demand, so bundles that never export leave them out.
 import { EdgetuneError } from '../../errors.js';
-import type { ExportOptions, ModelFiles } from '../../types.js';
+import type { ExportOptions, ModelEvaluation, ModelFiles } from '../../types.js';
 import { exportModel } from './artifacts.js';
 import type { Backbone } from './backbone.js';
+import { modelCard } from './model-card.js';
 import type { TrainedModel } from './trained-model.js';
 
 export const EXPORT_FORMATS = ['edgetune', 'onnx', 'tflite'] as const;
@@ -23,7 +24,22 @@ export function checkExportOptions(opts: ExportOptions): ExportFormat {
   return format;
 }
 
+/** The format's files and the model card (README.md) beside them. */
 export async function exportFiles(backbone: Backbone, m: TrainedModel, opts: ExportOptions): Promise<ModelFiles> {
+  const evaluation = opts.evaluation ?? m.evaluation;
+  const files = await formatFiles(backbone, m, opts, evaluation);
+  const card = modelCard({
+    labels: m.labels,
+    manifest: backbone.manifest,
+    files: Object.keys(files),
+    ...(m.training ? { training: m.training } : {}),
+    ...(evaluation ? { evaluation } : {}),
+    tail: m.tail ? { unfreezeBlocks: m.tail.blocks } : null,
+  });
+  return { ...files, 'README.md': enc.encode(card) };
+}
+
+async function formatFiles(backbone: Backbone, m: TrainedModel, opts: ExportOptions, evaluation: ModelEvaluation | undefined): Promise<ModelFiles> {
   const format = checkExportOptions(opts);
   if (format === 'edgetune') {
     return exportModel({
@@ -34,6 +50,7 @@ export async function exportFiles(backbone: Backbone, m: TrainedModel, opts: Exp
       labels: [...m.labels],
       ...(m.training ? { training: m.training } : {}),
       ...(opts.metrics ? { metrics: opts.metrics } : {}),
+      ...(evaluation ? { evaluation } : {}),
       merged: opts.merged ?? false,
     });
   }

@@ -61,6 +61,8 @@ export class TrainedModel extends Held implements Predictor {
     /** Prototypes and rejection thresholds; null for models exported before they existed. */
     readonly openSet: OpenSet | null,
     readonly training?: ModelMetadata['training'],
+    /** The held-out evaluation recorded with the model, if any. */
+    readonly evaluation?: ModelMetadata['evaluation'],
   ) {
     super();
   }

@@ -115,7 +115,7 @@ async function trainAndCalibrate(
     if (stages.tail !== run.tail) stages.tail?.dispose();
     throw err;
   }
-  const training = trainingMeta(cfg, stages);
+  const training = { ...trainingMeta(cfg, stages), counts: Object.fromEntries(labels.map((l, c) => [l, { train: counts[c]!, val: valIdx.filter((i) => y[i] === c).length }])) };
   const model = new TrainedModel(stages.head, stages.tail, labels, openSet, training);
   const report: TrainingReport = {
     labels,

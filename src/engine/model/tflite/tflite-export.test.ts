@@ -103,7 +103,7 @@ describe('TFLite export, read back', () => {
 
   it('writes model.tflite and labels.json: one signature image -> probabilities, aligned buffers, the head, the metadata', async () => {
     const files = await engine.export({ format: 'tflite' });
-    assert.deepEqual(Object.keys(files).sort(), ['labels.json', 'model.tflite']);
+    assert.deepEqual(Object.keys(files).sort(), ['README.md', 'labels.json', 'model.tflite']);
     const bytes = files['model.tflite']!;
     const bb = new flatbuffers.ByteBuffer(bytes);
     assert.equal(new TextDecoder().decode(bytes.subarray(4, 8)), 'TFL3');
