@@ -366,6 +366,14 @@ export interface ExportOptions {
    * @default 'edgetune'
    */
   format?: 'edgetune' | 'onnx' | 'tflite';
+  /**
+   * 'onnx' and 'tflite': int8 weights and activations, calibrated on the training
+   * examples this classifier holds (on the device); about a quarter of the float size.
+   * @default false
+   */
+  int8?: boolean;
+  /** How many training examples calibrate an int8 export (taken in turn from each class). @default 64 */
+  calibrationImages?: number;
   /** Also write merged/model.json: backbone and head in one tfjs graph model ('edgetune' format). @default false */
   merged?: boolean;
   /** Numbers to record in edgetune.json (test accuracy, say). */

@@ -15,7 +15,6 @@ import { onnxRuntimeForward } from '../node/onnx-forward.js';
 import { nodeWasmThreads } from '../node/wasm-threads.js';
 import { reportFiles } from './report/files.js';
 import { BUNDLED_BACKBONES } from '../engine/model/manifest.js';
-import type { ExportFormat } from '../engine/model/export-formats.js';
 import type { EpochLog, EvaluationReport, FineTuneOptions, ModelEvaluation, ModelFiles, Progress, TrainingReport } from '../types.js';
 import { readImageFolder, type ClassFiles } from './imagefolder.js';
 import { PhaseProgress, type ProgressIO } from './progress.js';
@@ -68,7 +67,7 @@ async function engineFor({ backbone, runtime = 'auto', threads }: EngineArgs, ca
 }
 
 /** File sources per class; unreadable files are warned about (and added to `skipped`), or thrown with --strict. */
-async function sourcesOf(classes: ClassFiles, strict: boolean, out: Output, skipped: { name: string; reason: string }[] = []) {
+export async function sourcesOf(classes: ClassFiles, strict: boolean, out: Output, skipped: { name: string; reason: string }[] = []) {
   const result: { label: string; sources: Awaited<ReturnType<typeof fileSource>>[] }[] = [];
   for (const [label, files] of classes) {
     const sources = [];
@@ -243,14 +242,14 @@ async function evaluateSplit(engine: Engine, classes: ClassFiles, strict: boolea
   }
 }
 
-interface ModelArgs extends EngineArgs {
+export interface ModelArgs extends EngineArgs {
   model: string;
   /** Embedding cache for eval and predict; default: the one train wrote beside the model. */
   cacheDir?: string;
   noCache?: boolean;
 }
 
-async function loadModel({ model: modelDir, backbone, cacheDir, noCache, runtime, threads }: ModelArgs, out: Output): Promise<{ engine: Engine; files: ModelFiles }> {
+export async function loadModel({ model: modelDir, backbone, cacheDir, noCache, runtime, threads }: ModelArgs, out: Output): Promise<{ engine: Engine; files: ModelFiles }> {
   const files = await readModelDir(modelDir);
   const metaBytes = files['edgetune.json'];
   if (!metaBytes) throw new EdgetuneError('MODEL_LOAD_FAILED', `${modelDir}: no edgetune.json (not an edgetune model directory)`);
@@ -369,21 +368,6 @@ export async function predict(args: ModelArgs & { inputs: string[]; topK: number
     out.result({ predictions: rows });
   } finally {
     progress.end();
-    await engine.dispose();
-  }
-}
-
-/** edgetune export: rewrite a model directory (optionally with a merged tfjs model), or write model.onnx. */
-export async function exportCmd(args: { model: string; out: string; merged: boolean; format: ExportFormat; backbone?: string }, out: Output): Promise<void> {
-  await checkOutputDir(args.out, '--out', [args.model]);
-  const { engine, files } = await loadModel(args, out);
-  try {
-    const meta = JSON.parse(new TextDecoder().decode(files['edgetune.json']));
-    const exported = await engine.export({ format: args.format, merged: args.merged, ...(meta.metrics ? { metrics: meta.metrics } : {}) });
-    await replaceOutputDir(resolve(args.out), exported, '--out');
-    out.log(`exported ${Object.keys(exported).length} files to ${resolve(args.out)}`);
-    out.result({ out: resolve(args.out), files: Object.fromEntries(Object.entries(exported).map(([n, b]) => [n, b.length])) });
-  } finally {
     await engine.dispose();
   }
 }

@@ -8,7 +8,8 @@ import { PARTIAL_SCHEDULES } from '../engine/config.js';
 import type { PartialSchedule, Strategy } from '../types.js';
 import { STRATEGY_IDS } from '../engine/train/strategies/info.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../engine/model/export-formats.js';
-import { evaluate, exportCmd, predict, train, type Output, type Runtime } from './commands.js';
+import { evaluate, predict, train, type Output, type Runtime } from './commands.js';
+import { exportCmd } from './export-command.js';
 import { COMMANDS, HELP, OVERVIEW, type Command } from './usage.js';
 import { withQuietConsole } from './guards.js';
 
@@ -38,6 +39,9 @@ const OPTIONS = {
   csv: { type: 'string' },
   merged: { type: 'boolean', default: false },
   format: { type: 'string' },
+  int8: { type: 'boolean', default: false },
+  calibration: { type: 'string' },
+  'calibration-images': { type: 'string' },
   runtime: { type: 'string' },
   threads: { type: 'string' },
   strict: { type: 'boolean', default: false },
@@ -193,7 +197,21 @@ async function runCommand(command: Command, rest: string[], v: Values, out: Outp
       if (rest.length !== 1 || !v.out) throw new UsageError('export needs <model-dir> and --out <dir>', command);
       if (v.format !== undefined && !(EXPORT_FORMATS as readonly string[]).includes(v.format)) throw new UsageError(`--format is one of ${EXPORT_FORMATS.join(', ')}, not '${v.format}'`, command);
       if (v.format && v.format !== 'edgetune' && v.merged) throw new UsageError('--merged applies to the edgetune format only', command);
-      return exportCmd({ model: rest[0]!, out: v.out, merged: v.merged, format: (v.format ?? 'edgetune') as ExportFormat, ...backbone }, out);
+      if (v.int8 && (v.format ?? 'edgetune') === 'edgetune') throw new UsageError('--int8 applies to --format onnx or tflite', command);
+      if (v.int8 !== Boolean(v.calibration)) throw new UsageError('--int8 and --calibration <data> go together: int8 is calibrated on the training images of <data>', command);
+      return exportCmd(
+        {
+          model: rest[0]!,
+          out: v.out,
+          merged: v.merged,
+          format: (v.format ?? 'edgetune') as ExportFormat,
+          int8: v.int8,
+          ...(v.calibration ? { calibration: v.calibration } : {}),
+          ...(v['calibration-images'] !== undefined ? { calibrationImages: num('calibration-images', v['calibration-images'])! } : {}),
+          ...backbone,
+        },
+        out,
+      );
   }
 }
 

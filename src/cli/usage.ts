@@ -79,6 +79,10 @@ shows; output "probabilities" [1, classes]). Both write labels.json beside.
 
   --merged
   --format edgetune|onnx|tflite   (default edgetune)
+  --int8                  onnx/tflite: int8 weights and activations, about a quarter
+                          of the size (needs --calibration)
+  --calibration DATA      an ImageFolder whose training images calibrate --int8
+  --calibration-images N  how many of them, taken in turn from each class (default 64)
 
 ${COMMON}`,
 };

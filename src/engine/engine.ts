@@ -291,7 +291,7 @@ export class Engine implements ClassifierApi<EngineImage> {
     this.alive();
     const model = this.model;
     if (!model) throw new EdgetuneError('NOT_TRAINED', 'No model yet: call fineTune() or load a model first');
-    return model.use((m) => exportFiles(this.backbone, m, opts));
+    return model.use((m) => exportFiles(this.backbone, m, opts, this.examples));
   }
 
   async import(files: ModelFiles): Promise<ModelMetadata> {

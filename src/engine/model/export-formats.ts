@@ -6,6 +6,10 @@ import type { ExportOptions, ModelEvaluation, ModelFiles } from '../../types.js'
 import { exportModel } from './artifacts.js';
 import type { Backbone } from './backbone.js';
 import { modelCard } from './model-card.js';
+import type { Network } from './network.js';
+import { calibrateRanges } from './quantize/calibrate.js';
+import { calibrationBatches, DEFAULT_CALIBRATION_IMAGES } from './quantize/calibration-data.js';
+import type { Example } from '../data/examples.js';
 import type { TrainedModel } from './trained-model.js';
 
 export const EXPORT_FORMATS = ['edgetune', 'onnx', 'tflite'] as const;
@@ -21,13 +25,16 @@ export function checkExportOptions(opts: ExportOptions): ExportFormat {
     throw new EdgetuneError('INVALID_ARGUMENT', `Unknown export format '${String(format)}': one of ${EXPORT_FORMATS.map((f) => `'${f}'`).join(', ')}`);
   }
   if (opts.merged && format !== 'edgetune') throw new EdgetuneError('INVALID_ARGUMENT', `merged applies to the 'edgetune' format only, not '${format}'`);
+  if (opts.int8 && format === 'edgetune') throw new EdgetuneError('INVALID_ARGUMENT', "int8 applies to the 'onnx' and 'tflite' formats, not 'edgetune'");
+  const n = opts.calibrationImages;
+  if (n !== undefined && (!Number.isInteger(n) || n < 1 || n > 10_000)) throw new EdgetuneError('INVALID_ARGUMENT', `calibrationImages must be an integer from 1 to 10000, got ${String(n)}`);
   return format;
 }
 
 /** The format's files and the model card (README.md) beside them. */
-export async function exportFiles(backbone: Backbone, m: TrainedModel, opts: ExportOptions): Promise<ModelFiles> {
+export async function exportFiles(backbone: Backbone, m: TrainedModel, opts: ExportOptions, examples: readonly Example[] = []): Promise<ModelFiles> {
   const evaluation = opts.evaluation ?? m.evaluation;
-  const files = await formatFiles(backbone, m, opts, evaluation);
+  const files = await formatFiles(backbone, m, opts, evaluation, examples);
   const card = modelCard({
     labels: m.labels,
     manifest: backbone.manifest,
@@ -39,7 +46,7 @@ export async function exportFiles(backbone: Backbone, m: TrainedModel, opts: Exp
   return { ...files, 'README.md': enc.encode(card) };
 }
 
-async function formatFiles(backbone: Backbone, m: TrainedModel, opts: ExportOptions, evaluation: ModelEvaluation | undefined): Promise<ModelFiles> {
+async function formatFiles(backbone: Backbone, m: TrainedModel, opts: ExportOptions, evaluation: ModelEvaluation | undefined, examples: readonly Example[]): Promise<ModelFiles> {
   const format = checkExportOptions(opts);
   if (format === 'edgetune') {
     return exportModel({
@@ -54,7 +61,8 @@ async function formatFiles(backbone: Backbone, m: TrainedModel, opts: ExportOpti
       merged: opts.merged ?? false,
     });
   }
-  const input = { backbone, head: m.head, tail: m.tail, labels: [...m.labels] };
+  const calibrate = opts.int8 ? (net: Network) => calibrateRanges(net, calibrationBatches(examples, backbone.manifest, opts.calibrationImages ?? DEFAULT_CALIBRATION_IMAGES)) : undefined;
+  const input = { backbone, head: m.head, tail: m.tail, labels: [...m.labels], ...(calibrate ? { calibrate } : {}) };
   // labels.json beside the model: ONNX Runtime's and LiteRT.js's JavaScript APIs cannot read a model's metadata.
   if (format === 'onnx') {
     const { exportOnnx } = await import('./onnx/export.js');

@@ -106,7 +106,41 @@ for (const backbone of ['mobilenet_v2_140', 'mobilenet_v2'] as const) {
       }
       assert.ok(moved > 0, 'the tail moved away from the backbone');
     });
+
+    it('int8 (QDQ, calibrated on the examples): at most 30% of the float file, the same confident answers, probabilities close', async () => {
+      const float = (await engine.export({ format: 'onnx' }))['model.onnx']!;
+      const int8 = (await engine.export({ format: 'onnx', int8: true, calibrationImages: 12 }))['model.onnx']!;
+      const ops = new Set(onnx.ModelProto.decode(int8).graph!.node!.map((n) => n.opType));
+      assert.ok(ops.has('QuantizeLinear') && ops.has('DequantizeLinear'));
+      assert.ok(int8.length <= 0.3 * float.length, `int8 ${int8.length} bytes, float ${float.length}`);
+      const images = [...same, ...resized];
+      const [a, b] = [await runOnnx(float, images), await runOnnx(int8, images)];
+      // A brief head on generated images leaves some answers close: the top-1 must agree where
+      // the float model is sure (margin >= 0.3); bench/int8.mjs measures accuracy on real photos.
+      let max = 0;
+      a.forEach((p, i) => {
+        const sorted = [...p].sort((x, y) => y - x);
+        if (sorted[0]! - sorted[1]! >= 0.3) assert.equal(argmax(b[i]!), argmax(p), `image ${i}: the same top-1`);
+        p.forEach((v, j) => (max = Math.max(max, Math.abs(v - b[i]![j]!))));
+      });
+      console.log(`# ${backbone} int8: ${(int8.length / float.length * 100).toFixed(1)}% of the float size, max abs probability difference ${max.toFixed(4)} over ${images.length} images`);
+      assert.ok(max <= 0.25, `max abs difference ${max}`);
+    });
   });
+}
+
+const argmax = (p: Float32Array) => p.indexOf(Math.max(...p));
+
+/** Probabilities from ONNX Runtime, each image at its own size. */
+async function runOnnx(model: Uint8Array, images: RawImage[]): Promise<Float32Array[]> {
+  const session = await ort.InferenceSession.create(model);
+  try {
+    const out: Float32Array[] = [];
+    for (const im of images) out.push((await session.run({ image: new ort.Tensor('uint8', Uint8Array.from(im.data), [1, im.height, im.width, 3]) })).probabilities!.data as Float32Array);
+    return out;
+  } finally {
+    await session.release();
+  }
 }
 
 /** Debian's python3-onnx, when installed: the ONNX project's own checker, with shape inference. */
@@ -125,10 +159,13 @@ describe('ONNX export: the onnx checker', () => {
       for (const s of syntheticSet(3, 2, 5)) await engine.addExamples(s.label, [s.image]);
       await engine.fineTune({ epochs: 2, seed: 1, validationSplit: 0 });
       writeFileSync(join(dir, 'model.onnx'), (await engine.export({ format: 'onnx' }))['model.onnx']!);
+      writeFileSync(join(dir, 'int8.onnx'), (await engine.export({ format: 'onnx', int8: true, calibrationImages: 4 }))['model.onnx']!);
       const script = 'import onnx,sys; m=onnx.load(sys.argv[1]); onnx.checker.check_model(m, full_check=True); i=m.graph.input[0]; print(i.name, i.type.tensor_type.elem_type, [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim])';
-      const r = spawnSync('/usr/bin/python3', ['-c', script, join(dir, 'model.onnx')], { encoding: 'utf8' });
-      assert.equal(r.status, 0, r.stderr);
-      assert.equal(r.stdout.trim(), `image ${onnx.TensorProto.DataType.UINT8} ['n', 'height', 'width', 3]`);
+      for (const file of ['model.onnx', 'int8.onnx']) {
+        const r = spawnSync('/usr/bin/python3', ['-c', script, join(dir, file)], { encoding: 'utf8' });
+        assert.equal(r.status, 0, `${file}: ${r.stderr}`);
+        assert.equal(r.stdout.trim(), `image ${onnx.TensorProto.DataType.UINT8} ['n', 'height', 'width', 3]`);
+      }
     } finally {
       engine.dispose();
       rmSync(dir, { recursive: true, force: true });
@@ -145,7 +182,9 @@ describe('ONNX export: bad requests', () => {
       // Prototypes answer predict, but there is no trained head to export.
       await assert.rejects(engine.export({ format: 'onnx' }), (e) => isEdgetuneError(e, 'NOT_TRAINED'));
       await engine.fineTune({ epochs: 1, seed: 1, validationSplit: 0 });
-      await assert.rejects(engine.export({ format: 'tflite' as never }), (e) => isEdgetuneError(e, 'INVALID_ARGUMENT'));
+      await assert.rejects(engine.export({ format: 'tflite2' as never }), (e) => isEdgetuneError(e, 'INVALID_ARGUMENT'));
+      await assert.rejects(engine.export({ format: 'edgetune', int8: true }), (e) => isEdgetuneError(e, 'INVALID_ARGUMENT') && /onnx' and 'tflite/.test((e as Error).message));
+      await assert.rejects(engine.export({ format: 'onnx', int8: true, calibrationImages: 0 }), (e) => isEdgetuneError(e, 'INVALID_ARGUMENT') && /calibrationImages/.test((e as Error).message));
     } finally {
       engine.dispose();
     }

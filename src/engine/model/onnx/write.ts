@@ -6,15 +6,11 @@
 // as edgetune does (bilinear, half-pixel centres, aspect ratio not kept) and
 // normalizes it. Output `probabilities` float32 [n, classes]. Inside, the graph
 // transposes once to NCHW, ONNX's convolution layout.
-import onnxProto from 'onnx-proto';
 import { EdgetuneError } from '../../../errors.js';
-import { bytesOf } from '../../util/bytes.js';
-import type { Act, Network, NetOp, Weight } from '../network.js';
-
-const { onnx } = onnxProto as unknown as typeof import('onnx-proto');
-type INodeProto = import('onnx-proto').onnx.INodeProto;
-type ITensorProto = import('onnx-proto').onnx.ITensorProto;
-type IAttributeProto = import('onnx-proto').onnx.IAttributeProto;
+import type { Network, NetOp, Weight } from '../network.js';
+import type { Range } from '../quantize/int8.js';
+import { attr, GraphBuilder, onnx } from './graph-builder.js';
+import { Qdq } from './qdq.js';
 
 /**
  * IR version 8 with opset 18: the newest pair this schema (ONNX 1.10's protobuf,
@@ -42,23 +38,11 @@ export interface OnnxModelInput {
   prefix?: string;
   /** Without a head: whether to output `features` (false for a prefix-only model). @default true */
   features?: boolean;
+  /** int8 (QDQ) with these calibrated ranges of every network value; float32 without. */
+  int8?: { ranges: Map<string, Range> };
   /** Stored as the model's metadata_props (labels, preprocessing, provenance). */
   metadata: Record<string, string>;
   producerVersion: string;
-}
-
-const attr = {
-  ints: (name: string, ints: number[]): IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INTS, ints }),
-  int: (name: string, i: number): IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INT, i }),
-  string: (name: string, value: string): IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(value) }),
-};
-
-function floatTensor(name: string, shape: number[], data: Float32Array): ITensorProto {
-  return { name, dims: shape, dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytesOf(data) };
-}
-
-function int64Tensor(name: string, values: number[]): ITensorProto {
-  return { name, dims: [values.length], dataType: onnx.TensorProto.DataType.INT64, rawData: bytesOf(BigInt64Array.from(values, BigInt)) };
 }
 
 /** TensorFlow kernel layouts to ONNX's OIHW: HWIO -> OIHW; depthwise HWC1 -> (C*1)1HW. */
@@ -77,41 +61,8 @@ function toOIHW(w: Weight, depthwise: boolean): Weight {
   return { shape: [o, i, kh, kw], data: out };
 }
 
-class GraphBuilder {
-  readonly nodes: INodeProto[] = [];
-  readonly initializers: ITensorProto[] = [];
-  private readonly named = new Set<string>();
-
-  node(opType: string, name: string, input: string[], attribute: IAttributeProto[] = [], output = name): string {
-    this.nodes.push({ opType, name, input, output: [output], attribute });
-    return output;
-  }
-
-  float(name: string, shape: number[], data: Float32Array): string {
-    if (!this.named.has(name)) this.initializers.push(floatTensor(name, shape, data));
-    this.named.add(name);
-    return name;
-  }
-
-  int64(name: string, values: number[]): string {
-    if (!this.named.has(name)) this.initializers.push(int64Tensor(name, values));
-    this.named.add(name);
-    return name;
-  }
-
-  activate(x: string, act: Act): string {
-    if (act === 'relu') return this.node('Relu', `${x}/relu`, [x]);
-    if (act === 'relu6') {
-      const lo = this.float('edgetune/clip/min', [], Float32Array.of(0));
-      const hi = this.float('edgetune/clip/max', [], Float32Array.of(6));
-      return this.node('Clip', `${x}/relu6`, [x, lo, hi]);
-    }
-    return x;
-  }
-}
-
 /** Emits one network op; returns the name of its output. */
-function emit(g: GraphBuilder, op: NetOp, weights: Map<string, Weight>, at: (n: string) => string): string {
+function emit(g: GraphBuilder, op: NetOp, weights: Map<string, Weight>, at: (n: string) => string, qdq: Qdq | null): string {
   switch (op.kind) {
     case 'conv': {
       const k = weights.get(op.kernel)!;
@@ -124,7 +75,8 @@ function emit(g: GraphBuilder, op: NetOp, weights: Map<string, Weight>, at: (n: 
         attr.ints('pads', [t, l, bottom, r]),
         attr.int('group', op.depthwise ? k.shape[2]! : 1),
       ];
-      const y = g.node('Conv', `${op.name}/conv`, [at(op.input), g.float(op.kernel, w.shape, w.data), g.float(op.bias, b.shape, b.data)], attrs);
+      const params = qdq ? qdq.conv(op.input, op.kernel, w, op.bias, b) : { kernel: g.float(op.kernel, w.shape, w.data), bias: g.float(op.bias, b.shape, b.data) };
+      const y = g.node('Conv', `${op.name}/conv`, [at(op.input), params.kernel, params.bias], attrs);
       return g.activate(y, op.act);
     }
     case 'pad': {
@@ -159,9 +111,19 @@ export function writeOnnx(m: OnnxModelInput): Uint8Array {
   const x = m.normalization ? g.node('Cast', 'edgetune/float', [inputName], [attr.int('to', onnx.TensorProto.DataType.FLOAT)]) : inputName;
   const nchw = g.node('Transpose', 'edgetune/nchw', [x], [attr.ints('perm', [0, 3, 1, 2])]);
   // Every op reads its inputs through `at`: a network name maps to the ONNX output holding it.
-  const outputs = new Map<string, string>([[m.network.input, m.normalization ? normalize(g, resize(g, nchw, m.inputSize), m.normalization) : nchw]]);
+  const qdq = m.int8 ? new Qdq(g, m.int8.ranges) : null;
+  const first = m.normalization ? normalize(g, resize(g, nchw, m.inputSize), m.normalization) : nchw;
+  const outputs = new Map<string, string>([[m.network.input, qdq ? qdq.activation(m.network.input, first) : first]]);
   const at = (n: string) => outputs.get(n) ?? n;
-  for (const op of m.network.ops) outputs.set(op.name, emit(g, op, m.network.weights, at));
+  for (const op of m.network.ops) {
+    const y = emit(g, op, m.network.weights, at, qdq);
+    // Every backbone value is quantized except the pooled features, which feed the float head.
+    if (!qdq || op.kind === 'meanpool') outputs.set(op.name, y);
+    else if (op.kind === 'identity') {
+      qdq.same(op.name, op.input);
+      outputs.set(op.name, y);
+    } else outputs.set(op.name, qdq.activation(op.name, y));
+  }
   const [h, w] = m.inputSize;
   const graphOutputs = [];
   if (m.head) {
