@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import * as ort from 'onnxruntime-node';
 import { createEngine } from '../dist/engine/index.js';
 import { ARTIFACTS, launch, routeFromMemory } from './harness.mjs';
 
@@ -55,9 +56,9 @@ describe('ONNX export run by onnxruntime-web (WASM) in Chromium', () => {
     engine?.dispose();
   });
 
-  /** Exports, serves the file to the page, and returns the max abs difference from the engine's probabilities. */
-  async function agreement(name) {
-    const model = (await engine.export({ format: 'onnx' }))['model.onnx'];
+  /** Exports, serves the file to the page, and returns the max abs difference from the engine's (or `reference`'s) probabilities. */
+  async function agreement(name, model = null, reference = null) {
+    model ??= (await engine.export({ format: 'onnx' }))['model.onnx'];
     const pixels = new Uint8Array(images.length * SIZE * SIZE * 3);
     images.forEach((im, i) => pixels.set(im.data, i * SIZE * SIZE * 3));
     const page = await context.newPage();
@@ -71,11 +72,14 @@ describe('ONNX export run by onnxruntime-web (WASM) in Chromium', () => {
       await page.goto(`${ORIGIN}/`);
       await page.waitForFunction(() => window.ready === true);
       const out = await page.evaluate((n) => window.runOnnx(n), images.length);
-      const predictions = await engine.predictBatch(images, { topK: engine.labels.length });
       assert.deepEqual(out.dims, [images.length, engine.labels.length]);
       let max = 0;
-      predictions.forEach((p, i) => p.forEach((q) => (max = Math.max(max, Math.abs(q.probability - out.data[i * engine.labels.length + engine.labels.indexOf(q.label)])))));
-      console.log(`# ${name}: onnxruntime-web vs engine, max abs difference ${max.toExponential(2)} over ${images.length} images`);
+      if (reference) reference.forEach((v, i) => (max = Math.max(max, Math.abs(v - out.data[i]))));
+      else {
+        const predictions = await engine.predictBatch(images, { topK: engine.labels.length });
+        predictions.forEach((p, i) => p.forEach((q) => (max = Math.max(max, Math.abs(q.probability - out.data[i * engine.labels.length + engine.labels.indexOf(q.label)])))));
+      }
+      console.log(`# ${name}: onnxruntime-web vs ${reference ? 'onnxruntime-node' : 'engine'}, max abs difference ${max.toExponential(2)} over ${images.length} images`);
       assert.ok(requests.every((u) => u.startsWith(ORIGIN)), `requests stay on the page's origin: ${requests}`);
       await page.screenshot({ path: join(ARTIFACTS, `onnx-web-${name}.png`) });
       return max;
@@ -94,5 +98,15 @@ describe('ONNX export run by onnxruntime-web (WASM) in Chromium', () => {
     await engine.fineTune({ strategy: 'partial', unfreezeBlocks: 1, partialEpochs: 2, epochs: 4, seed: 1, validationSplit: 0.34, refit: false });
     const diff = await agreement('partial');
     assert.ok(diff <= 1e-4, `max abs difference ${diff}`);
+  });
+
+  it('int8 (QDQ): onnxruntime-web gives onnxruntime-node\'s probabilities for the same file', async () => {
+    const model = (await engine.export({ format: 'onnx', int8: true, calibrationImages: 12 }))['model.onnx'];
+    const session = await ort.InferenceSession.create(model);
+    const reference = [];
+    for (const im of images) reference.push(...(await session.run({ image: new ort.Tensor('uint8', im.data, [1, SIZE, SIZE, 3]) })).probabilities.data);
+    await session.release();
+    const diff = await agreement('int8', model, reference);
+    assert.ok(diff <= 1e-3, `max abs difference ${diff}`);
   });
 });

@@ -71,9 +71,8 @@ describe('TFLite export run by LiteRT.js (WASM) in Chromium', () => {
     await context?.close();
   });
 
-  /** Exports, serves the file to the page, and returns the max abs difference from the engine's probabilities. */
-  async function agreement(engine, name) {
-    const model = (await engine.export({ format: 'tflite' }))['model.tflite'];
+  /** Runs `model` on the images in LiteRT.js; returns its probabilities, image after image. */
+  async function runInLiteRt(model, name) {
     const pixels = new Float32Array(images.length * SIZE * SIZE * 3);
     images.forEach((im, i) => pixels.set(im.data, i * SIZE * SIZE * 3));
     const page = await context.newPage();
@@ -93,18 +92,32 @@ describe('TFLite export run by LiteRT.js (WASM) in Chromium', () => {
       await page.goto(`${ORIGIN}/`);
       await page.waitForFunction(() => window.ready === true, null, { timeout: 60_000 });
       const out = await page.evaluate((n) => window.runTflite(n), images.length);
-      const predictions = await engine.predictBatch(images, { topK: engine.labels.length });
       assert.deepEqual(out.input, [{ name: 'image', dtype: 'float32', shape: [1, SIZE, SIZE, 3] }]);
-      assert.equal(out.data.length, images.length * engine.labels.length);
-      let max = 0;
-      predictions.forEach((p, i) => p.forEach((q) => (max = Math.max(max, Math.abs(q.probability - out.data[i * engine.labels.length + engine.labels.indexOf(q.label)])))));
-      console.log(`# ${name}: LiteRT.js vs engine, max abs difference ${max.toExponential(2)} over ${images.length} images (${(model.length / 2 ** 20).toFixed(1)} MiB)`);
       assert.ok(requests.every((u) => u.startsWith(ORIGIN)), `requests stay on the page's origin: ${requests}`);
       await page.screenshot({ path: join(ARTIFACTS, `tflite-web-${name}.png`) });
-      return max;
+      const k = out.data.length / images.length;
+      return images.map((_, i) => out.data.slice(i * k, (i + 1) * k));
     } finally {
       await page.close();
     }
+  }
+
+  /** The engine's probabilities in label order, image after image. */
+  async function engineProbabilities(engine) {
+    const predictions = await engine.predictBatch(images, { topK: engine.labels.length });
+    return predictions.map((p) => engine.labels.map((l) => p.find((q) => q.label === l).probability));
+  }
+
+  const maxDiff = (a, b) => Math.max(...a.flatMap((row, i) => row.map((v, j) => Math.abs(v - b[i][j]))));
+
+  /** Exports, runs the file in the page, and returns the max abs difference from the engine's probabilities. */
+  async function agreement(engine, name) {
+    const model = (await engine.export({ format: 'tflite' }))['model.tflite'];
+    const [lite, ours] = [await runInLiteRt(model, name), await engineProbabilities(engine)];
+    assert.equal(lite[0].length, engine.labels.length);
+    const max = maxDiff(lite, ours);
+    console.log(`# ${name}: LiteRT.js vs engine, max abs difference ${max.toExponential(2)} over ${images.length} images (${(model.length / 2 ** 20).toFixed(1)} MiB)`);
+    return max;
   }
 
   for (const backbone of ['mobilenet_v2', 'mobilenet_v2_140']) {
@@ -132,6 +145,21 @@ describe('TFLite export run by LiteRT.js (WASM) in Chromium', () => {
         await engine.fineTune({ strategy: 'full', full: { epochs: 1 }, epochs: 4, seed: 1, validationSplit: 0.34, refit: false });
         const diff = await agreement(engine, `${backbone}-full`);
         assert.ok(diff <= 1e-4, `max abs difference ${diff}`);
+      });
+
+      it('int8 (calibrated on the examples): at most 30% of the float file, the confident answers kept, probabilities close', async () => {
+        const float = (await engine.export({ format: 'tflite' }))['model.tflite'];
+        const int8 = (await engine.export({ format: 'tflite', int8: true, calibrationImages: 12 }))['model.tflite'];
+        assert.ok(int8.length <= 0.3 * float.length, `int8 ${int8.length} bytes, float ${float.length}`);
+        const [lite, ours] = [await runInLiteRt(int8, `${backbone}-int8`), await engineProbabilities(engine)];
+        const argmax = (p) => p.indexOf(Math.max(...p));
+        ours.forEach((p, i) => {
+          const [first, second] = [...p].sort((x, y) => y - x);
+          if (first - second >= 0.3) assert.equal(argmax(lite[i]), argmax(p), `image ${i}: the same top-1`);
+        });
+        const max = maxDiff(lite, ours);
+        console.log(`# ${backbone}-int8: LiteRT.js int8 vs engine float, max abs difference ${max.toFixed(4)}; ${((100 * int8.length) / float.length).toFixed(1)}% of the float size`);
+        assert.ok(max <= 0.25, `max abs difference ${max}`);
       });
     });
   }

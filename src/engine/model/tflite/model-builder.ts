@@ -73,6 +73,14 @@ export class TfliteModel {
     return [...this.tensors[tensor]!.shape];
   }
 
+  typeOf(tensor: number): TensorTypeId {
+    return this.tensors[tensor]!.type;
+  }
+
+  quantizationOf(tensor: number): Quantization | undefined {
+    return this.tensors[tensor]!.quantization;
+  }
+
   op(code: number, inputs: number[], outputs: number[], options?: Options, version = 1): void {
     this.ops.push({ code, version, inputs, outputs, ...(options ? { options } : {}) });
   }
@@ -95,7 +103,8 @@ export class TfliteModel {
     // Codes in first-use order; an operator refers to its code by position.
     const codeKeys = [...new Set(this.ops.map((o) => `${o.code}:${o.version}`))];
     const buffers = this.buffers.map((data) => writeBuffer(b, data));
-    const tensors = this.tensors.map((t) => writeTensor(b, t));
+    const shared: ZeroPoints = new Map();
+    const tensors = this.tensors.map((t) => writeTensor(b, t, shared));
     const operators = this.ops.map((o) => writeOperator(b, o, codeKeys.indexOf(`${o.code}:${o.version}`)));
     const codes = codeKeys.map((k) => writeOperatorCode(b, ...(k.split(':').map(Number) as [number, number])));
     const inputIds = Object.values(inputs);
@@ -167,13 +176,25 @@ function writeBuffer(b: flatbuffers.Builder, data: Uint8Array): number {
   return b.endObject();
 }
 
-function writeQuantization(b: flatbuffers.Builder, q: Quantization): number {
+/**
+ * Vectors of zero points already written, by content: per-channel weights all
+ * have zero points of 0, and a flatbuffer may point many tables at one vector,
+ * which saves 8 bytes per channel per tensor (a tenth of an int8 MobileNetV2).
+ */
+type ZeroPoints = Map<string, number>;
+
+function writeQuantization(b: flatbuffers.Builder, q: Quantization, shared: ZeroPoints): number {
   b.startVector(4, q.scale.length, 4);
   for (let i = q.scale.length - 1; i >= 0; i--) b.addFloat32(q.scale[i]!);
   const scale = b.endVector();
-  b.startVector(8, q.zeroPoint.length, 8);
-  for (let i = q.zeroPoint.length - 1; i >= 0; i--) b.addInt64(BigInt(q.zeroPoint[i]!));
-  const zeroPoint = b.endVector();
+  const key = q.zeroPoint.join();
+  let zeroPoint = shared.get(key);
+  if (zeroPoint === undefined) {
+    b.startVector(8, q.zeroPoint.length, 8);
+    for (let i = q.zeroPoint.length - 1; i >= 0; i--) b.addInt64(BigInt(q.zeroPoint[i]!));
+    zeroPoint = b.endVector();
+    shared.set(key, zeroPoint);
+  }
   b.startObject(F.QuantizationParameters.count);
   b.addFieldOffset(F.QuantizationParameters.scale, scale, 0);
   b.addFieldOffset(F.QuantizationParameters.zero_point, zeroPoint, 0);
@@ -181,10 +202,10 @@ function writeQuantization(b: flatbuffers.Builder, q: Quantization): number {
   return b.endObject();
 }
 
-function writeTensor(b: flatbuffers.Builder, t: TensorDef): number {
+function writeTensor(b: flatbuffers.Builder, t: TensorDef, shared: ZeroPoints): number {
   const shape = int32s(b, t.shape);
   const name = b.createString(t.name);
-  const quantization = t.quantization ? writeQuantization(b, t.quantization) : 0;
+  const quantization = t.quantization ? writeQuantization(b, t.quantization, shared) : 0;
   const signature = t.signature ? int32s(b, t.signature) : 0;
   b.startObject(F.Tensor.count);
   b.addFieldOffset(F.Tensor.shape, shape, 0);
