@@ -4,8 +4,9 @@
 // int8 asymmetric per tensor (calibrated ranges), convolution weights int8 per
 // output channel, biases int32 at input scale x weight scale. A float value
 // entering an int8 op passes a QUANTIZE (the normalized image, say), an int8
-// value entering a float op a DEQUANTIZE (the pooled features before the float
-// head); so ops that have no int8 form here (a graph's leading Mul/Sub) stay float.
+// value entering a float op a DEQUANTIZE (the last feature map before the
+// pooling and the float head); so ops that have no int8 form here (a graph's
+// leading Mul/Sub) stay float.
 import { EdgetuneError } from '../../../errors.js';
 import { samePads, type Act, type NetOp, type Weight } from '../network.js';
 import { activationParams, quantizeBias, quantizePerChannel, type Range } from '../quantize/int8.js';
@@ -179,11 +180,13 @@ export class Lowering {
       case 'identity':
         return this.at(op.input);
       case 'meanpool': {
-        const x = this.input(op.input);
+        // Pooled in float: the features feed the float head, and an int8 mean would add a
+        // rounding step to every feature (the ONNX export pools in float too).
+        const x = this.float(this.at(op.input));
         const [n, , , c] = g.shapeOf(x) as [number, number, number, number];
         const axes = g.constant(`${op.name}/axes`, [2], Int32Array.of(1, 2));
-        const out = this.output(op.name, [n, c], int8);
-        g.op(Builtin.MEAN, [x, axes], [out], { kind: 'mean', keepDims: false }, int8 ? 2 : 1);
+        const out = g.value(op.name, [n, c]);
+        g.op(Builtin.MEAN, [x, axes], [out], { kind: 'mean', keepDims: false });
         return out;
       }
     }
