@@ -240,14 +240,16 @@ async function journey(server, data, viewportName, { full = false } = {}) {
     for (const f of ['edgetune.json', 'model.json', 'weights.bin']) assert.ok(names.includes(f), names.join(', '));
     await demo.shot('export');
 
-    // The TFLite choice downloads model.tflite and labels.json (LiteRT.js runs such files in tflite-web.e2e).
+    // The TFLite choice downloads model.tflite, labels.json and the model card (LiteRT.js runs such files in tflite-web.e2e).
     const tflite = join(work, 'tflite');
     mkdirSync(tflite);
     const tfliteDownloads = [];
     const onTflite = (d) => tfliteDownloads.push(d.saveAs(join(tflite, d.suggestedFilename())));
     page.off('download', onDownload);
     page.on('download', onTflite);
+    // int8, calibrated in the worker on the examples the page added.
     await page.selectOption('#export-format', 'tflite');
+    await page.check('#export-int8');
     await page.click('#export');
     await demo.waitStatus(/^Exported 3 files: model\.tflite, labels\.json, README\.md/);
     await page.waitForTimeout(500);
@@ -256,7 +258,9 @@ async function journey(server, data, viewportName, { full = false } = {}) {
     assert.deepEqual(readdirSync(tflite).sort(), ['README.md', 'labels.json', 'model.tflite']);
     assert.equal(readFileSync(join(tflite, 'model.tflite')).subarray(4, 8).toString('latin1'), 'TFL3');
     assert.deepEqual(JSON.parse(readFileSync(join(tflite, 'labels.json'), 'utf8')).sort(), [a, b, c].sort());
+    assert.match(readFileSync(join(tflite, 'model.tflite')).toString('latin1'), /"quantization":"int8/, 'the int8 choice reached the worker');
     await page.selectOption('#export-format', 'edgetune');
+    assert.equal(await page.isDisabled('#export-int8'), true, 'int8 is off for the edgetune format');
 
     // The same folder through `edgetune eval` on the exported model agrees within 5 points.
     const cli = await evalWithCli(exported, split);

@@ -42,6 +42,7 @@ export const ui = {
   evaluation: $('evaluation'),
   exportBtn: $<HTMLButtonElement>('export'),
   exportFormat: $<HTMLSelectElement>('export-format'),
+  exportInt8: $<HTMLInputElement>('export-int8'),
   importInput: $<HTMLInputElement>('import-input'),
   reset: $<HTMLButtonElement>('reset'),
 };

@@ -105,6 +105,11 @@ async function main(): Promise<void> {
     }),
   );
   ui.exportBtn.addEventListener('click', () => guarded('Export', exportFiles));
+  // int8 applies to the standalone formats only.
+  ui.exportFormat.addEventListener('change', () => {
+    ui.exportInt8.disabled = ui.exportFormat.value === 'edgetune';
+    if (ui.exportInt8.disabled) ui.exportInt8.checked = false;
+  });
   ui.importInput.addEventListener('change', () => guarded('Import', () => importFiles([...(ui.importInput.files ?? [])])));
   ui.reset.addEventListener('click', () =>
     guarded('Reset', async () => {

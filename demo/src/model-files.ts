@@ -6,7 +6,9 @@ import { liveLoop } from './predict.js';
 
 export async function exportFiles(): Promise<void> {
   const format = ui.exportFormat.value as NonNullable<ExportOptions['format']>;
-  const files = await app.clf.export({ format });
+  const int8 = format !== 'edgetune' && ui.exportInt8.checked;
+  setStatus(int8 ? 'Calibrating int8 on your examples…' : 'Exporting…');
+  const files = await app.clf.export({ format, int8 });
   for (const [name, bytes] of Object.entries(files)) {
     const a = Object.assign(document.createElement('a'), { href: URL.createObjectURL(new Blob([bytes as BlobPart])), download: name.replace(/\//g, '_') });
     a.click();

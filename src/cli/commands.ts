@@ -47,7 +47,7 @@ export interface EngineArgs {
   threads?: number;
 }
 
-async function engineFor({ backbone, runtime = 'auto', threads }: EngineArgs, cacheDir: string | undefined, out: Output): Promise<Engine> {
+export async function engineFor({ backbone, runtime = 'auto', threads }: EngineArgs, cacheDir: string | undefined, out: Output): Promise<Engine> {
   const onError = (err: Error) => out.warn(`the embedding cache in ${cacheDir} cannot be written (${err.message}); continuing without it`);
   const opts = {
     backends: ['wasm', 'cpu'] as const,
@@ -293,7 +293,7 @@ export async function evaluate(args: ModelArgs & { data: string; strict: boolean
 }
 
 /** Image files named or found under the given paths, each once (by resolved path), in order. */
-async function collectImages(paths: string[]): Promise<string[]> {
+export async function collectImages(paths: string[]): Promise<string[]> {
   const found: string[] = [];
   for (const p of paths) {
     const s = await stat(p).catch(() => null);

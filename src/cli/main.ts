@@ -10,6 +10,7 @@ import { STRATEGY_IDS } from '../engine/train/strategies/info.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../engine/model/export-formats.js';
 import { evaluate, predict, train, type Output, type Runtime } from './commands.js';
 import { exportCmd } from './export-command.js';
+import { inspectCmd } from './inspect-command.js';
 import { COMMANDS, HELP, OVERVIEW, type Command } from './usage.js';
 import { withQuietConsole } from './guards.js';
 
@@ -40,6 +41,9 @@ const OPTIONS = {
   merged: { type: 'boolean', default: false },
   format: { type: 'string' },
   int8: { type: 'boolean', default: false },
+  pool: { type: 'string' },
+  threshold: { type: 'string' },
+  folds: { type: 'string' },
   calibration: { type: 'string' },
   'calibration-images': { type: 'string' },
   runtime: { type: 'string' },
@@ -184,6 +188,20 @@ async function runCommand(command: Command, rest: string[], v: Values, out: Outp
         out,
       );
     }
+    case 'inspect':
+      if (rest.length !== 1) throw new UsageError('inspect needs <data>', command);
+      return inspectCmd(
+        {
+          data: rest[0]!,
+          strict: v.strict,
+          ...backbone,
+          ...cacheOf(v),
+          ...(v.pool ? { pool: v.pool } : {}),
+          ...(v.threshold !== undefined ? { threshold: num('threshold', v.threshold) } : {}),
+          ...(v.folds !== undefined ? { folds: num('folds', v.folds) } : {}),
+        },
+        out,
+      );
     case 'eval':
       if (rest.length !== 2) throw new UsageError('eval needs <model-dir> <data>', command);
       return evaluate({ model: rest[0]!, data: rest[1]!, strict: v.strict, ...backbone, ...cacheOf(v) }, out);

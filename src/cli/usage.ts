@@ -1,7 +1,7 @@
 // The CLI's help texts: one per command, and the overview.
 import { STRATEGY_IDS, STRATEGY_INFO } from '../engine/train/strategies/info.js';
 
-export const COMMANDS = ['train', 'eval', 'predict', 'export'] as const;
+export const COMMANDS = ['train', 'eval', 'predict', 'export', 'inspect'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 const COMMON = `Common options:
@@ -85,6 +85,22 @@ shows; output "probabilities" [1, classes]). Both write labels.json beside.
   --calibration-images N  how many of them, taken in turn from each class (default 64)
 
 ${COMMON}`,
+  inspect: `Usage: edgetune inspect <data> [options]
+
+What is wrong with an ImageFolder and what to add next, from one embedding per
+image: exact and near duplicates (those across train/val/test first), likely
+label errors (confident learning on 5-fold heads), outliers, confusable classes,
+per-class advice, and with --pool the order to label new images in. Embeddings
+are cached (default $XDG_CACHE_HOME/edgetune/embeddings): a second run makes no
+backbone pass.
+
+  --pool DIR          unlabelled images to rank for labelling (searched recursively)
+  --threshold X       cosine similarity for near duplicates (default 0.9)
+  --folds K           folds of the out-of-fold heads (default 5)
+  --cache-dir DIR     embedding cache to read and fill
+  --no-cache          compute every embedding, store none
+
+${COMMON}`,
 };
 
 export const OVERVIEW = `Usage: edgetune <command> [options]
@@ -93,6 +109,7 @@ Commands:
   train <data> --out <model-dir>         train on an ImageFolder
   eval <model-dir> <data>                score a model on labelled images
   predict <model-dir> <image-or-dir>...  classify images
+  inspect <data>                         duplicates, likely label errors, outliers, what to add
   export <model-dir> --out <dir>         rewrite a model (--merged: one tfjs graph model;
                                          --format onnx|tflite: model.onnx for ONNX
                                          Runtime, model.tflite for LiteRT)

@@ -3,7 +3,7 @@
 import { proxy, transfer, wrap, type Remote } from 'comlink';
 import { EdgetuneError } from '../errors.js';
 import { installErrorTransfer } from '../error-transfer.js';
-import type { ClassifierApi, FineTuneOptions, ModelFiles, ModelMetadata } from '../types.js';
+import type { ClassifierApi, FineTuneOptions, InspectOptions, ModelFiles, ModelMetadata } from '../types.js';
 import type { WorkerApi, WorkerImage, WorkerInit } from '../worker/api.js';
 
 /** Anything a page has as an image. */
@@ -158,6 +158,7 @@ export async function createClassifier(options: ClassifierOptions = {}): Promise
         const [imgs, t] = await toWorkerImages(samples.map((s) => s.image), 'evaluate');
         return remote.evaluate(transfer(samples.map((s, i) => ({ label: s.label, image: imgs[i]! })), t), opts);
       }),
+    inspect: (opts = {}) => call((remote) => inspectIn(remote, opts)),
     export: (opts = {}) => call((remote) => remote.export(opts)),
     import: (files) => call(async (remote) => remote.import(Array.isArray(files) ? await modelFilesOf(files) : files)),
     save: (url) =>
@@ -199,6 +200,20 @@ async function fineTuneIn(remote: Remote<WorkerApi>, opts: FineTuneOptions) {
   signal?.addEventListener('abort', onAbort);
   try {
     return await remote.fineTune(rest, onProgress ? proxy(onProgress) : undefined);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** inspect across the worker boundary, like fineTune; a pool's images are transferred as the other calls' are. */
+async function inspectIn(remote: Remote<WorkerApi>, opts: InspectOptions<ImageInput>) {
+  const { signal, onProgress, pool, ...rest } = opts;
+  if (signal?.aborted) throw new EdgetuneError('ABORTED', 'inspect was aborted before it started');
+  const [imgs, t] = pool?.length ? await toWorkerImages(pool, 'inspect') : [[], []];
+  const onAbort = () => void remote.abort();
+  signal?.addEventListener('abort', onAbort);
+  try {
+    return await remote.inspect(transfer({ ...rest, ...(imgs.length ? { pool: imgs } : {}) }, t), onProgress ? proxy(onProgress) : undefined);
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }

@@ -13,6 +13,8 @@ import type {
   EvaluationReport,
   ExampleCounts,
   ExportOptions,
+  InspectOptions,
+  InspectReport,
   FineTuneOptions,
   ModelFiles,
   ModelMetadata,
@@ -22,6 +24,7 @@ import type {
   TrainingReport,
 } from '../types.js';
 import { selectBackend, type BackendOptions } from './backend.js';
+import { inspectSources, type InspectSource } from './inspect/run.js';
 import { Embedder } from './data/embed.js';
 import { EmbeddingCache, type EmbeddingStore } from './data/embed-cache.js';
 import { checkLabel, pixelSource, type Example, type ImageSource } from './data/examples.js';
@@ -285,6 +288,20 @@ export class Engine implements ClassifierApi<EngineImage> {
         ...(skipped.length ? { skipped } : {}),
       };
     });
+  }
+
+  async inspect(opts: InspectOptions<EngineImage> = {}): Promise<InspectReport> {
+    this.alive();
+    const pool = await Promise.all((opts.pool ?? []).map((img, i) => asSource(img, `pool image ${i}`)));
+    const entries = this.examples.map((e) => ({ label: e.label, source: e.source, split: e.split ?? ('train' as const) }));
+    return this.inspectSources(entries, pool, opts);
+  }
+
+  /** inspect() over any labelled sources (the CLI adds a test split the engine does not hold). */
+  async inspectSources(entries: InspectSource[], pool: ImageSource[], opts: Omit<InspectOptions, 'pool'> = {}): Promise<InspectReport> {
+    this.alive();
+    if (this.training) throw new EdgetuneError('BUSY', 'Cannot inspect while fineTune runs');
+    return inspectSources(this.embedder, entries, pool, opts);
   }
 
   async export(opts: ExportOptions = {}): Promise<ModelFiles> {

@@ -3,7 +3,7 @@
 // plus what only a worker needs. Everything crossing is structured-cloneable or
 // transferable; progress comes back through Comlink.proxy.
 import type { EngineOptions } from '../engine/engine.js';
-import type { BackendInfo, ClassifierApi, FineTuneOptions, ModelMetadata, TrainingReport } from '../types.js';
+import type { BackendInfo, ClassifierApi, FineTuneOptions, InspectOptions, InspectReport, ModelMetadata, TrainingReport } from '../types.js';
 
 /** An image as it crosses to the worker: a transferred ImageBitmap, raw ImageData, or an encoded Blob. */
 export type WorkerImage = ImageBitmap | ImageData | Blob;
@@ -32,11 +32,12 @@ export interface WorkerInfo {
   backbone: { id: string; inputSize: [number, number]; embeddingSize: number };
 }
 
-export type WorkerApi = Omit<ClassifierApi<WorkerImage>, 'backend' | 'fineTune'> & {
+export type WorkerApi = Omit<ClassifierApi<WorkerImage>, 'backend' | 'fineTune' | 'inspect'> & {
   init(opts: WorkerInit): Promise<WorkerInfo>;
   /** AbortSignal and callbacks do not cross postMessage: progress is a Comlink proxy, cancelling is abort(). */
   fineTune(opts?: Omit<FineTuneOptions, 'signal' | 'onProgress'>, onProgress?: FineTuneOptions['onProgress']): Promise<TrainingReport>;
-  /** Aborts the running fineTune. */
+  inspect(opts?: Omit<InspectOptions<WorkerImage>, 'signal' | 'onProgress'>, onProgress?: InspectOptions['onProgress']): Promise<InspectReport>;
+  /** Aborts the running fineTune or inspect. */
   abort(): void;
   /** Saves the current model to indexeddb://<name>, atomically. */
   save(url: string): Promise<void>;

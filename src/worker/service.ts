@@ -127,6 +127,19 @@ export class WorkerService implements WorkerApi {
     this.controller?.abort();
   }
 
+  async inspect(opts: Parameters<WorkerApi['inspect']>[0] = {}, onProgress?: Parameters<WorkerApi['inspect']>[1]) {
+    const e = await this.current();
+    const { pool, ...rest } = opts;
+    const decoded = pool?.length ? await decodeAll(pool, 'inspect') : [];
+    const sources = await Promise.all(decoded.map((img, i) => pixelSource(img, `pool image ${i}`)));
+    this.controller = new AbortController();
+    try {
+      return await e.inspect({ ...rest, pool: sources, signal: this.controller.signal, ...(onProgress ? { onProgress: (p) => void onProgress(p) } : {}) });
+    } finally {
+      this.controller = null;
+    }
+  }
+
   async predict(image: WorkerImage, opts?: Parameters<WorkerApi['predict']>[1]) {
     return (await this.predictBatch([image], opts))[0]!;
   }

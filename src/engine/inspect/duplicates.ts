@@ -1,0 +1,74 @@
+// Duplicates: the same bytes (content hash), or the same picture resized,
+// recompressed or lightly cropped (cosine similarity of the backbone's
+// embeddings at or above a threshold, measured in bench/inspect.mjs). Groups are
+// the connected components of the pairs, found with a union-find.
+import * as tf from '@tensorflow/tfjs-core';
+
+export const NEAR_DUPLICATE_THRESHOLD = 0.9;
+
+class UnionFind {
+  private readonly parent: Int32Array;
+  constructor(n: number) {
+    this.parent = Int32Array.from({ length: n }, (_, i) => i);
+  }
+  find(i: number): number {
+    while (this.parent[i] !== i) i = this.parent[i] = this.parent[this.parent[i]!]!;
+    return i;
+  }
+  union(a: number, b: number): void {
+    this.parent[this.find(a)] = this.find(b);
+  }
+}
+
+export interface RawGroup {
+  members: number[];
+  kind: 'exact' | 'near';
+  /** Lowest similarity of a pair that joined the group. */
+  similarity: number;
+}
+
+/** Groups of equal hashes. */
+export function exactGroups(hashes: readonly string[]): RawGroup[] {
+  const by = new Map<string, number[]>();
+  hashes.forEach((h, i) => by.set(h, [...(by.get(h) ?? []), i]));
+  return [...by.values()].filter((m) => m.length > 1).map((members) => ({ members, kind: 'exact' as const, similarity: 1 }));
+}
+
+/** Pairs of rows (L2-normalized, [n, dim]) with cosine >= threshold, a block of rows at a time (at most 16M similarities held). */
+export function similarPairs(unit: Float32Array, dim: number, threshold: number): [number, number, number][] {
+  const n = unit.length / dim;
+  const pairs: [number, number, number][] = [];
+  const all = tf.tensor2d(unit, [n, dim]);
+  try {
+    const block = Math.max(1, Math.min(512, Math.floor((1 << 24) / n)));
+    for (let start = 0; start < n; start += block) {
+      const rows = Math.min(block, n - start);
+      const sims = tf.tidy(() => tf.matMul(tf.slice(all, [start, 0], [rows, dim]), all, false, true).dataSync() as Float32Array);
+      for (let r = 0; r < rows; r++) {
+        const i = start + r;
+        for (let j = i + 1; j < n; j++) if (sims[r * n + j]! >= threshold) pairs.push([i, j, sims[r * n + j]!]);
+      }
+    }
+  } finally {
+    all.dispose();
+  }
+  return pairs;
+}
+
+/** Near-duplicate groups from the pairs, leaving out groups that are exact copies only. */
+export function nearGroups(n: number, pairs: [number, number, number][], hashes: readonly string[]): RawGroup[] {
+  const uf = new UnionFind(n);
+  const low = new Map<number, number>();
+  for (const [a, b] of pairs) if (hashes[a] !== hashes[b]) uf.union(a, b);
+  const groups = new Map<number, number[]>();
+  for (const [a, b, s] of pairs) {
+    if (hashes[a] === hashes[b]) continue;
+    const root = uf.find(a);
+    low.set(root, Math.min(low.get(root) ?? 1, s));
+  }
+  for (let i = 0; i < n; i++) {
+    const root = uf.find(i);
+    if (low.has(root)) groups.set(root, [...(groups.get(root) ?? []), i]);
+  }
+  return [...groups.entries()].map(([root, members]) => ({ members, kind: 'near' as const, similarity: low.get(root)! }));
+}
