@@ -38,3 +38,13 @@ describe('CLI guards', () => {
     assert.deepEqual(seen, ['kept']);
   });
 });
+
+describe('the CLI full step memory', () => {
+  it('is a quarter of the machine, from 1 to 4 GiB', async () => {
+    const { cliFullStepMemory } = await import('./main.js');
+    const GiB = 2 ** 30;
+    assert.equal(cliFullStepMemory(24 * GiB), 4 * GiB);
+    assert.equal(cliFullStepMemory(8 * GiB), 2 * GiB);
+    assert.equal(cliFullStepMemory(2 * GiB), 1 * GiB);
+  });
+});

@@ -2,6 +2,7 @@
 // edgetune command line: argument parsing, output modes and exit codes.
 //   0 success, 1 failure (one line: "edgetune: <CODE>: <message>"), 2 usage error.
 import { readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EdgetuneError } from '../errors.js';
 import { PARTIAL_SCHEDULES } from '../engine/config.js';
@@ -159,7 +160,8 @@ async function runCommand(command: Command, rest: string[], v: Values, out: Outp
         epochs: num('partial-epochs', v['partial-epochs']),
         ...(v['partial-schedule'] !== undefined ? { schedule: v['partial-schedule'] as PartialSchedule } : {}),
         cacheBytes: mb('prefix-cache-mb'),
-        stepMemoryBytes: mb('step-memory-mb'),
+        // Full: the machine's budget rather than a browser tab's (a larger pass is faster: docs/strategies.md).
+        stepMemoryBytes: mb('step-memory-mb') ?? (strategy === 'full' ? cliFullStepMemory() : undefined),
       };
       if (strategy !== 'partial' && v['unfreeze-blocks'] !== undefined) throw new UsageError('--unfreeze-blocks applies to --strategy partial', command);
       return train(
@@ -231,6 +233,11 @@ async function runCommand(command: Command, rest: string[], v: Values, out: Outp
         out,
       );
   }
+}
+
+/** The CLI's full-strategy step memory: a quarter of the machine's memory, at most 4 GiB (the SDK's default is 1 GiB). */
+export function cliFullStepMemory(total = totalmem()): number {
+  return Math.max(2 ** 30, Math.min(4 * 2 ** 30, Math.floor(total / 4)));
 }
 
 /** Runs the CLI on `argv` (without node and the script); resolves to the exit code. */

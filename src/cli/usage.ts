@@ -35,7 +35,7 @@ ${STRATEGY_IDS.map((id) => `      ${id.padEnd(8)} ${STRATEGY_INFO[id].summary}`)
                             select-refit: select, then again on train + val (twice the time)
   --prefix-cache-mb N       memory for the activations the trained layers read (default 256)
   --step-memory-mb N        most memory one training step may hold (default: partial 4096,
-                            full 1024): larger
+                            full a quarter of this machine's memory, 1024 to 4096): larger
                             batches run in parts with their gradients summed
   --epochs N  --batch-size N  --lr X  --weight-decay X  --augment K|auto
   --hidden N  --dropout X  --label-smoothing X  --patience N  --seed N
