@@ -79,6 +79,30 @@ describe('edgetune CLI', () => {
     check(await readFile(join(dir, 'card-tflite', 'README.md'), 'utf8'), ['model.tflite']);
   });
 
+  it('inspects an ImageFolder: a copy of a train image in test is a duplicate across splits; bad options are usage errors', async () => {
+    const copy = join(data, 'test', 'disc', 'copy-of-train-0.png');
+    await writeFile(copy, await readFile(join(data, 'train', 'disc', '0.png')));
+    try {
+      const r = await cli('inspect', data, '--json', '--cache-dir', join(dir, 'inspect-cache'));
+      assert.equal(r.code, 0, r.stderr);
+      const report = JSON.parse(r.stdout);
+      assert.equal(report.n, 16 + 4 + 9);
+      const leak = report.duplicates.find((g: { kind: string; crossSplit: boolean }) => g.kind === 'exact' && g.crossSplit);
+      assert.ok(leak, JSON.stringify(report.duplicates));
+      assert.deepEqual(leak.items.map((i: { split: string }) => i.split).sort(), ['test', 'train']);
+      assert.deepEqual(report.classes.map((c: { label: string }) => c.label), ['disc', 'stripes']);
+      const human = await cli('inspect', data, '--cache-dir', join(dir, 'inspect-cache'));
+      assert.match(human.stdout, /duplicates: \d+ groups \(1 exact\), \d+ across splits/);
+      assert.match(human.stdout, /exact, across splits: .*copy-of-train-0\.png \[test\/disc\]/);
+    } finally {
+      await rm(copy);
+    }
+    assert.equal((await cli('inspect')).code, 2);
+    const folds = await cli('inspect', data, '--folds', '1', '--no-cache');
+    assert.equal(folds.code, 1);
+    assert.match(folds.stderr, /INVALID_ARGUMENT: folds must be an integer from 2 to 20/);
+  });
+
   it('reuses the on-disk embedding cache when training again on the same images', async () => {
     const r = await cli('train', data, '--out', model, '--epochs', '2', '--augment', '1', '--json');
     assert.equal(r.code, 0, r.stderr);

@@ -17,8 +17,8 @@ function margins(p: Float32Array, classes: number, n: number): Float32Array {
   });
 }
 
-/** The pool's order (indices into the pool) and each one's margin. */
-export function labelNext(labelled: Float32Array, labels: Int32Array, classes: number, pool: Float32Array, dim: number): { index: number; margin: number }[] {
+/** The pool's order (indices into the pool) and each one's margin; the greedy pass picks the first `picks`, the rest follow by margin. */
+export function labelNext(labelled: Float32Array, labels: Int32Array, classes: number, pool: Float32Array, dim: number, picks = GREEDY_MAX): { index: number; margin: number }[] {
   const n = labels.length;
   const m = pool.length / dim;
   if (!m) return [];
@@ -47,7 +47,7 @@ export function labelNext(labelled: Float32Array, labels: Int32Array, classes: n
   });
   const order: number[] = [];
   const taken = new Uint8Array(candidates.length);
-  for (let step = 0; step < candidates.length; step++) {
+  for (let step = 0; step < Math.min(picks, candidates.length); step++) {
     let pick = -1;
     let best = -Infinity;
     candidates.forEach((c, k) => {
@@ -64,5 +64,6 @@ export function labelNext(labelled: Float32Array, labels: Int32Array, classes: n
       near[k] = Math.min(near[k]!, 1 - s);
     });
   }
-  return [...order, ...byMargin.slice(GREEDY_MAX)].map((index) => ({ index, margin: margin[index]! }));
+  const chosen = new Set(order);
+  return [...order, ...byMargin.filter((i) => !chosen.has(i))].map((index) => ({ index, margin: margin[index]! }));
 }

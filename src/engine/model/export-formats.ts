@@ -42,6 +42,7 @@ export async function exportFiles(backbone: Backbone, m: TrainedModel, opts: Exp
     ...(m.training ? { training: m.training } : {}),
     ...(evaluation ? { evaluation } : {}),
     tail: m.tail ? { unfreezeBlocks: m.tail.blocks } : null,
+    ...(opts.int8 ? { int8: true } : {}),
   });
   return { ...files, 'README.md': enc.encode(card) };
 }

@@ -12,6 +12,8 @@ export interface CardInput {
   files: readonly string[];
   training?: ModelMetadata['training'];
   evaluation?: ModelEvaluation;
+  /** int8 files: their accuracy may differ slightly from the float model's the metrics describe. */
+  int8?: boolean;
   /** Whether a fine-tuned tail (partial or full) ships with the head. */
   tail: { unfreezeBlocks: number | 'all' } | null;
 }
@@ -102,6 +104,7 @@ export function modelCard(c: CardInput): string {
     '',
     `Recognises ${c.labels.length} classes in photos: ${c.labels.map((l) => `\`${cell(l)}\``).join(', ')}. Trained on the owner's device with edgetune ${EDGETUNE_VERSION} by ${strategy} on ${c.manifest.id}${cfg ? ` (seed ${cfg.seed}, ${c.training!.epochsRun} head epochs, best at epoch ${c.training!.bestEpoch})` : ''}.`,
     '',
+    ...(c.int8 ? ['The model files are int8, calibrated on the training images: the metrics below are the float model\'s; int8 kept accuracy within half a point on edgetune\'s dev sets (docs/int8.md), and some individual answers differ.', ''] : []),
     ...dataSection(c),
     '',
     ...evaluationSection(c),
