@@ -19,7 +19,7 @@ import { createEngine, type Engine } from '../src/engine/engine.js';
 import type { ImageSource } from '../src/engine/data/examples.js';
 import { inspectEmbeddings } from '../src/engine/inspect/inspect.js';
 import { labelNext } from '../src/engine/inspect/label-next.js';
-import { fitAndPredict, normalizeRows } from '../src/engine/inspect/oof.js';
+import { fitAndPredict, normalizeRows, standardizeRows } from '../src/engine/inspect/oof.js';
 import { FileEmbeddingStore } from '../src/node/embed-store-fs.js';
 import { fileSource } from '../src/node/files.js';
 import { onnxRuntimeForward } from '../src/node/onnx-forward.js';
@@ -67,7 +67,7 @@ const subset = (rows: Float32Array, dim: number, ids: number[]) => {
   return out;
 };
 
-/** Test accuracy of a linear head (the inspect heads' kind) trained on `trainIds` with `labels`. */
+/** Test accuracy of a linear head (the inspect heads' kind, on standardized features) trained on `trainIds` with `labels`. */
 function headAccuracy(unit: Float32Array, dim: number, labels: Int32Array, classes: number, trainIds: number[], testIds: number[], testLabels: Int32Array): number {
   const x = tf.tensor2d(unit, [unit.length / dim, dim]);
   try {
@@ -88,7 +88,7 @@ async function labelErrors(name: string, items: Item[], rows: Float32Array, dim:
   const train = items.flatMap((it, i) => (it.split === 'test' ? [] : [i]));
   const test = items.flatMap((it, i) => (it.split === 'test' ? [i] : []));
   const truth = Int32Array.from(items, (it) => names.indexOf(it.label));
-  const unit = normalizeRows({ data: rows, dim });
+  const feats = standardizeRows({ data: rows, dim });
   const testLabels = Int32Array.from(test, (i) => truth[i]!);
   const results = [];
   for (const rate of [0.05, 0.1]) {
@@ -114,10 +114,10 @@ async function labelErrors(name: string, items: Item[], rows: Float32Array, dim:
         precision: flags.length ? hit / flags.length : 0,
         recall: hit / flipped.size,
         testAccuracy: {
-          clean: headAccuracy(unit, dim, truth, names.length, train, test, testLabels),
-          noisy: headAccuracy(unit, dim, noisy, names.length, train, test, testLabels),
-          flaggedRemoved: headAccuracy(unit, dim, noisy, names.length, train.filter((i) => !flaggedSet.has(i)), test, testLabels),
-          flaggedRelabelled: headAccuracy(unit, dim, relabelled, names.length, train, test, testLabels),
+          clean: headAccuracy(feats, dim, truth, names.length, train, test, testLabels),
+          noisy: headAccuracy(feats, dim, noisy, names.length, train, test, testLabels),
+          flaggedRemoved: headAccuracy(feats, dim, noisy, names.length, train.filter((i) => !flaggedSet.has(i)), test, testLabels),
+          flaggedRelabelled: headAccuracy(feats, dim, relabelled, names.length, train, test, testLabels),
         },
       };
       process.stderr.write(`[bench inspect] labels ${JSON.stringify(run)}\n`);
@@ -185,6 +185,7 @@ function labelling(name: string, items: Item[], rows: Float32Array, dim: number,
   const names = [...new Set(items.map((i) => i.label))].sort();
   const truth = Int32Array.from(items, (it) => names.indexOf(it.label));
   const unit = normalizeRows({ data: rows, dim });
+  const feats = standardizeRows({ data: rows, dim });
   const train = items.flatMap((it, i) => (it.split === 'train' ? [i] : []));
   const test = items.flatMap((it, i) => (it.split === 'test' ? [i] : []));
   const testLabels = Int32Array.from(test, (i) => truth[i]!);
@@ -196,7 +197,7 @@ function labelling(name: string, items: Item[], rows: Float32Array, dim: number,
     const shuffled = train.filter((i) => !start.includes(i)).sort(() => createRng(seed + 5)() - 0.5);
     let randomAt = 0;
     while (labelled.length <= budget) {
-      curves[order].push({ labels: labelled.length, accuracy: headAccuracy(unit, dim, truth, names.length, labelled, test, testLabels) });
+      curves[order].push({ labels: labelled.length, accuracy: headAccuracy(feats, dim, truth, names.length, labelled, test, testLabels) });
       const inPool = new Set(labelled);
       const pool = train.filter((i) => !inPool.has(i));
       if (!pool.length) break;

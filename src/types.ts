@@ -321,10 +321,10 @@ export interface LabelIssue {
   item: InspectItem;
   /** The label the out-of-fold model believes. */
   suggested: string;
-  /** Out-of-fold probability of the given label (low: likely wrong). */
+  /** Out-of-fold probability of the given label (low: likely wrong); issues are listed by it, lowest first. */
   givenProbability: number;
   suggestedProbability: number;
-  /** suggestedProbability - givenProbability: issues are listed by it, largest first. */
+  /** suggestedProbability - givenProbability. */
   score: number;
 }
 

