@@ -99,8 +99,8 @@ describe('edgetune CLI', () => {
     }
     assert.equal((await cli('inspect')).code, 2);
     const folds = await cli('inspect', data, '--folds', '1', '--no-cache');
-    assert.equal(folds.code, 1);
-    assert.match(folds.stderr, /INVALID_ARGUMENT: folds must be an integer from 2 to 20/);
+    assert.equal(folds.code, 2);
+    assert.match(folds.stderr, /--folds must be an integer from 2 to 20, got 1/);
   });
 
   it('reuses the on-disk embedding cache when training again on the same images', async () => {

@@ -14,6 +14,7 @@ import { checkCacheDir, checkCsvPath, checkSplitClasses, csvCell, stopOnSignals,
 import { onnxRuntimeForward } from '../node/onnx-forward.js';
 import { nodeWasmThreads } from '../node/wasm-threads.js';
 import { reportFiles } from './report/files.js';
+import { inspectForTrain } from './inspect-command.js';
 import { BUNDLED_BACKBONES } from '../engine/model/manifest.js';
 import type { EpochLog, EvaluationReport, FineTuneOptions, ModelEvaluation, ModelFiles, Progress, TrainingReport } from '../types.js';
 import { readImageFolder, type ClassFiles } from './imagefolder.js';
@@ -197,7 +198,8 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
       ...(test ? { metrics: { testAccuracy: test.accuracy, testN: test.n }, evaluation: evaluationOf(test, args.data) } : {}),
       ...(report.bestValAccuracy !== undefined && !test ? { metrics: { valAccuracy: report.bestValAccuracy } } : {}),
     });
-    Object.assign(files, await reportFiles(engine, { data: resolve(args.data), model: outDir, report, ...(test ? { test: { report: test, samples: testSamples } } : {}) }));
+    const inspection = await inspectForTrain(engine, folder, out);
+    Object.assign(files, await reportFiles(engine, { data: resolve(args.data), model: outDir, report, ...(test ? { test: { report: test, samples: testSamples } } : {}), ...(inspection ? { inspect: inspection } : {}) }));
     if (abort.signal.aborted) throw new EdgetuneError('ABORTED', 'train was stopped before the model was written');
     await replaceOutputDir(outDir, files, '--out');
     out.log(`model written to ${outDir} (report.html, history.csv${test ? ', predictions.csv' : ''} beside it)`);

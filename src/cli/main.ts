@@ -190,8 +190,12 @@ async function runCommand(command: Command, rest: string[], v: Values, out: Outp
         out,
       );
     }
-    case 'inspect':
+    case 'inspect': {
       if (rest.length !== 1) throw new UsageError('inspect needs <data>', command);
+      const folds = num('folds', v.folds);
+      const threshold = num('threshold', v.threshold);
+      if (folds !== undefined && (!Number.isInteger(folds) || folds < 2 || folds > 20)) throw new UsageError(`--folds must be an integer from 2 to 20, got ${folds}`, command);
+      if (threshold !== undefined && !(threshold > 0 && threshold <= 1)) throw new UsageError(`--threshold must be in (0, 1], got ${threshold}`, command);
       return inspectCmd(
         {
           data: rest[0]!,
@@ -199,11 +203,12 @@ async function runCommand(command: Command, rest: string[], v: Values, out: Outp
           ...backbone,
           ...cacheOf(v),
           ...(v.pool ? { pool: v.pool } : {}),
-          ...(v.threshold !== undefined ? { threshold: num('threshold', v.threshold) } : {}),
-          ...(v.folds !== undefined ? { folds: num('folds', v.folds) } : {}),
+          ...(threshold !== undefined ? { threshold } : {}),
+          ...(folds !== undefined ? { folds } : {}),
         },
         out,
       );
+    }
     case 'eval':
       if (rest.length !== 2) throw new UsageError('eval needs <model-dir> <data>', command);
       return evaluate({ model: rest[0]!, data: rest[1]!, strict: v.strict, ...backbone, ...cacheOf(v) }, out);

@@ -3,8 +3,9 @@
 import type { Engine } from '../../engine/engine.js';
 import type { ImageSource } from '../../engine/data/examples.js';
 import { loadSharp } from '../../node/decode.js';
-import type { EvaluationReport, ModelFiles, TrainingReport } from '../../types.js';
+import type { InspectReport, EvaluationReport, ModelFiles, TrainingReport } from '../../types.js';
 import { historyCsv, predictionsCsv, type TestPrediction } from './csv.js';
+import { thumbnailPaths } from './data-section.js';
 import { renderReport } from './html.js';
 
 const TOP_K = 3;
@@ -17,6 +18,7 @@ export interface ReportRun {
   model: string;
   report: TrainingReport;
   test?: { report: EvaluationReport; samples: { label: string; image: ImageSource }[] };
+  inspect?: InspectReport;
 }
 
 async function testPredictions(engine: Engine, samples: { label: string; image: ImageSource }[]): Promise<TestPrediction[]> {
@@ -56,6 +58,7 @@ export async function reportFiles(engine: Engine, run: ReportRun): Promise<Model
     report: run.report,
     ...(run.test ? { test: run.test.report } : {}),
     wrong,
+    ...(run.inspect ? { inspect: { report: run.inspect, thumbnails: new Map(await Promise.all(thumbnailPaths(run.inspect).map(async (p) => [p, await thumbnail(p).catch(() => '')] as [string, string]))) } } : {}),
   });
   files['report.html'] = enc.encode(html);
   return files;

@@ -1,7 +1,8 @@
 // report.html: one self-contained page (inline SVG and CSS, thumbnails as data
 // URIs, no script, no request) with what a training run produced: curves per
 // stage, the confusion matrix, per-class metrics and the test images it got wrong.
-import type { BackendInfo, EpochLog, EvaluationReport, TrainingReport } from '../../types.js';
+import type { BackendInfo, EpochLog, EvaluationReport, InspectReport, TrainingReport } from '../../types.js';
+import { dataSection, type Thumbnails } from './data-section.js';
 import { stagesOf, type TestPrediction } from './csv.js';
 
 export interface ReportInput {
@@ -14,6 +15,8 @@ export interface ReportInput {
   test?: EvaluationReport;
   /** Misclassified test images, with a JPEG data URI each. */
   wrong: (TestPrediction & { thumbnail: string })[];
+  /** What inspect found in the data, with thumbnails of the images it names. */
+  inspect?: { report: InspectReport; thumbnails: Thumbnails };
 }
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -116,12 +119,12 @@ export function renderReport(input: ReportInput): string {
 <style>body{font:14px system-ui,sans-serif;margin:24px;max-width:1100px;color:#111}h1{font-size:20px}h2{margin-top:28px;font-size:16px}
 table{border-collapse:collapse}th,td{border:1px solid #ddd;padding:4px 8px;text-align:left}.heat td{text-align:center;min-width:36px}
 .stage{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}.stage h3{width:100%;margin:12px 0 0;font-size:14px}
-#wrong{display:flex;flex-wrap:wrap;gap:10px}.wrong{margin:0;width:120px;font-size:12px}.wrong img{object-fit:cover;border:2px solid #dc2626}
+#wrong,.gallery{display:flex;flex-wrap:wrap;gap:10px}.wrong{margin:0;width:120px;font-size:12px}.wrong img{object-fit:cover;border:2px solid #dc2626}
 .wrong small,.wrong figcaption,th,td{overflow-wrap:anywhere}#config td{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}</style></head>
 <body><h1>edgetune training report</h1><p>${summary}; ${report.labels.length} classes.</p>
 <h2>Run</h2>${configTable(input)}
 <h2>Curves</h2><div id="curves">${curves(report)}</div>
-${test ? `<h2>Confusion matrix (test)</h2>${confusion(test)}<h2>Per class (test)</h2>${perClass(test)}<h2>What it got wrong (test)</h2>${wrongGallery(input.wrong)}` : '<p>No test split: no confusion matrix or misclassified images.</p>'}
+${test ? `<h2>Confusion matrix (test)</h2>${confusion(test)}<h2>Per class (test)</h2>${perClass(test)}<h2>What it got wrong (test)</h2>${wrongGallery(input.wrong)}` : '<p>No test split: no confusion matrix or misclassified images.</p>'}${input.inspect ? dataSection(input.inspect.report, input.inspect.thumbnails) : ''}
 </body></html>
 `;
 }
