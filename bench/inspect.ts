@@ -38,6 +38,16 @@ const cacheDir = mkdtempSync(join(tmpdir(), 'edgetune-inspect-bench-'));
 
 interface Item { label: string; split: 'train' | 'val' | 'test'; source: ImageSource }
 
+/** Fisher-Yates with a seeded generator. */
+function shuffle<T>(items: readonly T[], rng: () => number): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
 async function listSet(name: string): Promise<Item[]> {
   const items: Item[] = [];
   for (const split of ['train', 'val', 'test'] as const) {
@@ -95,7 +105,7 @@ async function labelErrors(name: string, items: Item[], rows: Float32Array, dim:
     for (const seed of seeds) {
       const rng = createRng(seed * 1000 + Math.round(rate * 100));
       const noisy = Int32Array.from(truth);
-      const order = [...train].sort(() => rng() - 0.5);
+      const order = shuffle(train, rng);
       const flipped = new Set(order.slice(0, Math.round(rate * train.length)));
       for (const i of flipped) noisy[i] = (truth[i]! + 1 + Math.floor(rng() * (names.length - 1))) % names.length;
       const report = inspectEmbeddings({ items: train.map((i) => ({ name: String(i), label: names[noisy[i]!]!, split: 'train' as const, hash: `h${i}` })), rows: { data: subset(rows, dim, train), dim } }, { seed });
@@ -148,7 +158,7 @@ async function duplicates(name: string, engine: Engine, items: Item[], rows: Flo
   const rng = createRng(77);
   const dir = mkdtempSync(join(tmpdir(), 'edgetune-dups-'));
   try {
-    const picks = [...items.keys()].sort(() => rng() - 0.5).slice(0, 60);
+    const picks = shuffle([...items.keys()], rng).slice(0, 60);
     const copies: ImageSource[] = [];
     for (const [k, i] of picks.entries()) copies.push(await fileSource(await transformedCopy(items[i]!.source.name, rng, join(dir, `copy-${k}.jpg`))));
     const copyRows = normalizeRows({ data: await embed(engine, copies), dim });
@@ -190,11 +200,11 @@ function labelling(name: string, items: Item[], rows: Float32Array, dim: number,
   const test = items.flatMap((it, i) => (it.split === 'test' ? [i] : []));
   const testLabels = Int32Array.from(test, (i) => truth[i]!);
   const rng = createRng(seed);
-  const start = names.flatMap((_, c) => train.filter((i) => truth[i] === c).sort(() => rng() - 0.5).slice(0, 2));
+  const start = names.flatMap((_, c) => shuffle(train.filter((i) => truth[i] === c), rng).slice(0, 2));
   const curves: Record<'labelNext' | 'random', { labels: number; accuracy: number }[]> = { labelNext: [], random: [] };
   for (const order of ['labelNext', 'random'] as const) {
     const labelled = [...start];
-    const shuffled = train.filter((i) => !start.includes(i)).sort(() => createRng(seed + 5)() - 0.5);
+    const shuffled = shuffle(train.filter((i) => !start.includes(i)), createRng(seed + 5));
     let randomAt = 0;
     while (labelled.length <= budget) {
       curves[order].push({ labels: labelled.length, accuracy: headAccuracy(feats, dim, truth, names.length, labelled, test, testLabels) });

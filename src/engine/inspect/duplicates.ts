@@ -34,10 +34,28 @@ export function exactGroups(hashes: readonly string[]): RawGroup[] {
   return [...by.values()].filter((m) => m.length > 1).map((members) => ({ members, kind: 'exact' as const, similarity: 1 }));
 }
 
-/** Pairs of rows (L2-normalized, [n, dim]) with cosine >= threshold, a block of rows at a time (at most 16M similarities held). */
-export function similarPairs(unit: Float32Array, dim: number, threshold: number): [number, number, number][] {
+/** Neighbours whose similarity describes how alike an image's look-alikes are (its k-th nearest). */
+export const TYPICAL_NEIGHBOUR = 5;
+/**
+ * A near duplicate must be at least this much closer (in 1 - cosine) than the
+ * typical neighbour of both images: copies stand out from look-alikes.
+ */
+export const NEAR_DUPLICATE_RATIO = 0.5;
+
+/**
+ * Pairs of rows (L2-normalized, [n, dim]) that are near duplicates: cosine >=
+ * threshold, and 1 - cosine at most NEAR_DUPLICATE_RATIO times 1 - the k-th
+ * nearest neighbour's cosine of either image. The second test is what keeps
+ * data of look-alike images (tiny grey product shots, generated patterns, where
+ * distinct images are as close as re-encoded copies) from being reported as
+ * thousands of duplicates. Rows with an equal hash are exact copies and are left
+ * out of each other's neighbours. A block of rows at a time (at most 16M similarities held).
+ */
+export function similarPairs(unit: Float32Array, dim: number, threshold: number, hashes: readonly string[]): [number, number, number][] {
   const n = unit.length / dim;
-  const pairs: [number, number, number][] = [];
+  const candidates: [number, number, number][] = [];
+  const k = Math.min(TYPICAL_NEIGHBOUR, n - 1);
+  const typical = new Float32Array(n).fill(-1);
   const all = tf.tensor2d(unit, [n, dim]);
   try {
     const block = Math.max(1, Math.min(512, Math.floor((1 << 24) / n)));
@@ -46,13 +64,24 @@ export function similarPairs(unit: Float32Array, dim: number, threshold: number)
       const sims = tf.tidy(() => tf.matMul(tf.slice(all, [start, 0], [rows, dim]), all, false, true).dataSync() as Float32Array);
       for (let r = 0; r < rows; r++) {
         const i = start + r;
-        for (let j = i + 1; j < n; j++) if (sims[r * n + j]! >= threshold) pairs.push([i, j, sims[r * n + j]!]);
+        const top: number[] = [];
+        for (let j = 0; j < n; j++) {
+          if (j === i || hashes[j] === hashes[i]) continue;
+          const s = sims[r * n + j]!;
+          if (j > i && s >= threshold) candidates.push([i, j, s]);
+          if (top.length < k || s > top[top.length - 1]!) {
+            top.push(s);
+            top.sort((a, b) => b - a);
+            if (top.length > k) top.pop();
+          }
+        }
+        typical[i] = top.length ? top[top.length - 1]! : -1;
       }
     }
   } finally {
     all.dispose();
   }
-  return pairs;
+  return candidates.filter(([i, j, s]) => 1 - s <= NEAR_DUPLICATE_RATIO * (1 - Math.max(typical[i]!, typical[j]!)));
 }
 
 /** Near-duplicate groups from the pairs, leaving out groups that are exact copies only. */

@@ -41,7 +41,7 @@ export function inspectEmbeddings(input: InspectInput, opts: Pick<InspectOptions
   const unit = normalizeRows(rows);
 
   const hashes = items.map((e) => e.hash);
-  const raw: RawGroup[] = [...exactGroups(hashes), ...nearGroups(items.length, similarPairs(unit, rows.dim, threshold), hashes)];
+  const raw: RawGroup[] = [...exactGroups(hashes), ...nearGroups(items.length, similarPairs(unit, rows.dim, threshold, hashes), hashes)];
   const duplicates: DuplicateGroup[] = raw.map((g) => ({
     kind: g.kind,
     items: g.members.map(item),
