@@ -101,3 +101,17 @@ export async function generatedImageFolder() {
   for (let i = 0; i < 4; i++) await picture(['disc', 'stripes', 'checker'][i % 3], 1000 + i).jpeg().toFile(join(spare, `${i}.jpg`));
   return describeFolder('generated', 'generated', root, classes, spare);
 }
+
+/** A 224x224 RGB picture (the backbones' input size, so an export's resize is the identity): a disc, stripes or a checkerboard in a class colour. */
+export function picture224(kind, seed) {
+  const SIZE = 224;
+  const data = new Uint8Array(SIZE * SIZE * 3);
+  const period = 10 + (seed % 7);
+  for (let y = 0; y < SIZE; y++)
+    for (let x = 0; x < SIZE; x++) {
+      const on = kind === 0 ? (x - 112 - seed) ** 2 + (y - 100) ** 2 < 60 ** 2 : kind === 1 ? Math.floor(y / period) % 2 === 0 : (Math.floor(x / period) + Math.floor(y / period)) % 2 === 0;
+      const fg = [[210, 40, 40], [40, 60, 200], [40, 160, 60]][kind];
+      for (let c = 0; c < 3; c++) data[(y * SIZE + x) * 3 + c] = on ? fg[c] : 230 - ((x * 7 + y * 3 + seed * 11) % 25);
+    }
+  return { data, width: SIZE, height: SIZE, channels: 3 };
+}

@@ -9,23 +9,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { createEngine } from '../dist/engine/index.js';
+import { picture224 as picture } from './fixtures.mjs';
 import { ARTIFACTS, launch, routeFromMemory } from './harness.mjs';
 
 const ORIGIN = 'http://127.0.0.1:9';
 const SIZE = 224;
 
-/** A 224x224 RGB picture: a disc, stripes or a checkerboard in a class colour. */
-function picture(kind, seed) {
-  const data = new Uint8Array(SIZE * SIZE * 3);
-  const period = 10 + (seed % 7);
-  for (let y = 0; y < SIZE; y++)
-    for (let x = 0; x < SIZE; x++) {
-      const on = kind === 0 ? (x - 112 - seed) ** 2 + (y - 100) ** 2 < 60 ** 2 : kind === 1 ? Math.floor(y / period) % 2 === 0 : (Math.floor(x / period) + Math.floor(y / period)) % 2 === 0;
-      const fg = [[210, 40, 40], [40, 60, 200], [40, 160, 60]][kind];
-      for (let c = 0; c < 3; c++) data[(y * SIZE + x) * 3 + c] = on ? fg[c] : 230 - ((x * 7 + y * 3 + seed * 11) % 25);
-    }
-  return { data, width: SIZE, height: SIZE, channels: 3 };
-}
 
 const PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
 import * as ort from '/ort/ort.wasm.min.mjs';
