@@ -10,7 +10,8 @@
 //     rest of train by labelNext and at random, test accuracy after each round;
 //   - time: inspect on every image of the set with the embeddings cached.
 // Embeddings come from the engine (ONNX Runtime when installed), once per image.
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+// --time-only: just the timing (writes the `time` field into the existing results file).
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
@@ -248,6 +249,7 @@ try {
     const t0 = performance.now();
     const report = await engine.inspectSources(items.map((i) => ({ label: i.label, source: i.source, split: i.split })), [], { seed: 1 });
     out.time!.push({ dataset: name, images: items.length, cachedInspectMs: Math.round(performance.now() - t0), reportMs: Math.round(report.ms) });
+    if (process.argv.includes('--time-only')) continue;
     out.labelErrors!.push(...(await labelErrors(name, items, rows, dim)));
     out.duplicates!.push(await duplicates(name, engine, items, rows, dim));
     if (name === 'fashion-dev') for (const seed of seeds) out.labelling!.push(labelling(name, items, rows, dim, seed, 500));
@@ -257,5 +259,6 @@ try {
   rmSync(cacheDir, { recursive: true, force: true });
 }
 const file = opt('out', join(ROOT, 'bench/results/inspect-latest.json'));
-writeFileSync(file, `${JSON.stringify({ machine: { cpus: cpus().length, cpu: cpus()[0]?.model }, date: new Date().toISOString().slice(0, 10), ...out }, null, 1)}\n`);
+const previous = process.argv.includes('--time-only') ? JSON.parse(readFileSync(file, 'utf8')) : {};
+writeFileSync(file, `${JSON.stringify({ ...previous, machine: { cpus: cpus().length, cpu: cpus()[0]?.model }, date: new Date().toISOString().slice(0, 10), ...(process.argv.includes('--time-only') ? { time: out.time } : out) }, null, 1)}\n`);
 process.stderr.write(`[bench inspect] wrote ${file}\n`);

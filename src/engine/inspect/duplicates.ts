@@ -53,35 +53,42 @@ export const NEAR_DUPLICATE_RATIO = 0.5;
  */
 export function similarPairs(unit: Float32Array, dim: number, threshold: number, hashes: readonly string[]): [number, number, number][] {
   const n = unit.length / dim;
-  const candidates: [number, number, number][] = [];
   const k = Math.min(TYPICAL_NEIGHBOUR, n - 1);
+  // A near duplicate passes the ratio test only if it is closer than the k-th neighbour, so it is
+  // among each image's nearest few: a top-k per row replaces a scan of every pair (a few spare
+  // places for the image itself and its exact copies).
+  const width = Math.min(n, k + 8);
   const typical = new Float32Array(n).fill(-1);
+  const candidates = new Map<string, [number, number, number]>();
   const all = tf.tensor2d(unit, [n, dim]);
+  // Transposed once: tfjs-backend-wasm's matMul with a transposed operand is ~5x slower.
+  const allT = tf.transpose(all);
   try {
     const block = Math.max(1, Math.min(512, Math.floor((1 << 24) / n)));
     for (let start = 0; start < n; start += block) {
       const rows = Math.min(block, n - start);
-      const sims = tf.tidy(() => tf.matMul(tf.slice(all, [start, 0], [rows, dim]), all, false, true).dataSync() as Float32Array);
+      const [values, indices] = tf.tidy(() => {
+        const top = tf.topk(tf.matMul(tf.slice(all, [start, 0], [rows, dim]), allT), width);
+        return [top.values.dataSync() as Float32Array, top.indices.dataSync() as Int32Array];
+      });
       for (let r = 0; r < rows; r++) {
         const i = start + r;
-        const top: number[] = [];
-        for (let j = 0; j < n; j++) {
+        const others: number[] = [];
+        for (let c = 0; c < width; c++) {
+          const j = indices[r * width + c]!;
           if (j === i || hashes[j] === hashes[i]) continue;
-          const s = sims[r * n + j]!;
-          if (j > i && s >= threshold) candidates.push([i, j, s]);
-          if (top.length < k || s > top[top.length - 1]!) {
-            top.push(s);
-            top.sort((a, b) => b - a);
-            if (top.length > k) top.pop();
-          }
+          const s = values[r * width + c]!;
+          others.push(s);
+          if (s >= threshold) candidates.set(i < j ? `${i},${j}` : `${j},${i}`, [Math.min(i, j), Math.max(i, j), s]);
         }
-        typical[i] = top.length ? top[top.length - 1]! : -1;
+        typical[i] = others.length ? others[Math.min(k, others.length) - 1]! : -1;
       }
     }
   } finally {
     all.dispose();
+    allT.dispose();
   }
-  return candidates.filter(([i, j, s]) => 1 - s <= NEAR_DUPLICATE_RATIO * (1 - Math.max(typical[i]!, typical[j]!)));
+  return [...candidates.values()].filter(([i, j, s]) => 1 - s <= NEAR_DUPLICATE_RATIO * (1 - Math.max(typical[i]!, typical[j]!)));
 }
 
 /** Near-duplicate groups from the pairs, leaving out groups that are exact copies only. */
