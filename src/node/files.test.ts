@@ -103,7 +103,7 @@ describe('model folders and files on disk', () => {
       await mkdir(own);
       for (const n of EDGETUNE_NAMES) await writeFile(join(own, n), 'x');
       await checkOutputDir(own, '--out');
-      assert.deepEqual([...EDGETUNE_NAMES].sort(), ['cache', 'edgetune.json', 'history.csv', 'labels.json', 'merged', 'model.json', 'model.onnx', 'predictions.csv', 'prototypes.bin', 'report.html', 'tail.bin', 'weights.bin']);
+      assert.deepEqual([...EDGETUNE_NAMES].sort(), ['cache', 'edgetune.json', 'history.csv', 'labels.json', 'merged', 'model.json', 'model.onnx', 'model.tflite', 'predictions.csv', 'prototypes.bin', 'report.html', 'tail.bin', 'weights.bin']);
       assert.deepEqual((await readdir(dir)).filter((n) => n.includes('.edgetune-')), [], 'the write probe leaves nothing');
     });
 
