@@ -10,8 +10,8 @@
 //     rest of train by labelNext and at random, test accuracy after each round;
 //   - time: inspect on every image of the set with the embeddings cached.
 // Embeddings come from the engine (ONNX Runtime when installed), once per image.
-// --time-only: just the timing (writes the `time` field into the existing results file).
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// --only time|labels|duplicates|labelling: one part, merged into the existing results file.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
@@ -37,6 +37,8 @@ const DATA = resolve(process.env.EDGETUNE_DATA ?? join(ROOT, '..', 'shared', 'da
 const datasets = opt('datasets', 'fashion-dev,stamps-dev').split(',');
 const seeds = opt('seeds', '1,2,3').split(',').map(Number);
 const cacheDir = mkdtempSync(join(tmpdir(), 'edgetune-inspect-bench-'));
+const only = process.argv.includes('--only') ? opt('only', '') : '';
+const part = (name: string) => !only || only === name;
 
 interface Item { label: string; split: 'train' | 'val' | 'test'; source: ImageSource }
 
@@ -249,16 +251,17 @@ try {
     const t0 = performance.now();
     const report = await engine.inspectSources(items.map((i) => ({ label: i.label, source: i.source, split: i.split })), [], { seed: 1 });
     out.time!.push({ dataset: name, images: items.length, cachedInspectMs: Math.round(performance.now() - t0), reportMs: Math.round(report.ms) });
-    if (process.argv.includes('--time-only')) continue;
-    out.labelErrors!.push(...(await labelErrors(name, items, rows, dim)));
-    out.duplicates!.push(await duplicates(name, engine, items, rows, dim));
-    if (name === 'fashion-dev') for (const seed of seeds) out.labelling!.push(labelling(name, items, rows, dim, seed, 500));
+    if (part('labels')) out.labelErrors!.push(...(await labelErrors(name, items, rows, dim)));
+    if (part('duplicates')) out.duplicates!.push(await duplicates(name, engine, items, rows, dim));
+    if (part('labelling') && name === 'fashion-dev') for (const seed of seeds) out.labelling!.push(labelling(name, items, rows, dim, seed, 500));
   }
 } finally {
   await engine.dispose();
   rmSync(cacheDir, { recursive: true, force: true });
 }
 const file = opt('out', join(ROOT, 'bench/results/inspect-latest.json'));
-const previous = process.argv.includes('--time-only') ? JSON.parse(readFileSync(file, 'utf8')) : {};
-writeFileSync(file, `${JSON.stringify({ ...previous, machine: { cpus: cpus().length, cpu: cpus()[0]?.model }, date: new Date().toISOString().slice(0, 10), ...(process.argv.includes('--time-only') ? { time: out.time } : out) }, null, 1)}\n`);
+const fields = { time: 'time', labels: 'labelErrors', duplicates: 'duplicates', labelling: 'labelling' } as const;
+const previous = only && existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+const fresh = only ? { time: out.time, [fields[only as keyof typeof fields]]: out[fields[only as keyof typeof fields]] } : out;
+writeFileSync(file, `${JSON.stringify({ ...previous, machine: { cpus: cpus().length, cpu: cpus()[0]?.model }, date: new Date().toISOString().slice(0, 10), ...fresh }, null, 1)}\n`);
 process.stderr.write(`[bench inspect] wrote ${file}\n`);
