@@ -198,7 +198,10 @@ export async function train(args: TrainArgs, out: Output): Promise<void> {
       ...(test ? { metrics: { testAccuracy: test.accuracy, testN: test.n }, evaluation: evaluationOf(test, args.data) } : {}),
       ...(report.bestValAccuracy !== undefined && !test ? { metrics: { valAccuracy: report.bestValAccuracy } } : {}),
     });
-    const inspection = await inspectForTrain(engine, folder, out);
+    const inspection = await inspectForTrain(engine, [
+      ...engine.exampleList.map((e) => ({ label: e.label, source: e.source, split: e.split ?? ('train' as const) })),
+      ...testSamples.map((t) => ({ label: t.label, source: t.image, split: 'test' as const })),
+    ], out);
     Object.assign(files, await reportFiles(engine, { data: resolve(args.data), model: outDir, report, ...(test ? { test: { report: test, samples: testSamples } } : {}), ...(inspection ? { inspect: inspection } : {}) }));
     if (abort.signal.aborted) throw new EdgetuneError('ABORTED', 'train was stopped before the model was written');
     await replaceOutputDir(outDir, files, '--out');

@@ -11,7 +11,7 @@ import { fileSource } from '../node/files.js';
 import type { InspectReport, InspectSplit } from '../types.js';
 import { collectImages, engineFor, sourcesOf, type EngineArgs, type Output } from './commands.js';
 import { terminalSafe } from './guards.js';
-import { readImageFolder, type ImageFolder } from './imagefolder.js';
+import { readImageFolder } from './imagefolder.js';
 import type { Engine } from '../engine/engine.js';
 
 export interface InspectArgs extends EngineArgs {
@@ -56,22 +56,18 @@ export function formatInspect(r: InspectReport, limit = 15): string[] {
 }
 
 /**
- * During `train`: inspects every split with the embeddings training just cached,
+ * During `train`: inspects every split (the examples trained on and the test
+ * samples evaluated, their files not read again) with the embeddings just cached,
  * warns about images that appear in two splits (they inflate the test score), and
  * returns the report for report.html. A failure here never fails the training.
  */
-export async function inspectForTrain(engine: Engine, folder: ImageFolder, out: Output): Promise<InspectReport | undefined> {
+export async function inspectForTrain(engine: Engine, entries: InspectSource[], out: Output): Promise<InspectReport | undefined> {
   try {
-    const entries: InspectSource[] = [];
-    for (const [split, classes] of [['train', folder.train], ['val', folder.val], ['test', folder.test]] as const) {
-      if (!classes) continue;
-      for (const { label, sources } of await sourcesOf(classes, false, { ...out, warn: () => {} })) for (const source of sources) entries.push({ label, source, split });
-    }
     const report = await engine.inspectSources(entries, [], {});
     const cross = report.duplicates.filter((g) => g.crossSplit);
     if (cross.length) {
       const first = cross[0]!.items.map((i) => `${terminalSafe(i.name)} (${i.split})`).join(' = ');
-      out.warn(`${cross.length} image${cross.length > 1 ? 's appear' : ' appears'} in two splits, which inflates the test score (first: ${first}); see report.html or edgetune inspect`);
+      out.warn(`${cross.length} duplicate group${cross.length > 1 ? 's span' : ' spans'} two splits, which inflates the test score (first: ${first}); see report.html or edgetune inspect`);
     }
     return report;
   } catch (err) {

@@ -241,24 +241,17 @@ function writeOperator(b: flatbuffers.Builder, o: OpDef, opcodeIndex: number): n
 
 function writeOptions(b: flatbuffers.Builder, o: Options): [number, number] {
   switch (o.kind) {
-    case 'conv': {
-      const f = F.Conv2DOptions;
-      b.startObject(f.count);
-      b.addFieldInt8(f.padding, Padding[o.padding], 0);
-      b.addFieldInt32(f.stride_w, o.stride[1], 0);
-      b.addFieldInt32(f.stride_h, o.stride[0], 0);
-      b.addFieldInt8(f.fused_activation_function, Activation[o.act], 0);
-      return [OptionsType.Conv2DOptions, b.endObject()];
-    }
+    case 'conv':
     case 'depthwise': {
-      const f = F.DepthwiseConv2DOptions;
+      // The two tables differ only in depthwise's depth_multiplier (and so its activation's slot).
+      const f = o.kind === 'conv' ? F.Conv2DOptions : F.DepthwiseConv2DOptions;
       b.startObject(f.count);
       b.addFieldInt8(f.padding, Padding[o.padding], 0);
       b.addFieldInt32(f.stride_w, o.stride[1], 0);
       b.addFieldInt32(f.stride_h, o.stride[0], 0);
-      b.addFieldInt32(f.depth_multiplier, 1, 0);
+      if (o.kind === 'depthwise') b.addFieldInt32(F.DepthwiseConv2DOptions.depth_multiplier, 1, 0);
       b.addFieldInt8(f.fused_activation_function, Activation[o.act], 0);
-      return [OptionsType.DepthwiseConv2DOptions, b.endObject()];
+      return [o.kind === 'conv' ? OptionsType.Conv2DOptions : OptionsType.DepthwiseConv2DOptions, b.endObject()];
     }
     case 'fc':
       b.startObject(F.FullyConnectedOptions.count);
