@@ -10,14 +10,13 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
 import { buildDemo } from '../scripts/build-demo.mjs';
 import { serve } from '../scripts/serve.mjs';
 import { generatedImageFolder, realImageFolder } from './fixtures.mjs';
-import { ARTIFACTS, ROOT, launch } from './harness.mjs';
+import { ARTIFACTS, ROOT, axe, launch } from './harness.mjs';
 
 const VIEWPORTS = { desktop: { width: 1280, height: 800 }, mobile: { width: 360, height: 740 } };
-
-const AXE = readFileSync(join(ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
 
 /** The demo's UI steps, with a screenshot after each. */
 class DemoPage {
@@ -30,6 +29,12 @@ class DemoPage {
   async shot(name) {
     this.step++;
     await this.page.screenshot({ path: join(ARTIFACTS, `${this.shots}-${String(this.step).padStart(2, '0')}-${name}.png`), fullPage: true });
+  }
+
+  /** What the screen shows with `selector` scrolled to the top (a phone's view, not the whole page). */
+  async view(name, selector) {
+    await this.page.locator(selector).evaluate((e) => e.scrollIntoView({ block: 'start' }));
+    await this.page.screenshot({ path: join(ARTIFACTS, `${this.shots}-view-${name}.png`) });
   }
 
   status = () => this.page.locator('#status').textContent();
@@ -70,11 +75,7 @@ class DemoPage {
   }
 
   /** axe-core on the page as it is now: no rule violation (`state` names it in the failure). */
-  async axe(state) {
-    if (!(await this.page.evaluate(() => 'axe' in window))) await this.page.evaluate(AXE);
-    const violations = await this.page.evaluate(async () => (await window.axe.run(document)).violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`));
-    assert.deepEqual(violations, [], `axe-core, ${state}`);
-  }
+  axe = (state) => axe(this.page, state);
 
   /** Top-1 of the "drop an image" panel for one file, through its picker. */
   async predictFile(path) {
@@ -179,6 +180,8 @@ async function journey(server, data, viewportName, { full = false } = {}) {
     assert.deepEqual((await demo.classes()).map(([l]) => l).sort(), [a, b, c].sort());
     await demo.shot('delete');
 
+    await checkData(demo, data, expectedCount, work);
+
     // Train the head; the charts fill.
     await demo.train('head', 20);
     assert.ok(Number(await page.locator('#chart-loss').getAttribute('data-points')) >= 2);
@@ -225,6 +228,11 @@ async function journey(server, data, viewportName, { full = false } = {}) {
     assert.ok(wrong.widths.length >= 1, 'the mistakes panel shows the misclassified images');
     assert.ok(wrong.widths.every((w) => w > 0), 'every thumbnail decodes');
     await demo.shot('evaluate-folder');
+    // What the README shows of a phone (scripts/screenshots.mjs): the classes, and a prediction with the mistakes.
+    if (viewportName === 'mobile') {
+      await demo.view('classes', '#classes-panel');
+      await demo.view('results', '#eval-panel');
+    }
 
     // Export: the files download.
     const exported = join(work, 'exported');
@@ -312,6 +320,57 @@ async function journey(server, data, viewportName, { full = false } = {}) {
     if (!process.env.EDGETUNE_KEEP) rmSync(work, { recursive: true, force: true });
     else console.log(`# kept ${work}`);
   }
+}
+
+/**
+ * "Check your data" on planted mistakes: a photo of b filed under c and a black
+ * frame. The panel flags both; "Move to b" and "Remove" fix them; the moved
+ * photo is then a copy of one b already has, and "Keep one" removes it. The
+ * classes end as they started.
+ */
+async function checkData(demo, data, expectedCount, work) {
+  const { page } = demo;
+  const [, b, c] = data.classes;
+  const count = async (l) => Object.fromEntries(await demo.classes())[l];
+  const black = join(work, 'black.png');
+  await sharp({ create: { width: 224, height: 224, channels: 3, background: '#000' } }).png().toFile(black);
+  const misfiled = readdirSync(join(data.root, 'train', b)).sort()[0];
+  await page.setInputFiles(`li.class[data-label="${c}"] input.files`, [join(data.root, 'train', b, misfiled), black]);
+  await demo.waitStatus(new RegExp(`Added 2 images to '${c}'`));
+
+  await page.click('#check-data');
+  await page.waitForSelector('#data-report .summary', { timeout: 60_000 });
+  await demo.shot('check-data');
+  await demo.axe('data checked');
+  const flagged = page.locator('#data-report .label-issues figure', { hasText: `filed as ${c}, looks like ${b}` });
+  assert.ok((await flagged.count()) >= 1, `the ${b} photo filed under ${c} is flagged: ${await page.locator('#data-report').innerText()}`);
+  await flagged.first().getByRole('button', { name: `Move to ${b}` }).click();
+  await demo.waitStatus(new RegExp(`Moved to '${b}': 1 example`));
+  assert.equal(await count(b), expectedCount(b) + 1);
+  assert.equal(await count(c), expectedCount(c) + 1);
+
+  // The black frame is the most unusual image, and "Remove" takes it out.
+  const odd = page.locator('#data-report .outliers figure').first();
+  const darkness = await odd.locator('img').evaluate(async (img) => {
+    await img.decode();
+    const g = new OffscreenCanvas(8, 8).getContext('2d');
+    g.drawImage(img, 0, 0, 8, 8);
+    const d = g.getImageData(0, 0, 8, 8).data;
+    return d.reduce((a, v, i) => (i % 4 === 3 ? a : a + v), 0) / (8 * 8 * 3);
+  });
+  assert.ok(darkness < 10, `the first unusual image is the black frame (mean ${darkness})`);
+  await odd.getByRole('button', { name: /^Remove/ }).click();
+  await demo.waitStatus(/^Removed 1 example/);
+  assert.equal(await count(c), expectedCount(c));
+
+  // Checked again: the moved photo and its original are the same file.
+  await page.click('#check-data');
+  const copies = page.locator('#data-report .duplicates figure', { hasText: '2 × the same file' });
+  await copies.first().waitFor({ timeout: 60_000 });
+  await copies.first().getByRole('button', { name: /^Keep one/ }).click();
+  await demo.waitStatus(/^Removed 1 example/);
+  for (const l of data.classes) assert.equal(await count(l), expectedCount(l), `${l} as it started`);
+  await demo.shot('data-fixed');
 }
 
 /** `edgetune eval` from the built package, in this process. */

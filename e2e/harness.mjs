@@ -1,6 +1,7 @@
 // Shared e2e plumbing: build the page bundle, make a tiny test backbone, launch
 // Debian's Chromium through playwright-core (no browser download).
 import { createHash } from 'node:crypto';
+import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -41,12 +42,16 @@ export async function buildPage() {
   });
 }
 
-/** Launches Chromium with the flags this machine needs and a fresh profile; returns its browser context. */
-export async function launch(extraFlags = []) {
+/**
+ * Launches Chromium with the flags this machine needs and a fresh profile; returns its browser context.
+ * `contextOptions`: playwright's (viewport, hasTouch, isMobile for a phone).
+ */
+export async function launch(extraFlags = [], contextOptions = {}) {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: run \`npm test\` (it installs Debian's chromium as root), \`sudo apt-get install chromium\`, or set CHROMIUM_PATH`);
   const userDataDir = mkdtempSync(join(tmpdir(), 'edgetune-chromium-'));
   // Playwright takes the fresh profile directory as launchPersistentContext's argument.
   return chromium.launchPersistentContext(userDataDir, {
+    ...contextOptions,
     executablePath: CHROMIUM,
     headless: true,
     args: [
@@ -179,4 +184,14 @@ export async function routeFromMemory(page, origin, serve) {
     return found ? route.fulfill(found) : route.fulfill({ status: 404, body: '' });
   });
   return requests;
+}
+
+let axeSource;
+/** axe-core (the engine behind browsers' accessibility audits) on `page` as it is now: no rule violation. */
+export async function axe(page, state) {
+  axeSource ??= readFileSync(join(ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
+  // Evaluated as a function body, so the page's own script policy does not apply.
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => (await window.axe.run(document)).violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`));
+  assert.deepEqual(violations, [], `axe-core, ${state}`);
 }

@@ -9,6 +9,8 @@ export type InspectSplit = 'train' | 'val' | 'test' | 'pool';
 export interface InspectItem {
   /** Index in the inspected list (the engine's examples in the order added). */
   index: number;
+  /** The engine example's id (not for test or pool images): what removeExamples and relabelExamples take. */
+  id?: number;
   name: string;
   label: string;
   split: InspectSplit;

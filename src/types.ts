@@ -1,5 +1,6 @@
 // Public options and results shared by the engine, the worker and the main-thread API.
 // Types only: importing this module pulls in no code.
+import type { AddExamplesOptions, ExampleCounts } from './example-types.js';
 import type { ExportOptions, ModelEvaluation } from './export-types.js';
 import type { InspectOptions, InspectReport } from './inspect-types.js';
 
@@ -336,14 +337,6 @@ export interface ModelMetadata {
 }
 
 /** Examples per class and split. */
-export type ExampleCounts = Record<string, { train: number; val: number }>;
-
-export interface AddExamplesOptions {
-  /** 'val' pins the images to the validation set; by default a seeded split chooses. */
-  split?: 'train' | 'val';
-}
-
-
 /** Tensors and bytes held by tfjs, the embedding cache, and the backend in use now. */
 export interface ClassifierStats {
   /** After a lost WebGPU device: the fallback, with the reason under `reasons.webgpu`. */
@@ -367,6 +360,10 @@ export interface ClassifierApi<Image> {
   addExamples(label: string, images: Image[], opts?: AddExamplesOptions): Promise<ExampleCounts>;
   /** Removes every example of a class; returns how many were removed. */
   removeClass(label: string): Promise<number>;
+  /** Removes examples by the ids inspect() reports (InspectItem.id); returns how many. An unknown id: INVALID_ARGUMENT, nothing removed. */
+  removeExamples(ids: number[]): Promise<number>;
+  /** Gives examples (by InspectItem.id) another label, e.g. inspect()'s suggestion; a new label makes a new class. */
+  relabelExamples(ids: number[], label: string): Promise<number>;
   /** Trains on the examples; the previous model stays in use until it succeeds, and after a failure or abort. */
   fineTune(opts?: FineTuneOptions): Promise<TrainingReport>;
   /** Top-k classes, most probable first; before training, answers from class prototypes (`basis: 'prototypes'`). */
@@ -392,5 +389,6 @@ export interface ClassifierApi<Image> {
   dispose(): Promise<void>;
 }
 
+export type * from './example-types.js';
 export type * from './inspect-types.js';
 export type * from './export-types.js';

@@ -11,6 +11,8 @@ export const $ = <T extends HTMLElement>(id: string) => document.getElementById(
 export const ui = {
   backend: $('backend'),
   status: $('status'),
+  announce: $('announce'),
+  captureBadge: $('capture-badge'),
   video: $<HTMLVideoElement>('video'),
   noCamera: $('no-camera'),
   cameraStart: $<HTMLButtonElement>('camera-start'),
@@ -22,6 +24,9 @@ export const ui = {
   classes: $<HTMLUListElement>('classes'),
   drop: $('drop'),
   folderInput: $<HTMLInputElement>('folder-input'),
+  checkData: $<HTMLButtonElement>('check-data'),
+  poolInput: $<HTMLInputElement>('pool-input'),
+  dataReport: $('data-report'),
   strategy: $<HTMLSelectElement>('strategy'),
   epochs: $<HTMLInputElement>('epochs'),
   partialEpochsField: $('partial-epochs-field'),
@@ -34,6 +39,7 @@ export const ui = {
   trainStatus: $('train-status'),
   chartLoss: document.getElementById('chart-loss') as unknown as SVGSVGElement,
   chartAcc: document.getElementById('chart-acc') as unknown as SVGSVGElement,
+  chartSummary: $('chart-summary'),
   predictDrop: $('predict-drop'),
   predictInput: $<HTMLInputElement>('predict-input'),
   filePrediction: $('file-prediction'),
@@ -68,6 +74,22 @@ export function setStatus(text: string, error = false): void {
   ui.status.classList.toggle('error', error);
 }
 
+const lastSaid = new Map<string, number>();
+/**
+ * Says `text` to screen readers through one polite live region. A `channel`
+ * with `minMs` speaks at most that often: live predictions and epochs come
+ * faster than anyone can listen.
+ */
+export function announce(text: string, channel = 'status', minMs = 0): void {
+  const now = performance.now();
+  if (minMs && now - (lastSaid.get(channel) ?? -Infinity) < minMs) return;
+  lastSaid.set(channel, now);
+  ui.announce.textContent = text;
+}
+
+/** A touch screen as the main pointer: phones and tablets (hints name photos, not folders). */
+export const touchFirst = () => matchMedia('(pointer: coarse)').matches;
+
 export function explain(err: unknown): string {
   return err instanceof EdgetuneError ? `${err.message} (${err.code})` : String((err as Error)?.message ?? err);
 }
@@ -84,7 +106,7 @@ export async function guarded(what: string, fn: () => Promise<void>): Promise<vo
 export function setPhase(phase: 'loading' | 'ready' | 'training' | 'trained'): void {
   document.body.dataset.phase = phase;
   const enough = state.classes.filter((c) => (state.counts.get(c) ?? 0) > 0).length >= 2;
-  ui.train.disabled = phase === 'loading' || phase === 'training' || !enough;
+  ui.train.disabled = ui.checkData.disabled = phase === 'loading' || phase === 'training' || !enough;
   ui.stop.disabled = phase !== 'training';
   ui.evaluate.disabled = ui.exportBtn.disabled = !state.trained || phase === 'training';
 }

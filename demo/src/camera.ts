@@ -9,11 +9,27 @@ export class Camera {
     return this.stream !== null;
   }
 
-  /** Starts (or restarts with the other facing mode); resolves once a frame is available. */
-  async start(switchFacing = false): Promise<void> {
-    if (switchFacing) this.facing = this.facing === 'user' ? 'environment' : 'user';
+  /** Starts (or restarts with the other camera); resolves once a frame is available. */
+  async start(switchCamera = false): Promise<void> {
+    const previous = this.deviceId;
+    if (switchCamera) this.facing = this.facing === 'user' ? 'environment' : 'user';
+    await this.open({ facingMode: this.facing });
+    if (switchCamera && previous && this.deviceId === previous) {
+      // No camera answered to the other facing mode (desktops, external cameras): the next one in the list.
+      const cameras = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'videoinput');
+      const next = cameras[(cameras.findIndex((c) => c.deviceId === previous) + 1) % cameras.length];
+      if (next && next.deviceId !== previous) await this.open({ deviceId: { exact: next.deviceId } });
+    }
+  }
+
+  /** The camera in use. */
+  get deviceId(): string | undefined {
+    return this.stream?.getVideoTracks()[0]?.getSettings().deviceId;
+  }
+
+  private async open(which: MediaTrackConstraints): Promise<void> {
     this.stop();
-    this.stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: this.facing, width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+    this.stream = await navigator.mediaDevices.getUserMedia({ video: { ...which, width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
     this.video.srcObject = this.stream;
     await this.video.play();
     if (this.video.readyState < 2) await new Promise((r) => this.video.addEventListener('loadeddata', r, { once: true }));

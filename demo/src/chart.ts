@@ -41,3 +41,18 @@ export function drawChart(svg: SVGSVGElement, series: Series[], yMax?: number): 
   });
   svg.dataset.points = String(Math.max(0, ...series.map((s) => s.values.length)));
 }
+
+const pct = (v: number) => `${(v * 100).toFixed(0)}%`;
+
+/** The charts in words (their text alternative): where training is, and its best validation epoch. */
+export function curveSummary(c: { loss: number[]; acc: number[]; valAcc: (number | undefined)[] }): string {
+  const n = c.loss.length;
+  if (!n) return 'No epoch finished yet.';
+  let best = -1;
+  c.valAcc.forEach((v, i) => v !== undefined && (best < 0 || v > c.valAcc[best]!) && (best = i));
+  const last = c.valAcc[n - 1];
+  return (
+    `${n} epoch${n === 1 ? '' : 's'}: training loss ${c.loss[n - 1]!.toFixed(3)}, training accuracy ${pct(c.acc[n - 1]!)}` +
+    (best >= 0 ? `; best validation accuracy ${pct(c.valAcc[best]!)} at epoch ${best + 1}${last !== undefined ? `, last ${pct(last)}` : ''}.` : '; no validation split.')
+  );
+}

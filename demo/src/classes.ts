@@ -21,8 +21,8 @@ export function renderClasses(): void {
           <span class="count" aria-label="examples">${count} example${count === 1 ? '' : 's'}</span>
         </div>
         <div class="row">
-          <button type="button" class="capture">Hold to capture</button>
-          <label class="button">Add files… <input type="file" accept="image/*" multiple hidden class="files"></label>
+          <button type="button" class="capture">Capture</button>
+          <label class="button">Add photos… <input type="file" accept="image/*" multiple hidden class="files"></label>
           <button type="button" class="delete" aria-label="Delete class ${escapeHtml(name)}">Delete</button>
         </div>
         <div class="thumbs" role="group" tabindex="0" aria-label="Examples of ${escapeHtml(name)}"></div>`;
@@ -46,6 +46,25 @@ export function renderClasses(): void {
 }
 
 
+/**
+ * Stores images, then hands them to the classifier named by their record ids:
+ * inspect() reports examples by those names, so its fixes find the stored image.
+ */
+export async function addToBoth(label: string, blobs: Blob[], split?: 'val'): Promise<void> {
+  const ids = await store.addExamples(label, blobs, split);
+  await app.clf.addExamples(label, blobs, { ...(split ? { split } : {}), names: ids.map(String) });
+}
+
+/** Counts and thumbnails again from the store (after examples were removed or moved). */
+export async function reloadExamples(): Promise<void> {
+  state.thumbs.forEach((urls) => urls.forEach((u) => URL.revokeObjectURL(u)));
+  state.counts.clear();
+  state.thumbs.clear();
+  const all = await store.allExamples();
+  for (const label of state.classes) noteExamples(label, all.filter((e) => e.label === label).map((e) => e.blob));
+  renderClasses();
+}
+
 export async function ensureClass(name: string): Promise<void> {
   if (state.classes.includes(name)) return;
   state.classes.push(name);
@@ -62,8 +81,7 @@ export async function addImages(label: string, files: Blob[], split?: 'val'): Pr
   const skipped = unreadable.map((u) => u.reason);
   if (!images.length) throw new Error(skipped.length === 1 ? skipped[0]! : `none of the ${files.length} files is a readable image (${skipped[0]})`);
   await ensureClass(label);
-  await app.clf.addExamples(label, images, split ? { split } : {});
-  await store.addExamples(label, images, split);
+  await addToBoth(label, images, split);
   noteExamples(label, images);
   renderClasses();
   return { added: images.length, unreadable: skipped };
@@ -98,8 +116,8 @@ export async function renameClass(from: string, raw: string): Promise<void> {
   await app.clf.removeClass(from);
   const moved = (await store.allExamples()).filter((e) => e.label === to);
   for (const split of ['train', 'val'] as const) {
-    const blobs = moved.filter((e) => (e.split ?? 'train') === split).map((e) => e.blob);
-    if (blobs.length) await app.clf.addExamples(to, blobs, { split });
+    const records = moved.filter((e) => (e.split ?? 'train') === split);
+    if (records.length) await app.clf.addExamples(to, records.map((e) => e.blob), { split, names: records.map((e) => String(e.id)) });
   }
   state.classes = state.classes.map((c) => (c === from ? to : c));
   for (const m of [state.counts, state.thumbs] as Map<string, unknown>[]) {
@@ -121,8 +139,12 @@ export async function deleteClass(name: string): Promise<void> {
   renderClasses();
 }
 
-/** Capture while the button is held (pointer or Space/Enter), at a steady rate. */
+/**
+ * Capture on press: a tap takes one frame, a hold keeps taking them at a steady
+ * rate (pointer, touch, or Space/Enter held) until released.
+ */
 export function bindCapture(button: HTMLButtonElement, label: string): void {
+  let held = false;
   let timer: ReturnType<typeof setInterval> | null = null;
   let busy = false;
   const tick = async () => {
@@ -130,8 +152,7 @@ export function bindCapture(button: HTMLButtonElement, label: string): void {
     busy = true;
     try {
       const blob = await camera.capture();
-      await app.clf.addExamples(label, [blob]);
-      await store.addExamples(label, [blob]);
+      await addToBoth(label, [blob]);
       noteExamples(label, [blob]);
       updateClassCard(label);
     } catch (err) {
@@ -140,41 +161,59 @@ export function bindCapture(button: HTMLButtonElement, label: string): void {
       busy = false;
     }
   };
-  const start = async () => {
-    if (timer) return;
-    if (!camera.running) await guarded('Camera', startCamera);
-    if (!camera.running) return;
-    await ensureClass(label);
-    button.classList.add('capturing');
-    button.setAttribute('aria-pressed', 'true');
-    state.capturing++;
-    void tick();
-    timer = setInterval(tick, CAPTURE_MS);
-  };
-  const stop = () => {
-    if (timer) {
-      clearInterval(timer);
-      state.capturing--;
-    }
-    timer = null;
+  const finish = () => {
+    state.capturing--;
     button.classList.remove('capturing');
     button.setAttribute('aria-pressed', 'false');
+    ui.captureBadge.hidden = true;
     refreshButtons();
     void liveLoop();
   };
+  const press = async () => {
+    if (held) return;
+    held = true;
+    state.capturing++;
+    button.classList.add('capturing');
+    button.setAttribute('aria-pressed', 'true');
+    try {
+      if (!camera.running) await guarded('Camera', startCamera);
+      if (!camera.running) return;
+      await ensureClass(label);
+      showCaptureBadge(label);
+      await tick();
+      // Still held after the first frame: a hold, not a tap.
+      if (held) timer = setInterval(tick, CAPTURE_MS);
+    } finally {
+      if (!timer) finish();
+    }
+  };
+  const release = () => {
+    held = false;
+    if (!timer) return;
+    clearInterval(timer);
+    timer = null;
+    finish();
+  };
   button.addEventListener('pointerdown', (e) => {
     button.setPointerCapture(e.pointerId);
-    void start();
+    void press();
   });
-  for (const ev of ['pointerup', 'pointercancel', 'lostpointercapture']) button.addEventListener(ev, stop);
+  for (const ev of ['pointerup', 'pointercancel', 'lostpointercapture']) button.addEventListener(ev, release);
   button.addEventListener('keydown', (e) => {
     if ((e.key === ' ' || e.key === 'Enter') && !e.repeat) {
       e.preventDefault();
-      void start();
+      void press();
     }
   });
-  button.addEventListener('keyup', (e) => (e.key === ' ' || e.key === 'Enter') && stop());
+  button.addEventListener('keyup', (e) => (e.key === ' ' || e.key === 'Enter') && release());
   button.addEventListener('contextmenu', (e) => e.preventDefault());
+}
+
+/** On the preview while a class captures: which class, and its count as it grows. */
+function showCaptureBadge(label: string): void {
+  const n = state.counts.get(label) ?? 0;
+  ui.captureBadge.textContent = `● ${label}: ${n}`;
+  ui.captureBadge.hidden = false;
 }
 
 /** Updates a card's count and thumbnails without re-rendering (keeps the held button's state). */
@@ -183,12 +222,14 @@ export function updateClassCard(label: string): void {
   if (!li) return renderClasses();
   const n = state.counts.get(label) ?? 0;
   li.querySelector('.count')!.textContent = `${n} example${n === 1 ? '' : 's'}`;
+  if (!ui.captureBadge.hidden) showCaptureBadge(label);
   li.querySelector('.thumbs')!.replaceChildren(...(state.thumbs.get(label) ?? []).map((src) => Object.assign(document.createElement('img'), { src, alt: '' })));
 }
 
 export async function startCamera(switchFacing = false): Promise<void> {
   await camera.start(switchFacing);
   ui.noCamera.hidden = true;
+  document.body.classList.add('camera-on');
   ui.cameraStart.textContent = 'Stop camera';
   ui.cameraSwitch.disabled = !(await Camera.canSwitch());
   void liveLoop();

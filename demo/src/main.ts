@@ -2,9 +2,10 @@
 // charts, live prediction, evaluation, export/import, saved on the device.
 // It uses only the package's public entry, as a host app would.
 import { createClassifier, EdgetuneError } from 'edgetune';
-import { app, camera, explain, failed, guarded, MODEL_URL, refreshButtons, setPhase, setStatus, state, ui } from './app.js';
+import { app, camera, explain, touchFirst, failed, guarded, MODEL_URL, refreshButtons, setPhase, setStatus, state, ui } from './app.js';
 import { addFolder, ensureClass, noteExamples, renderClasses, startCamera } from './classes.js';
 import { bindDrop, evaluationSet, pickedFiles } from './files.js';
+import { checkData, rankPool } from './inspect.js';
 import { exportFiles, importFiles } from './model-files.js';
 import { evaluate, liveLoop, predictFile } from './predict.js';
 import * as store from './store.js';
@@ -13,14 +14,16 @@ import { showStrategy, strategyOptions, train } from './training.js';
 async function restore(): Promise<void> {
   state.classes = await store.loadClasses();
   const examples = await store.allExamples();
-  const groups = new Map<string, { label: string; split?: 'val'; blobs: Blob[] }>();
+  const groups = new Map<string, { label: string; split?: 'val'; blobs: Blob[]; names: string[] }>();
   for (const e of examples) {
     const key = `${e.split ?? 'train'}/${e.label}`;
-    (groups.get(key) ?? groups.set(key, { label: e.label, ...(e.split ? { split: e.split } : {}), blobs: [] }).get(key)!).blobs.push(e.blob);
+    const group = groups.get(key) ?? groups.set(key, { label: e.label, ...(e.split ? { split: e.split } : {}), blobs: [], names: [] }).get(key)!;
+    group.blobs.push(e.blob);
+    group.names.push(String(e.id));
   }
-  for (const { label, split, blobs } of groups.values()) {
+  for (const { label, split, blobs, names } of groups.values()) {
     if (!state.classes.includes(label)) state.classes.push(label);
-    await app.clf.addExamples(label, blobs, split ? { split } : {});
+    await app.clf.addExamples(label, blobs, { ...(split ? { split } : {}), names });
     noteExamples(label, blobs);
   }
   try {
@@ -33,7 +36,7 @@ async function restore(): Promise<void> {
   setStatus(
     examples.length
       ? `Restored ${state.classes.length} classes, ${examples.length} examples${state.trained ? ' and the trained model' : ''} from this device.`
-      : 'Add at least two classes: hold “capture” with the camera on, or drop images.',
+      : `Add at least two classes: capture them with the camera on, or ${touchFirst() ? 'add photos' : 'drop images'}.`,
   );
 }
 
@@ -72,6 +75,7 @@ async function main(): Promise<void> {
     guarded('Camera', async () => {
       if (camera.running) {
         camera.stop();
+        document.body.classList.remove('camera-on');
         ui.noCamera.hidden = false;
         ui.cameraStart.textContent = 'Start camera';
       } else await startCamera();
@@ -79,6 +83,8 @@ async function main(): Promise<void> {
   );
   ui.cameraSwitch.addEventListener('click', () => guarded('Camera', () => startCamera(true)));
   ui.live.addEventListener('change', () => void liveLoop());
+  ui.checkData.addEventListener('click', () => guarded('Checking data', checkData));
+  ui.poolInput.addEventListener('change', () => guarded('Ranking photos', () => rankPool([...(ui.poolInput.files ?? [])])));
   strategyOptions();
   ui.strategy.addEventListener('change', showStrategy);
   ui.train.addEventListener('click', () => guarded('Training', train));

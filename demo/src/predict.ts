@@ -1,5 +1,5 @@
 // Prediction (live on the camera, on a dropped file) and evaluation tables.
-import { app, camera, canPredict, escapeHtml, explain, setStatus, state, ui } from './app.js';
+import { announce, app, camera, canPredict, escapeHtml, explain, setStatus, state, ui } from './app.js';
 
 export function renderBars(target: HTMLElement, preds: { label: string; probability: number }[]): void {
   target.replaceChildren(
@@ -29,9 +29,11 @@ export async function liveLoop(): Promise<void> {
     while (camera.running && canPredict() && !state.training && !state.capturing && ui.live.checked) {
       const top = await app.clf.predict(ui.video, { topK: 5 });
       renderBars(ui.prediction, top);
-      ui.prediction.dataset.top = top[0]?.label ?? '';
-      ui.prediction.dataset.basis = top[0]?.basis ?? 'model';
-      ui.prediction.setAttribute('aria-label', top[0]?.basis ? 'Live prediction (before training: nearest class average)' : 'Live prediction');
+      const best = top[0];
+      // Said when the answer changes, at most every 3 s: a live loop answers several times a second.
+      if (best && best.label !== ui.prediction.dataset.top) announce(`The camera shows ${best.label}, ${(best.probability * 100).toFixed(0)}%`, 'prediction', 3000);
+      ui.prediction.dataset.top = best?.label ?? '';
+      ui.prediction.dataset.basis = best?.basis ?? 'model';
       await new Promise((r) => setTimeout(r, 50));
     }
   } catch (err) {
@@ -41,9 +43,23 @@ export async function liveLoop(): Promise<void> {
   }
 }
 
+let fileUrl = '';
+
+/** The photo beside its answer, so a person sees what was classified. */
 export async function predictFile(file: File): Promise<void> {
   if (!state.trained) throw new Error('train or import a model first');
-  renderBars(ui.filePrediction, await app.clf.predict(file, { topK: 5 }));
+  const top = await app.clf.predict(file, { topK: 5 });
+  URL.revokeObjectURL(fileUrl);
+  fileUrl = URL.createObjectURL(file);
+  const result = document.createElement('div');
+  result.className = 'file-result';
+  const img = Object.assign(document.createElement('img'), { src: fileUrl, alt: file.name ? `The photo classified: ${file.name}` : 'The photo classified' });
+  const bars = document.createElement('div');
+  bars.className = 'bars';
+  renderBars(bars, top);
+  result.append(img, bars);
+  ui.filePrediction.replaceChildren(result);
+  if (top[0]) announce(`${file.name || 'The photo'}: ${top[0].label}, ${(top[0].probability * 100).toFixed(0)}%`);
 }
 
 export async function evaluate(samples: { label: string; image: Blob }[], title: string): Promise<void> {

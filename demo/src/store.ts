@@ -45,10 +45,34 @@ export async function saveClasses(names: string[]): Promise<void> {
   await tx(['classes'], 'readwrite', (t) => void t.objectStore('classes').put(names, 'names'));
 }
 
-export async function addExamples(label: string, blobs: Blob[], split?: 'val'): Promise<void> {
+/** Stores the blobs; returns their record ids, in order (the demo names each SDK example by its id). */
+export async function addExamples(label: string, blobs: Blob[], split?: 'val'): Promise<number[]> {
+  const ids: number[] = [];
   await tx(['examples'], 'readwrite', (t) => {
     const s = t.objectStore('examples');
-    for (const blob of blobs) s.add(split ? { label, blob, split } : { label, blob });
+    blobs.forEach((blob, i) => {
+      const req = s.add(split ? { label, blob, split } : { label, blob });
+      req.onsuccess = () => (ids[i] = req.result as number);
+    });
+  });
+  return ids;
+}
+
+export async function getExample(id: number): Promise<StoredExample | undefined> {
+  return (await tx(['examples'], 'readonly', (t) => t.objectStore('examples').get(id))) as StoredExample | undefined;
+}
+
+/** Deletes records, or relabels them when `to` is given (inspect's fixes). */
+export async function editExamples(ids: number[], to?: string): Promise<void> {
+  await tx(['examples'], 'readwrite', (t) => {
+    const s = t.objectStore('examples');
+    for (const id of ids) {
+      if (to === undefined) s.delete(id);
+      else {
+        const req = s.get(id);
+        req.onsuccess = () => req.result && s.put({ ...(req.result as StoredExample), label: to });
+      }
+    }
   });
 }
 

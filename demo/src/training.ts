@@ -2,8 +2,8 @@
 import { EdgetuneError, type Strategy, type TrainingReport } from 'edgetune';
 // The SDK's strategy table (names, summaries, defaults; no tfjs), as the CLI's help reads it.
 import { STRATEGY_IDS, STRATEGY_INFO } from '../../src/engine/train/strategies/info.js';
-import { app, camera, MODEL_URL, refreshButtons, setPhase, setStatus, state, ui } from './app.js';
-import { drawChart } from './chart.js';
+import { announce, app, camera, MODEL_URL, refreshButtons, setPhase, setStatus, state, ui } from './app.js';
+import { curveSummary, drawChart } from './chart.js';
 import { liveLoop } from './predict.js';
 
 /** Fills the strategy selector from the SDK's table. */
@@ -35,6 +35,7 @@ export async function train(): Promise<void> {
       { name: 'train', color: '#1b4d3e', values: curves.acc },
       { name: 'validation', color: '#b35900', values: curves.valAcc, dashed: true },
     ], 1);
+    ui.chartSummary.textContent = curveSummary(curves);
   };
   redraw();
   try {
@@ -58,6 +59,7 @@ export async function train(): Promise<void> {
           curves.valLoss.push(p.valLoss);
           curves.valAcc.push(p.valAccuracy);
           redraw();
+          announce(ui.trainStatus.textContent, 'training', 5000);
         }
       },
     });
@@ -68,10 +70,12 @@ export async function train(): Promise<void> {
       `Trained ${report.labels.length} classes on ${report.trainCount + report.validationCount} examples (${report.trainCount} train, ${report.validationCount} validation) in ${((report.embedMs + report.trainMs) / 1000).toFixed(1)} s` +
       (report.bestValAccuracy !== undefined ? `; validation accuracy ${(report.bestValAccuracy * 100).toFixed(0)}%` : '') +
       `. Saved on this device.`;
+    announce(ui.trainStatus.textContent);
     setStatus(camera.running ? 'Trained: live prediction is on.' : 'Trained: start the camera or drop an image to try it.');
   } catch (err) {
-    if (err instanceof EdgetuneError && err.code === 'ABORTED') ui.trainStatus.textContent = 'Stopped; the previous model is unchanged.';
-    else throw err;
+    if (!(err instanceof EdgetuneError && err.code === 'ABORTED')) throw err;
+    ui.trainStatus.textContent = 'Stopped; the previous model is unchanged.';
+    announce(ui.trainStatus.textContent);
   } finally {
     state.training = null;
     refreshButtons();

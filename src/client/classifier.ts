@@ -141,6 +141,8 @@ export async function createClassifier(options: ClassifierOptions = {}): Promise
         return remote.addExamples(label, transfer(imgs, t), opts);
       }),
     removeClass: (label) => call((remote) => remote.removeClass(label)),
+    removeExamples: (ids) => call((remote) => remote.removeExamples(ids)),
+    relabelExamples: (ids, label) => call((remote) => remote.relabelExamples(ids, label)),
     fineTune: (opts = {}) => call((remote) => fineTuneIn(remote, opts)),
     predict: (image, opts = {}) =>
       call(async (remote) => {

@@ -84,10 +84,21 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
 }
 
 const asSource = async (img: EngineImage, name: string): Promise<ImageSource> => ('load' in img ? img : pixelSource(img, name));
+
+/** AddExamplesOptions.names: one short string per image, or absent. */
+function checkNames(names: unknown, n: number): string[] | undefined {
+  if (names === undefined) return undefined;
+  if (!Array.isArray(names) || names.length !== n || names.some((x) => typeof x !== 'string' || x.length > 1000)) {
+    throw new EdgetuneError('INVALID_ARGUMENT', `addExamples: names must be ${n} strings (one per image, up to 1000 characters each)`);
+  }
+  return names as string[];
+}
 const nameOf = (img: EngineImage, i: number) => ('name' in img ? img.name : `image ${i}`);
 
 export class Engine implements ClassifierApi<EngineImage> {
   private examples: Example[] = [];
+  /** Example ids are never reused, so a stale inspect() report cannot remove the wrong image. */
+  private nextId = 0;
   /** Bumped on every change to the examples: keys the instant-feedback prototypes. */
   private examplesVersion = 0;
   private model: TrainedModel | null = null;
@@ -135,9 +146,13 @@ export class Engine implements ClassifierApi<EngineImage> {
     if (!Array.isArray(images) || images.length === 0) {
       throw new EdgetuneError('INVALID_ARGUMENT', `addExamples('${name}') needs at least one image`);
     }
+    const names = checkNames(opts.names, images.length);
     const sources = await Promise.all(images.map((img, i) => asSource(img, `${name} image ${i}`)));
     this.alive();
-    for (const source of sources) this.examples.push({ label: name, source, ...(opts.split ? { split: opts.split } : {}) });
+    sources.forEach((source, i) => {
+      const named = names ? { hash: source.hash, name: names[i]!, load: () => source.load() } : source;
+      this.examples.push({ label: name, source: named, id: this.nextId++, ...(opts.split ? { split: opts.split } : {}) });
+    });
     this.examplesVersion++;
     return this.counts();
   }
@@ -150,6 +165,33 @@ export class Engine implements ClassifierApi<EngineImage> {
     return before - this.examples.length;
   }
 
+  /** Removes the examples with these ids (InspectItem.id); all or none. */
+  async removeExamples(ids: number[]): Promise<number> {
+    this.alive();
+    const gone = this.knownIds(ids, 'removeExamples');
+    this.examples = this.examples.filter((e) => !gone.has(e.id!));
+    this.examplesVersion++;
+    return gone.size;
+  }
+
+  /** Gives the examples with these ids another label; all or none. */
+  async relabelExamples(ids: number[], label: string): Promise<number> {
+    this.alive();
+    const name = checkLabel(label);
+    const moved = this.knownIds(ids, 'relabelExamples');
+    this.examples = this.examples.map((e) => (moved.has(e.id!) ? { ...e, label: name } : e));
+    this.examplesVersion++;
+    return moved.size;
+  }
+
+  private knownIds(ids: number[], what: string): Set<number> {
+    if (!Array.isArray(ids) || ids.some((id) => !Number.isInteger(id))) throw new EdgetuneError('INVALID_ARGUMENT', `${what}() takes an array of example ids (InspectItem.id)`);
+    const held = new Set(this.examples.map((e) => e.id));
+    const unknown = ids.filter((id) => !held.has(id));
+    if (unknown.length) throw new EdgetuneError('INVALID_ARGUMENT', `${what}(): no example with id ${unknown.slice(0, 5).join(', ')} (removed already, or from another classifier); nothing changed`);
+    return new Set(ids);
+  }
+
   /** The examples as added: for moving them to a new engine (after a backend change). */
   get exampleList(): readonly Example[] {
     return [...this.examples];
@@ -159,6 +201,7 @@ export class Engine implements ClassifierApi<EngineImage> {
   adoptExamples(list: readonly Example[]): void {
     this.alive();
     this.examples.push(...list);
+    this.nextId = Math.max(this.nextId, ...list.map((e) => (e.id ?? -1) + 1));
     this.examplesVersion++;
   }
 
@@ -293,7 +336,7 @@ export class Engine implements ClassifierApi<EngineImage> {
   async inspect(opts: InspectOptions<EngineImage> = {}): Promise<InspectReport> {
     this.alive();
     const pool = await Promise.all((opts.pool ?? []).map((img, i) => asSource(img, `pool image ${i}`)));
-    const entries = this.examples.map((e) => ({ label: e.label, source: e.source, split: e.split ?? ('train' as const) }));
+    const entries = this.examples.map((e) => ({ label: e.label, source: e.source, split: e.split ?? ('train' as const), ...(e.id !== undefined ? { id: e.id } : {}) }));
     return this.inspectSources(entries, pool, opts);
   }
 

@@ -5,7 +5,7 @@ import { EdgetuneError } from '../errors.js';
 import { createEngine, type Engine, type EngineOptions } from '../engine/engine.js';
 import { pixelSource } from '../engine/data/examples.js';
 import { defaultFetcher, type FileFetcher } from '../engine/model/fetch.js';
-import type { ModelFiles } from '../types.js';
+import type { AddExamplesOptions, ModelFiles } from '../types.js';
 import type { WorkerApi, WorkerImage, WorkerInit } from './api.js';
 import { IdbEmbeddingStore } from './embed-store-idb.js';
 import { decodeWorkerImage } from './images.js';
@@ -101,14 +101,24 @@ export class WorkerService implements WorkerApi {
     if (e.backend.name === 'webgpu') this.lastGood = files ?? (await e.export());
   }
 
-  async addExamples(label: string, images: WorkerImage[], opts?: { split?: 'train' | 'val' }) {
+  async addExamples(label: string, images: WorkerImage[], opts?: AddExamplesOptions) {
     const e = await this.current();
     const decoded = await decodeAll(images, `addExamples('${label}')`);
-    return e.addExamples(label, await Promise.all(decoded.map((img, i) => pixelSource(img, `${label} image ${i}`))), opts ?? {});
+    // Files keep their file names in inspect() and evaluate() reports, unless names are given.
+    const names = opts?.names ?? images.map((img, i) => (typeof File !== 'undefined' && img instanceof File ? img.name : `${label} image ${i}`));
+    return e.addExamples(label, await Promise.all(decoded.map((img, i) => pixelSource(img, names[i] ?? `${label} image ${i}`))), opts ?? {});
   }
 
   async removeClass(label: string) {
     return (await this.current()).removeClass(label);
+  }
+
+  async removeExamples(ids: number[]) {
+    return (await this.current()).removeExamples(ids);
+  }
+
+  async relabelExamples(ids: number[], label: string) {
+    return (await this.current()).relabelExamples(ids, label);
   }
 
   async fineTune(opts: Parameters<WorkerApi['fineTune']>[0] = {}, onProgress?: Parameters<WorkerApi['fineTune']>[1]) {

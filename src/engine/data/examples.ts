@@ -22,6 +22,8 @@ export interface Example {
   source: ImageSource;
   /** 'val' pins the example to the validation set; otherwise the split is automatic. */
   split?: Split;
+  /** Given by the engine that holds it: how inspect() names it and removeExamples() finds it. */
+  id?: number;
 }
 
 export const MAX_LABEL_LENGTH = 100;

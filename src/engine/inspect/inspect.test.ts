@@ -94,6 +94,40 @@ describe('inspect on generated data with known defects', () => {
       await one.dispose();
     }
   });
+
+  // Last: it edits the examples the tests above inspect.
+  it('acting on the flags: relabel and remove by id, all or nothing; ids survive other edits; names name the items', async () => {
+    const r = await engine.inspect({ seed: 1 });
+    const flippedIssue = r.labelIssues.find((x) => x.item.index === 36)!;
+    const blankOutlier = r.outliers.find((x) => x.item.index === 40)!;
+    const copy = r.duplicates.find((g) => g.kind === 'exact')!.items[1]!;
+    for (const it of [flippedIssue.item, blankOutlier.item, copy]) assert.equal(typeof it.id, 'number', JSON.stringify(it));
+    const countsBefore = engine.counts();
+
+    // A stale id (or a made-up one) changes nothing, even beside valid ones.
+    await assert.rejects(engine.removeExamples([blankOutlier.item.id!, 10_000]), (e) => isEdgetuneError(e, 'INVALID_ARGUMENT') && /10000/.test((e as Error).message));
+    await assert.rejects(engine.relabelExamples([1.5], 'disc'), (e) => isEdgetuneError(e, 'INVALID_ARGUMENT'));
+    await assert.rejects(engine.relabelExamples([flippedIssue.item.id!], ''), (e) => isEdgetuneError(e, 'INVALID_LABEL'));
+    assert.deepEqual(engine.counts(), countsBefore);
+
+    assert.equal(await engine.relabelExamples([flippedIssue.item.id!], flippedIssue.suggested), 1);
+    assert.equal(await engine.removeExamples([blankOutlier.item.id!, copy.id!]), 2);
+    assert.equal(engine.counts().checker!.train + engine.counts().checker!.val, countsBefore.checker!.train + countsBefore.checker!.val - 1);
+    assert.equal(engine.exampleList.length, 12 * 3 + 5 - 2);
+    // Removed ids are gone for good: a second removal is refused.
+    await assert.rejects(engine.removeExamples([copy.id!]), (e) => isEdgetuneError(e, 'INVALID_ARGUMENT'));
+
+    await engine.addExamples('disc', [syntheticImage('disc', 900)], { names: ['my-disc.png'] });
+    await assert.rejects(engine.addExamples('disc', [syntheticImage('disc', 901)], { names: ['a', 'b'] }), (e) => isEdgetuneError(e, 'INVALID_ARGUMENT'));
+    const after = await engine.inspect({ seed: 1 });
+    assert.ok(!after.labelIssues.some((x) => x.item.id === flippedIssue.item.id), 'the relabelled image is no longer flagged');
+    assert.ok(!after.outliers.some((x) => x.item.id === blankOutlier.item.id), 'the removed frame is gone');
+    assert.ok(!after.duplicates.some((g) => g.kind === 'exact'), 'one copy left: no exact duplicate');
+    // Ids name the same images after the edits (the indices moved).
+    const ids = new Map(engine.exampleList.map((e, i) => [e.id, i]));
+    for (const it of [...after.labelIssues.map((x) => x.item), ...after.outliers.map((x) => x.item), ...after.duplicates.flatMap((g) => g.items)]) assert.equal(ids.get(it.id), it.index);
+    assert.equal(engine.exampleList.at(-1)!.source.name, 'my-disc.png');
+  });
 });
 
 describe('inspect pieces', () => {

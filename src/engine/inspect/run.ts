@@ -1,6 +1,6 @@
 // Gathers one embedding per image (the embedding cache answers for images
 // training already saw) and inspects them. Undecodable images are listed, not fatal.
-import type { InspectOptions, InspectReport, InspectSplit } from '../../types.js';
+import type { InspectItem, InspectOptions, InspectReport, InspectSplit } from '../../types.js';
 import type { Embedder } from '../data/embed.js';
 import type { ImageSource } from '../data/examples.js';
 import { inspectEmbeddings, type InspectEntry } from './inspect.js';
@@ -10,6 +10,8 @@ export interface InspectSource {
   label: string;
   source: ImageSource;
   split: InspectSplit;
+  /** The engine example's id, reported as InspectItem.id. */
+  id?: number;
 }
 
 async function embedPlain(embedder: Embedder, sources: ImageSource[], opts: InspectOptions): Promise<{ rows: Rows; valid: number[]; skipped: { name: string; reason: string }[] }> {
@@ -36,8 +38,10 @@ export async function inspectSources(embedder: Embedder, entries: InspectSource[
     opts,
   );
   // Indices name the caller's lists (the engine's examples, the pool as given), not the decodable subset.
-  const remap = (it: { index: number; split: InspectSplit }) => {
+  const remap = (it: InspectItem) => {
     it.index = it.split === 'pool' ? unlabelled!.valid[it.index]! : labelled.valid[it.index]!;
+    const id = it.split === 'pool' ? undefined : entries[it.index]!.id;
+    if (id !== undefined) it.id = id;
   };
   report.duplicates.forEach((g) => g.items.forEach(remap));
   report.labelIssues.forEach((x) => remap(x.item));
