@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { buildDemo } from '../scripts/build-demo.mjs';
@@ -304,6 +304,25 @@ async function journey(server, data, viewportName, { full = false } = {}) {
     } finally {
       await fresh.close();
     }
+
+    // Photos nobody labelled yet, ranked for labelling; the first goes to class a from the list.
+    const spare = files(data.spare);
+    await page.setInputFiles('#pool-input', spare);
+    await demo.waitStatus(new RegExp(`^Ranked ${spare.length} photos`));
+    const ranked = page.locator('#data-report .label-next figure');
+    assert.equal(await ranked.count(), Math.min(spare.length, 24));
+    const captions = await ranked.locator('figcaption').allTextContents();
+    const shown = captions.map((t) => /^(.*)margin ([\d.]+)$/.exec(t) ?? assert.fail(t));
+    const spareNames = new Set(spare.map((f) => basename(f)));
+    assert.ok(shown.every(([, n]) => spareNames.has(n)) && new Set(shown.map(([, n]) => n)).size === shown.length, `each ranked photo once, by its file name: ${captions}`);
+    const margins = shown.map(([, , m]) => Number(m));
+    // The least sure first (later ones may wait behind an almost identical photo already ranked).
+    assert.equal(margins[0], Math.min(...margins), `the least sure first: ${margins}`);
+    await ranked.first().locator('select').selectOption(a);
+    await ranked.first().getByRole('button', { name: /^Add/ }).click();
+    await demo.waitStatus(new RegExp(`^Added .+ to '${a}'`));
+    assert.equal(Object.fromEntries(await demo.classes())[a], expectedCount(a) + 1);
+    await demo.shot('ranked-pool');
 
     // Reset: everything is gone, after a confirmation.
     page.once('dialog', (d) => void d.accept());

@@ -5,7 +5,7 @@
 // Needs the shared datasets (../shared/datasets or EDGETUNE_DATA) and a build.
 //   node scripts/screenshots.mjs
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
@@ -14,6 +14,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const results = join(root, 'test-results');
 const out = join(root, 'demo/screenshots');
 
+// A previous run's shots would be picked up by name: start from none.
+if (existsSync(results)) for (const f of readdirSync(results).filter((f) => f.startsWith('files-real-'))) rmSync(join(results, f));
 const run = spawnSync(process.execPath, ['--test', '--test-name-pattern=real photos', 'e2e/demo-files.e2e.test.mjs'], { cwd: root, stdio: 'inherit' });
 if (run.status !== 0) process.exit(run.status ?? 1);
 

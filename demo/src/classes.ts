@@ -87,7 +87,7 @@ export async function addImages(label: string, files: Blob[], split?: 'val'): Pr
   return { added: images.length, unreadable: skipped };
 }
 
-/** "Add files…" and drops on a class card. */
+/** "Add photos…" and drops on a class card. */
 export async function addFilesToClass(label: string, files: File[]): Promise<void> {
   const { added, unreadable } = await addImages(label, files);
   if (added) setStatus(`Added ${added} image${added === 1 ? '' : 's'} to '${label}'${skippedNote(unreadable)}`, unreadable.length > 0);
