@@ -4,8 +4,10 @@
 //     precision and recall of the flags, and the test accuracy of a linear head trained on
 //     the noisy labels, on the flagged examples removed, and on them relabelled as suggested;
 //   - duplicates: 60 images copied into another split after a resize (50-150%), a JPEG
-//     re-encode (quality 50-95) and a crop of up to 10%: the share found at each threshold,
-//     and the pairs of distinct originals that reach it (the false pairs);
+//     re-encode (quality 50-95) and a crop of up to 10% (COPY_SEED=N picks other copies):
+//     the share found and the pairs of distinct originals reported, by inspect's detector
+//     (embedding neighbours confirmed by pixels: pixelChecked) and by embeddings alone
+//     (byThreshold), at several thresholds;
 //   - what to add next (fashion-dev): from 2 labelled per class, 10 more at a time from the
 //     rest of train by labelNext and at random, test accuracy after each round;
 //   - time: inspect on every image of the set with the embeddings cached.
@@ -20,6 +22,7 @@ import { createEngine, type Engine } from '../src/engine/engine.js';
 import type { ImageSource } from '../src/engine/data/examples.js';
 import { inspectEmbeddings } from '../src/engine/inspect/inspect.js';
 import { nearGroups, similarPairs } from '../src/engine/inspect/duplicates.js';
+import { nearCopies } from '../src/engine/inspect/near-copies.js';
 import { labelNext } from '../src/engine/inspect/label-next.js';
 import { fitAndPredict, normalizeRows, standardizeRows } from '../src/engine/inspect/oof.js';
 import { FileEmbeddingStore } from '../src/node/embed-store-fs.js';
@@ -158,8 +161,30 @@ async function transformedCopy(file: string, rng: () => number, out: string): Pr
   return out;
 }
 
+/**
+ * The detector inspect() runs (near-copies.ts: embedding neighbours confirmed by aligned pixels), at
+ * several copy-score thresholds: the copies found in their original's group, and the pairs of distinct
+ * originals reported.
+ */
+async function pixelCheck(all: Float32Array, dim: number, hashes: string[], sources: ImageSource[], n: number, picks: number[]) {
+  const name = (i: number) => sources[i]!.name.split('/').slice(-3).join('/');
+  const out = [];
+  for (const threshold of [0.85, 0.9, 0.95]) {
+    const t0 = performance.now();
+    const pairs = await nearCopies(all, dim, hashes, (i) => sources[i]!.load(), { threshold });
+    const ms = performance.now() - t0;
+    const groups = nearGroups(sources.length, pairs, hashes);
+    const groupOf = new Map<number, number>();
+    groups.forEach((g, gi) => g.members.forEach((m) => groupOf.set(m, gi)));
+    const found = picks.filter((orig, k) => groupOf.has(n + k) && groupOf.get(n + k) === groupOf.get(orig)).length;
+    const originals = pairs.filter(([a, b]) => a < n && b < n);
+    out.push({ threshold, recall: found / picks.length, falsePairsAmongOriginals: originals.length, ms: Math.round(ms), examples: originals.slice(0, 5).map(([a, b, s]) => ({ a: name(a), b: name(b), score: Number(s.toFixed(4)) })) });
+  }
+  return out;
+}
+
 async function duplicates(name: string, engine: Engine, items: Item[], rows: Float32Array, dim: number) {
-  const rng = createRng(77);
+  const rng = createRng(Number(process.env.COPY_SEED ?? 77));
   const dir = mkdtempSync(join(tmpdir(), 'edgetune-dups-'));
   try {
     const picks = shuffle([...items.keys()], rng).slice(0, 60);
@@ -188,11 +213,13 @@ async function duplicates(name: string, engine: Engine, items: Item[], rows: Flo
       const pairs = similarPairs(all, dim, t, hashes).filter(([a, b]) => a < n && b < n);
       return { threshold: t, recall: found / picks.length, falsePairsAmongOriginals: pairs.length, examples: pairs.slice(0, 5).map(([a, b, sim]) => ({ a: items[a]!.source.name.split('/').slice(-2).join('/'), b: items[b]!.source.name.split('/').slice(-2).join('/'), similarity: Number(sim.toFixed(4)) })) };
     });
+    const pixelChecked = await pixelCheck(all, dim, hashes, [...items.map((i) => i.source), ...copies], n, picks);
     const result = {
       dataset: name,
       copies: picks.length,
       copySimilarity: { min: Math.min(...copySims), median: [...copySims].sort((a, b) => a - b)[copySims.length >> 1] },
       byThreshold,
+      pixelChecked,
     };
     process.stderr.write(`[bench inspect] duplicates ${JSON.stringify(result)}\n`);
     return result;

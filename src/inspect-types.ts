@@ -20,7 +20,7 @@ export interface DuplicateGroup {
   /** 'exact': the same bytes; 'near': the same picture resized, recompressed or lightly cropped. */
   kind: 'exact' | 'near';
   items: InspectItem[];
-  /** Lowest cosine similarity of the group's embeddings (1 for exact copies). */
+  /** Lowest copy score of a pair that joined the group (aligned grey thumbnails; 1 for exact copies). */
   similarity: number;
   /** The group spans more than one split (a test image also in train inflates test scores). */
   crossSplit: boolean;
@@ -76,14 +76,17 @@ export interface InspectReport {
   labelNext?: { item: InspectItem; margin: number }[];
   /** Out-of-fold accuracy of the k-fold heads: how well the data predicts itself. */
   oofAccuracy: number;
-  /** The near-duplicate cosine threshold used. */
+  /** The near-duplicate copy-score threshold used. */
   nearDuplicateThreshold: number;
   skipped?: { name: string; reason: string }[];
   ms: number;
 }
 
 export interface InspectOptions<Image = unknown> {
-  /** Cosine similarity at or above which two images are near duplicates. @default 0.9 */
+  /**
+   * How alike two images must be to be near duplicates: the copy score of their aligned grey thumbnails (about 1 for
+   * a resized, recompressed or lightly cropped copy). @default 0.9
+   */
   nearDuplicateThreshold?: number;
   /** Folds of the out-of-fold heads. @default 5 */
   folds?: number;

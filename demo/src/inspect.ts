@@ -68,7 +68,7 @@ async function render(r: InspectReport): Promise<void> {
   }
   const dups = section(`Duplicates (${r.duplicates.length} groups)`, 'duplicates');
   for (const g of r.duplicates.slice(0, SHOWN)) {
-    const what = g.kind === 'exact' ? 'the same file' : `near copies (similarity ${g.similarity.toFixed(2)})`;
+    const what = g.kind === 'exact' ? 'the same file' : `near copies (match ${g.similarity.toFixed(2)})`;
     const fig = await exampleFigure(g.items[0]!, `${g.items.length} × ${what}${g.crossSplit ? ', in training and validation' : ''}${g.conflictingLabels ? ', with different labels' : ''}`);
     fig.append(action('Keep one', `Remove ${g.items.length - 1} cop${g.items.length === 2 ? 'y' : 'ies'}`, () => fix(fig, g.items.slice(1))));
     dups.grid.append(fig);

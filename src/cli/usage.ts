@@ -95,7 +95,7 @@ are cached (default $XDG_CACHE_HOME/edgetune/embeddings): a second run makes no
 backbone pass.
 
   --pool DIR          unlabelled images to rank for labelling (searched recursively)
-  --threshold X       cosine similarity for near duplicates (default 0.9)
+  --threshold X       copy score for near duplicates, aligned thumbnails (default 0.9)
   --folds K           folds of the out-of-fold heads (default 5)
   --cache-dir DIR     embedding cache to read and fill
   --no-cache          compute every embedding, store none

@@ -42,24 +42,24 @@ export const TYPICAL_NEIGHBOUR = 5;
  */
 export const NEAR_DUPLICATE_RATIO = 0.5;
 
+/** Each row's nearest other rows: `width` places per row (index -1 past the end), most similar first. */
+export interface Neighbours {
+  width: number;
+  index: Int32Array;
+  sim: Float32Array;
+}
+
 /**
- * Pairs of rows (L2-normalized, [n, dim]) that are near duplicates: cosine >=
- * threshold, and 1 - cosine at most NEAR_DUPLICATE_RATIO times 1 - the k-th
- * nearest neighbour's cosine of either image. The second test is what keeps
- * data of look-alike images (tiny grey product shots, generated patterns, where
- * distinct images are as close as re-encoded copies) from being reported as
- * thousands of duplicates. Rows with an equal hash are exact copies and are left
- * out of each other's neighbours. A block of rows at a time (at most 16M similarities held).
+ * The `k` nearest rows of every row (L2-normalized, [n, dim]) by cosine, leaving
+ * out the row itself and its exact copies (equal hash): a top-k per block of rows
+ * of the product with the pre-transposed matrix (at most 16M similarities held).
  */
-export function similarPairs(unit: Float32Array, dim: number, threshold: number, hashes: readonly string[]): [number, number, number][] {
+export function nearestNeighbours(unit: Float32Array, dim: number, k: number, hashes: readonly string[]): Neighbours {
   const n = unit.length / dim;
-  const k = Math.min(TYPICAL_NEIGHBOUR, n - 1);
-  // A near duplicate passes the ratio test only if it is closer than the k-th neighbour, so it is
-  // among each image's nearest few: a top-k per row replaces a scan of every pair (a few spare
-  // places for the image itself and its exact copies).
+  // A few spare places for the image itself and its exact copies.
   const width = Math.min(n, k + 8);
-  const typical = new Float32Array(n).fill(-1);
-  const candidates = new Map<string, [number, number, number]>();
+  const index = new Int32Array(n * k).fill(-1);
+  const sim = new Float32Array(n * k).fill(-1);
   const all = tf.tensor2d(unit, [n, dim]);
   // Transposed once: tfjs-backend-wasm's matMul with a transposed operand is ~5x slower.
   const allT = tf.transpose(all);
@@ -73,22 +73,56 @@ export function similarPairs(unit: Float32Array, dim: number, threshold: number,
       });
       for (let r = 0; r < rows; r++) {
         const i = start + r;
-        const others: number[] = [];
-        for (let c = 0; c < width; c++) {
+        let kept = 0;
+        for (let c = 0; c < width && kept < k; c++) {
           const j = indices[r * width + c]!;
           if (j === i || hashes[j] === hashes[i]) continue;
-          const s = values[r * width + c]!;
-          others.push(s);
-          if (s >= threshold) candidates.set(i < j ? `${i},${j}` : `${j},${i}`, [Math.min(i, j), Math.max(i, j), s]);
+          index[i * k + kept] = j;
+          sim[i * k + kept++] = values[r * width + c]!;
         }
-        typical[i] = others.length ? others[Math.min(k, others.length) - 1]! : -1;
       }
     }
   } finally {
     all.dispose();
     allT.dispose();
   }
-  return [...candidates.values()].filter(([i, j, s]) => 1 - s <= NEAR_DUPLICATE_RATIO * (1 - Math.max(typical[i]!, typical[j]!)));
+  return { width: k, index, sim };
+}
+
+/** Pairs [i < j, cosine] where one is among the other's nearest and the cosine is at least `floor`. */
+export function neighbourPairs(nb: Neighbours, floor: number): [number, number, number][] {
+  const pairs = new Map<string, [number, number, number]>();
+  for (let p = 0; p < nb.index.length; p++) {
+    const i = Math.floor(p / nb.width);
+    const j = nb.index[p]!;
+    if (j < 0 || nb.sim[p]! < floor) continue;
+    const [a, b] = i < j ? [i, j] : [j, i];
+    pairs.set(`${a},${b}`, [a, b, nb.sim[p]!]);
+  }
+  return [...pairs.values()];
+}
+
+/**
+ * Pairs of rows (L2-normalized, [n, dim]) that are near duplicates by their
+ * embeddings alone: cosine >= threshold, and 1 - cosine at most
+ * NEAR_DUPLICATE_RATIO times 1 - the k-th nearest neighbour's cosine of either
+ * image. The second test keeps data of look-alike images (tiny grey product
+ * shots, generated patterns, where distinct images are as close as re-encoded
+ * copies) from being reported as thousands of duplicates. A near duplicate that
+ * passes it is among each image's nearest few, so a top-k per row replaces a
+ * scan of every pair.
+ */
+export function similarPairs(unit: Float32Array, dim: number, threshold: number, hashes: readonly string[]): [number, number, number][] {
+  const n = unit.length / dim;
+  const k = Math.min(TYPICAL_NEIGHBOUR, n - 1);
+  const nb = nearestNeighbours(unit, dim, k + 8, hashes);
+  const typical = new Float32Array(n).fill(-1);
+  for (let i = 0; i < n; i++) {
+    let last = -1;
+    for (let c = 0; c < k; c++) if (nb.index[i * nb.width + c]! >= 0) last = nb.sim[i * nb.width + c]!;
+    typical[i] = last;
+  }
+  return neighbourPairs(nb, threshold).filter(([i, j, s]) => 1 - s <= NEAR_DUPLICATE_RATIO * (1 - Math.max(typical[i]!, typical[j]!)));
 }
 
 /** Near-duplicate groups from the pairs, leaving out groups that are exact copies only. */

@@ -25,6 +25,8 @@ export interface InspectInput {
   /** Unlabelled images to rank, with their embeddings. */
   pool?: { entries: InspectEntry[]; rows: Rows };
   skipped?: { name: string; reason: string }[];
+  /** Near-duplicate pairs [a, b, similarity] already found (by pixels, near-copies.ts); without them, by embeddings alone. */
+  nearPairs?: [number, number, number][];
 }
 
 export function inspectEmbeddings(input: InspectInput, opts: Pick<InspectOptions, 'nearDuplicateThreshold' | 'folds' | 'seed'> = {}): Omit<InspectReport, 'ms'> {
@@ -41,7 +43,8 @@ export function inspectEmbeddings(input: InspectInput, opts: Pick<InspectOptions
   const unit = normalizeRows(rows);
 
   const hashes = items.map((e) => e.hash);
-  const raw: RawGroup[] = [...exactGroups(hashes), ...nearGroups(items.length, similarPairs(unit, rows.dim, threshold, hashes), hashes)];
+  const pairs = input.nearPairs ?? similarPairs(unit, rows.dim, threshold, hashes);
+  const raw: RawGroup[] = [...exactGroups(hashes), ...nearGroups(items.length, pairs, hashes)];
   const duplicates: DuplicateGroup[] = raw.map((g) => ({
     kind: g.kind,
     items: g.members.map(item),

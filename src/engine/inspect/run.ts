@@ -4,7 +4,8 @@ import type { InspectItem, InspectOptions, InspectReport, InspectSplit } from '.
 import type { Embedder } from '../data/embed.js';
 import type { ImageSource } from '../data/examples.js';
 import { inspectEmbeddings, type InspectEntry } from './inspect.js';
-import type { Rows } from './oof.js';
+import { nearCopies } from './near-copies.js';
+import { normalizeRows, type Rows } from './oof.js';
 
 export interface InspectSource {
   label: string;
@@ -27,11 +28,17 @@ export async function inspectSources(embedder: Embedder, entries: InspectSource[
   const t0 = performance.now();
   const labelled = await embedPlain(embedder, entries.map((e) => e.source), opts);
   const items: InspectEntry[] = labelled.valid.map((i) => ({ name: entries[i]!.source.name, label: entries[i]!.label, split: entries[i]!.split, hash: entries[i]!.source.hash }));
+  const threshold = opts.nearDuplicateThreshold;
+  const nearPairs = await nearCopies(normalizeRows(labelled.rows), labelled.rows.dim, items.map((e) => e.hash), (r) => entries[labelled.valid[r]!]!.source.load(), {
+    ...(threshold !== undefined ? { threshold } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
   const unlabelled = pool.length ? await embedPlain(embedder, pool, opts) : null;
   const report = inspectEmbeddings(
     {
       items,
       rows: labelled.rows,
+      nearPairs,
       ...(unlabelled ? { pool: { entries: unlabelled.valid.map((i) => ({ name: pool[i]!.name, label: '', split: 'pool' as const, hash: pool[i]!.hash })), rows: unlabelled.rows } } : {}),
       skipped: [...labelled.skipped, ...(unlabelled?.skipped ?? [])],
     },
