@@ -358,7 +358,8 @@ async function checkData(demo, data, expectedCount, work) {
   await demo.waitStatus(new RegExp(`Added 2 images to '${c}'`));
 
   await page.click('#check-data');
-  await page.waitForSelector('#data-report .summary', { timeout: 60_000 });
+  await demo.waitStatus(/^Checked \d+ examples/);
+  await page.waitForSelector('#data-report .summary');
   await demo.shot('check-data');
   await demo.axe('data checked');
   const flagged = page.locator('#data-report .label-issues figure', { hasText: `filed as ${c}, looks like ${b}` });
@@ -384,6 +385,7 @@ async function checkData(demo, data, expectedCount, work) {
 
   // Checked again: the moved photo and its original are the same file.
   await page.click('#check-data');
+  await demo.waitStatus(/^Checked \d+ examples/);
   const copies = page.locator('#data-report .duplicates figure', { hasText: '2 × the same file' });
   await copies.first().waitFor({ timeout: 60_000 });
   await copies.first().getByRole('button', { name: /^Keep one/ }).click();

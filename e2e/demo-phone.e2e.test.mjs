@@ -79,6 +79,7 @@ async function phoneJourney(server, camera, viewport) {
     for (const name of ['red', 'blue']) {
       await page.fill('#new-class', name);
       await page.locator('#add-class button[type=submit]').tap();
+      await page.waitForSelector(`li.class[data-label="${name}"]`);
     }
     // "Add photos" opens the library or the camera: images, several at once.
     const picker = page.locator('li.class[data-label="red"] input.files');

@@ -15,6 +15,8 @@ const progress = (what: string) => (p: { phase: string; done?: number; total?: n
 };
 
 export async function checkData(): Promise<void> {
+  // The previous findings go first: their buttons name examples this check may report differently.
+  ui.dataReport.replaceChildren();
   setStatus('Checking your examples…');
   const report = await app.clf.inspect({ onProgress: progress('Checking your examples') });
   await render(report);
@@ -27,6 +29,7 @@ export async function checkData(): Promise<void> {
 /** Unlabelled photos, most useful to label first; each can be added to a class from here. */
 export async function rankPool(files: File[]): Promise<void> {
   if (!files.length) return;
+  ui.dataReport.replaceChildren();
   setStatus(`Ranking ${files.length} photos…`);
   const report = await app.clf.inspect({ pool: files, onProgress: progress('Ranking photos') });
   await render(report);

@@ -65,9 +65,10 @@ async function main(): Promise<void> {
     e.preventDefault();
     const name = ui.newClass.value.trim();
     if (!name) return;
+    // Cleared now, not after the save: a name typed meanwhile (the next class) must not be wiped.
+    ui.newClass.value = '';
     void guarded('Add class', async () => {
       await ensureClass(name);
-      ui.newClass.value = '';
       renderClasses();
     });
   });
