@@ -29,14 +29,20 @@ export interface InspectInput {
   nearPairs?: [number, number, number][];
 }
 
-export function inspectEmbeddings(input: InspectInput, opts: Pick<InspectOptions, 'nearDuplicateThreshold' | 'folds' | 'seed'> = {}): Omit<InspectReport, 'ms'> {
-  const { items, rows } = input;
-  const names = [...new Set(items.map((e) => e.label))];
+/** The classes, threshold and folds of an inspection, or the error that refuses it (before any image is read). */
+export function checkInspect(labels: string[], opts: Pick<InspectOptions, 'nearDuplicateThreshold' | 'folds'>): { names: string[]; threshold: number; folds: number } {
+  const names = [...new Set(labels)];
   if (names.length < 2) throw new EdgetuneError('TOO_FEW_CLASSES', `inspect needs at least 2 classes with images, got ${names.length}`);
   const threshold = opts.nearDuplicateThreshold ?? NEAR_DUPLICATE_THRESHOLD;
   if (!(threshold > 0 && threshold <= 1)) throw new EdgetuneError('INVALID_ARGUMENT', `nearDuplicateThreshold must be in (0, 1], got ${String(threshold)}`);
   const folds = opts.folds ?? 5;
   if (!Number.isInteger(folds) || folds < 2 || folds > 20) throw new EdgetuneError('INVALID_ARGUMENT', `folds must be an integer from 2 to 20, got ${String(folds)}`);
+  return { names, threshold, folds };
+}
+
+export function inspectEmbeddings(input: InspectInput, opts: Pick<InspectOptions, 'nearDuplicateThreshold' | 'folds' | 'seed'> = {}): Omit<InspectReport, 'ms'> {
+  const { items, rows } = input;
+  const { names, threshold, folds } = checkInspect(items.map((e) => e.label), opts);
   const labels = Int32Array.from(items, (e) => names.indexOf(e.label));
   const classes = names.length;
   const item = (index: number): InspectItem => ({ index, name: items[index]!.name, label: items[index]!.label, split: items[index]!.split });

@@ -3,7 +3,7 @@
 import type { InspectItem, InspectOptions, InspectReport, InspectSplit } from '../../types.js';
 import type { Embedder } from '../data/embed.js';
 import type { ImageSource } from '../data/examples.js';
-import { inspectEmbeddings, type InspectEntry } from './inspect.js';
+import { checkInspect, inspectEmbeddings, type InspectEntry } from './inspect.js';
 import { nearCopies } from './near-copies.js';
 import { normalizeRows, type Rows } from './oof.js';
 
@@ -26,6 +26,8 @@ async function embedPlain(embedder: Embedder, sources: ImageSource[], opts: Insp
 
 export async function inspectSources(embedder: Embedder, entries: InspectSource[], pool: ImageSource[], opts: InspectOptions): Promise<InspectReport> {
   const t0 = performance.now();
+  // Bad options and a single class are refused before any image is embedded or decoded.
+  checkInspect(entries.map((e) => e.label), opts);
   const labelled = await embedPlain(embedder, entries.map((e) => e.source), opts);
   const items: InspectEntry[] = labelled.valid.map((i) => ({ name: entries[i]!.source.name, label: entries[i]!.label, split: entries[i]!.split, hash: entries[i]!.source.hash }));
   const threshold = opts.nearDuplicateThreshold;
