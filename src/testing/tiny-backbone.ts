@@ -5,6 +5,9 @@
 // float32 weights. Its forward pass takes milliseconds, so the partial and full
 // strategies, the tail rebuild and the exports can be tested (and mutation-tested)
 // end to end without loading the real backbone.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { createEngine, type Engine, type EngineOptions } from '../engine/engine.js';
 import type { FileFetcher } from '../engine/model/fetch.js';
 import type { GraphNode } from '../engine/model/graph.js';
@@ -17,6 +20,7 @@ export const TINY_EMBEDDING = 40;
 /** Bottleneck blocks before the last 1x1 convolution (the partial strategy's largest depth). */
 export const TINY_BLOCKS = 4;
 
+const GRAPH_FEATURE_NODE = 'feature_vector/SpatialSqueeze';
 const b64 = (s: string) => btoa(s);
 const ints = (...v: number[]) => ({ list: { i: v.map(String) } });
 const dims = (shape: number[]) => ({ dim: shape.map((size) => ({ size: String(size) })) });
@@ -96,34 +100,94 @@ export function tinyGraph(seed = 11): Built & { featureNode: string } {
     attr: { ksize: ints(1, 4, 4, 1), padding: { s: b64('VALID') }, T: { type: 'DT_FLOAT' }, strides: ints(1, 1, 1, 1), data_format: { s: b64('NHWC') } },
   });
   out.nodes.push({ name: 'feature_vector/SpatialSqueeze', op: 'Squeeze', input: ['Logits/AvgPool'], attr: { squeeze_dims: ints(1, 2), T: { type: 'DT_FLOAT' } } });
-  return { ...out, featureNode: 'feature_vector/SpatialSqueeze' };
+  return { ...out, featureNode: GRAPH_FEATURE_NODE };
 }
 
-/** The backbone's files (manifest.json, model.json, weights.bin), with the manifest's sha256 and sizes. */
-export async function tinyBackboneFiles(seed = 11, id = 'tiny_mobilenet'): Promise<Map<string, Uint8Array>> {
-  const g = tinyGraph(seed);
-  const modelJson = {
-    format: 'graph-model',
-    generatedBy: 'edgetune tests',
-    convertedBy: 'edgetune tests',
-    modelTopology: { node: g.nodes, versions: { producer: 175 } },
-    weightsManifest: [{ paths: ['weights.bin'], weights: g.weights }],
+/**
+ * The same network as a Keras layers model, named as Keras' MobileNetV2 names its
+ * layers (the bundled mobilenet_v2): zero-padded strided convolutions, bias-free
+ * convolutions each followed by a BatchNormalization (random statistics, so the
+ * folding is exercised), ReLU(6) layers, Adds, and `out_relu` average-pooled.
+ */
+export async function tinyLayersModelJson(seed = 11): Promise<{ modelJson: object; weights: Uint8Array }> {
+  const rng = createRng(seed);
+  // Building the layers initializes their weights: on the current backend, or the first registered.
+  await tf.ready();
+  const input = tfl.input({ shape: [TINY_SIZE, TINY_SIZE, 3], name: 'input_1' });
+  let x = input;
+  const apply = (layer: tfl.layers.Layer, input: tfl.SymbolicTensor | tfl.SymbolicTensor[]) => layer.apply(input) as tfl.SymbolicTensor;
+  const convBn = (name: string, input: tfl.SymbolicTensor, k: number, filters: number, stride: number, relu: string | null, depthwise = false) => {
+    let y = input;
+    if (stride === 2) y = apply(tfl.layers.zeroPadding2d({ padding: [[0, 1], [0, 1]], name: `${name}_pad` }), y);
+    const padding = stride === 2 ? 'valid' : 'same';
+    const conv = depthwise
+      ? tfl.layers.depthwiseConv2d({ kernelSize: k, strides: stride, padding, useBias: false, name })
+      : tfl.layers.conv2d({ kernelSize: k, filters, strides: stride, padding, useBias: false, name });
+    y = apply(tfl.layers.batchNormalization({ epsilon: 1e-3, name: `${name}_BN` }), apply(conv, y));
+    return relu ? apply(tfl.layers.reLU({ maxValue: 6, name: relu }), y) : y;
   };
+  x = convBn('Conv1', x, 3, 8, 2, 'Conv1_relu');
+  x = convBn('expanded_conv_depthwise', x, 3, 8, 1, 'expanded_conv_depthwise_relu', true);
+  x = convBn('expanded_conv_project', x, 1, 8, 1, null);
+  const block = (i: number, cin: number, cout: number, stride: number) => {
+    let y = convBn(`block_${i}_expand`, x, 1, cin * 3, 1, `block_${i}_expand_relu`);
+    y = convBn(`block_${i}_depthwise`, y, 3, cin * 3, stride, `block_${i}_depthwise_relu`, true);
+    y = convBn(`block_${i}_project`, y, 1, cout, 1, null);
+    return stride === 1 && cin === cout ? apply(tfl.layers.add({ name: `block_${i}_add` }), [x, y]) : y;
+  };
+  x = block(1, 8, 12, 2);
+  x = block(2, 12, 12, 1);
+  x = block(3, 12, 24, 2);
+  x = block(4, 24, 24, 1);
+  x = convBn('Conv_1', x, 1, TINY_EMBEDDING, 1, 'out_relu');
+  const model = tfl.model({ inputs: input, outputs: x });
+  try {
+    // Seeded weights: kernels at a He-style scale, BatchNorm statistics away from the identity.
+    model.setWeights(
+      model.weights.map((w) => {
+        const n = w.shape.reduce((a, b) => a * b, 1);
+        const fanIn = w.shape.length === 4 ? w.shape[0]! * w.shape[1]! * (w.name.includes('depthwise_kernel') ? 1 : w.shape[2]!) : 1;
+        const fill = w.name.endsWith('kernel') ? () => (rng() * 2 - 1) * Math.sqrt(3 / fanIn) : w.name.endsWith('variance') ? () => 0.5 + rng() : w.name.endsWith('gamma') ? () => 0.7 + 0.6 * rng() : () => (rng() - 0.5) * 0.2;
+        return tf.tensor(Float32Array.from({ length: n }, fill), w.shape);
+      }),
+    );
+    let saved: tf.io.ModelArtifacts | undefined;
+    await model.save(tf.io.withSaveHandler(async (a) => ((saved = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } })));
+    const modelJson = { format: 'layers-model', generatedBy: 'edgetune tests', modelTopology: saved!.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: saved!.weightSpecs }] };
+    return { modelJson, weights: new Uint8Array(saved!.weightData as ArrayBuffer) };
+  } finally {
+    model.dispose();
+  }
+}
+
+export type TinyFormat = 'graph' | 'layers';
+
+/** The backbone's files (manifest.json, model.json, weights.bin), with the manifest's sha256 and sizes. */
+export async function tinyBackboneFiles(format: TinyFormat = 'graph', seed = 11): Promise<Map<string, Uint8Array>> {
+  let modelJson: object;
+  let weights: Uint8Array;
+  if (format === 'graph') {
+    const g = tinyGraph(seed);
+    modelJson = { format: 'graph-model', generatedBy: 'edgetune tests', modelTopology: { node: g.nodes, versions: { producer: 175 } }, weightsManifest: [{ paths: ['weights.bin'], weights: g.weights }] };
+    weights = new Uint8Array(Float32Array.from(g.values).buffer);
+  } else {
+    ({ modelJson, weights } = await tinyLayersModelJson(seed));
+  }
   const files = new Map<string, Uint8Array>([
     ['model.json', new TextEncoder().encode(JSON.stringify(modelJson))],
-    ['weights.bin', new Uint8Array(Float32Array.from(g.values).buffer)],
+    ['weights.bin', weights],
   ]);
   const listed: Record<string, { sha256: string; bytes: number }> = {};
   for (const [name, bytes] of files) listed[name] = { sha256: await sha256Hex(bytes), bytes: bytes.length };
   const manifest = {
     manifestVersion: 1,
-    id,
-    format: 'graph',
+    id: `tiny_mobilenet_${format}`,
+    format,
     modelUrl: 'model.json',
     inputSize: [TINY_SIZE, TINY_SIZE],
-    normalization: { mean: [0, 0, 0], std: [1, 1, 1] },
-    featureNode: g.featureNode,
-    pooling: 'none',
+    normalization: format === 'graph' ? { mean: [0, 0, 0], std: [1, 1, 1] } : { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
+    featureNode: format === 'graph' ? GRAPH_FEATURE_NODE : 'out_relu',
+    pooling: format === 'graph' ? 'none' : 'avg',
     embeddingSize: TINY_EMBEDDING,
     files: listed,
   };
@@ -141,8 +205,8 @@ export function memoryFetcher(files: Map<string, Uint8Array>): FileFetcher {
   };
 }
 
-/** An engine on the tiny backbone (tfjs on WASM, else CPU). */
-export async function tinyEngine(opts: EngineOptions & { seed?: number } = {}): Promise<Engine> {
-  const files = await tinyBackboneFiles(opts.seed);
+/** An engine on the tiny backbone (tfjs on WASM, else CPU), the graph model unless `format` says otherwise. */
+export async function tinyEngine(opts: EngineOptions & { format?: TinyFormat; seed?: number } = {}): Promise<Engine> {
+  const files = await tinyBackboneFiles(opts.format, opts.seed);
   return createEngine({ backends: ['wasm', 'cpu'], backbone: TINY_BACKBONE_URL, fetcher: memoryFetcher(files), ...opts });
 }
