@@ -145,10 +145,11 @@ export async function tinyLayersModelJson(seed = 11): Promise<{ modelJson: objec
     // Seeded weights: kernels at a He-style scale, BatchNorm statistics away from the identity.
     model.setWeights(
       model.weights.map((w) => {
-        const n = w.shape.reduce((a, b) => a * b, 1);
-        const fanIn = w.shape.length === 4 ? w.shape[0]! * w.shape[1]! * (w.name.includes('depthwise_kernel') ? 1 : w.shape[2]!) : 1;
+        const shape = w.shape as number[];
+        const n = shape.reduce((a, b) => a * b, 1);
+        const fanIn = shape.length === 4 ? shape[0]! * shape[1]! * (w.name.includes('depthwise_kernel') ? 1 : shape[2]!) : 1;
         const fill = w.name.endsWith('kernel') ? () => (rng() * 2 - 1) * Math.sqrt(3 / fanIn) : w.name.endsWith('variance') ? () => 0.5 + rng() : w.name.endsWith('gamma') ? () => 0.7 + 0.6 * rng() : () => (rng() - 0.5) * 0.2;
-        return tf.tensor(Float32Array.from({ length: n }, fill), w.shape);
+        return tf.tensor(Float32Array.from({ length: n }, fill), shape);
       }),
     );
     let saved: tf.io.ModelArtifacts | undefined;
