@@ -140,7 +140,7 @@ export async function tinyLayersModelJson(seed = 11): Promise<{ modelJson: objec
   x = block(3, 12, 24, 2);
   x = block(4, 24, 24, 1);
   x = convBn('Conv_1', x, 1, TINY_EMBEDDING, 1, 'out_relu');
-  const model = tfl.model({ inputs: input, outputs: x });
+  const model = tfl.model({ inputs: input, outputs: x, name: 'tiny_mobilenet' });
   try {
     // Seeded weights: kernels at a He-style scale, BatchNorm statistics away from the identity.
     model.setWeights(
@@ -163,8 +163,20 @@ export async function tinyLayersModelJson(seed = 11): Promise<{ modelJson: objec
 
 export type TinyFormat = 'graph' | 'layers';
 
-/** The backbone's files (manifest.json, model.json, weights.bin), with the manifest's sha256 and sizes. */
-export async function tinyBackboneFiles(format: TinyFormat = 'graph', seed = 11): Promise<Map<string, Uint8Array>> {
+/**
+ * The backbone's files (manifest.json, model.json, weights.bin), with the manifest's
+ * sha256 and sizes. Built once per format and seed: tfjs-layers names a model's
+ * weights uniquely per process, so a second build would be another backbone.
+ */
+export function tinyBackboneFiles(format: TinyFormat = 'graph', seed = 11): Promise<Map<string, Uint8Array>> {
+  const key = `${format}/${seed}`;
+  let files = built.get(key);
+  if (!files) built.set(key, (files = buildFiles(format, seed)));
+  return files;
+}
+const built = new Map<string, Promise<Map<string, Uint8Array>>>();
+
+async function buildFiles(format: TinyFormat, seed: number): Promise<Map<string, Uint8Array>> {
   let modelJson: object;
   let weights: Uint8Array;
   if (format === 'graph') {
