@@ -8,8 +8,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import * as ort from 'onnxruntime-node';
-import onnxProto from 'onnx-proto';
 import { createEngine, type Engine } from '../../engine.js';
 import { isEdgetuneError } from '../../../errors.js';
 import { syntheticImage, syntheticSet, SYNTHETIC_CLASSES } from '../../../testing/synthetic.js';
@@ -18,8 +16,8 @@ import { decodeImageFile } from '../../../node/decode.js';
 import type { Backbone } from '../backbone.js';
 import type { Tail } from '../tail.js';
 import { backboneNetwork } from '../network.js';
+import { onnx, onnxAgreement, runOnnx } from '../../../testing/onnx-runtime.js';
 
-const { onnx } = onnxProto as unknown as typeof import('onnx-proto');
 const DATA = resolve(process.env.EDGETUNE_DATA ?? fileURLToPath(new URL('../../../../../shared/datasets', import.meta.url)));
 const STAMPS_TEST = join(DATA, 'stamps-dev', 'test');
 
@@ -31,26 +29,6 @@ async function realImages(n: number): Promise<RawImage[]> {
   }
   const files = readdirSync(STAMPS_TEST).flatMap((c) => readdirSync(join(STAMPS_TEST, c)).slice(0, 1).map((f) => join(STAMPS_TEST, c, f)));
   return Promise.all(files.slice(0, n).map((f) => decodeImageFile(f)));
-}
-
-/** The largest |probability difference| between ONNX Runtime on model.onnx (each image at its own size) and the engine. */
-async function agreement(engine: Engine, model: Uint8Array, images: RawImage[]): Promise<number> {
-  const proto = onnx.ModelProto.decode(model);
-  const labels = JSON.parse(proto.metadataProps.find((p) => p.key === 'labels')!.value!) as string[];
-  const session = await ort.InferenceSession.create(model);
-  try {
-    const predictions = await engine.predictBatch(images, { topK: labels.length });
-    let max = 0;
-    for (const [i, im] of images.entries()) {
-      const out = await session.run({ image: new ort.Tensor('uint8', Uint8Array.from(im.data), [1, im.height, im.width, 3]) });
-      assert.deepEqual(out.probabilities!.dims, [1, labels.length]);
-      const probs = out.probabilities!.data as Float32Array;
-      for (const q of predictions[i]!) max = Math.max(max, Math.abs(q.probability - probs[labels.indexOf(q.label)]!));
-    }
-    return max;
-  } finally {
-    await session.release();
-  }
 }
 
 for (const backbone of ['mobilenet_v2_140', 'mobilenet_v2'] as const) {
@@ -74,8 +52,8 @@ for (const backbone of ['mobilenet_v2_140', 'mobilenet_v2'] as const) {
       const { 'model.onnx': model, 'labels.json': labelsJson, ...rest } = await engine.export({ format: 'onnx' });
       assert.deepEqual(Object.keys(rest), ['README.md']);
       assert.deepEqual(JSON.parse(new TextDecoder().decode(labelsJson)), ['disc', 'stripes', 'checker']);
-      const diff = await agreement(engine, model!, same);
-      const diffResized = await agreement(engine, model!, resized);
+      const diff = await onnxAgreement(engine, model!, same);
+      const diffResized = await onnxAgreement(engine, model!, resized);
       console.log(`# ${backbone} head: max abs difference ${diff.toExponential(2)} at 224x224, ${diffResized.toExponential(2)} over ${resized.length} other sizes`);
       assert.ok(diff <= 1e-4, `max abs difference ${diff}`);
       assert.ok(diffResized <= 1e-3, `max abs difference ${diffResized} on resized images`);
@@ -88,8 +66,8 @@ for (const backbone of ['mobilenet_v2_140', 'mobilenet_v2'] as const) {
     it('partial: the fine-tuned tail is in the file, and the probabilities agree within 1e-4', async () => {
       await engine.fineTune({ strategy: 'partial', unfreezeBlocks: 1, partialEpochs: 2, epochs: 4, seed: 1, validationSplit: 0.34, refit: false, augment: 0 });
       const tuned = await engine.export({ format: 'onnx' });
-      const diff = await agreement(engine, tuned['model.onnx']!, same);
-      const diffResized = await agreement(engine, tuned['model.onnx']!, resized);
+      const diff = await onnxAgreement(engine, tuned['model.onnx']!, same);
+      const diffResized = await onnxAgreement(engine, tuned['model.onnx']!, resized);
       console.log(`# ${backbone} partial: max abs difference ${diff.toExponential(2)} at 224x224, ${diffResized.toExponential(2)} at other sizes`);
       assert.ok(diff <= 1e-4, `max abs difference ${diff}`);
       assert.ok(diffResized <= 1e-3, `max abs difference ${diffResized} on resized images`);
@@ -135,18 +113,6 @@ for (const backbone of ['mobilenet_v2_140', 'mobilenet_v2'] as const) {
 }
 
 const argmax = (p: Float32Array) => p.indexOf(Math.max(...p));
-
-/** Probabilities from ONNX Runtime, each image at its own size. */
-async function runOnnx(model: Uint8Array, images: RawImage[]): Promise<Float32Array[]> {
-  const session = await ort.InferenceSession.create(model);
-  try {
-    const out: Float32Array[] = [];
-    for (const im of images) out.push((await session.run({ image: new ort.Tensor('uint8', Uint8Array.from(im.data), [1, im.height, im.width, 3]) })).probabilities!.data as Float32Array);
-    return out;
-  } finally {
-    await session.release();
-  }
-}
 
 /** Debian's python3-onnx, when installed: the ONNX project's own checker, with shape inference. */
 function onnxChecker(): string | null {
