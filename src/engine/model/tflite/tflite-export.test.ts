@@ -17,6 +17,7 @@ import { syntheticImage, syntheticSet, SYNTHETIC_CLASSES } from '../../../testin
 import { batchToInput, FULL_VIEW } from '../../data/preprocess.js';
 import type { BackboneManifest } from '../manifest.js';
 import { Builtin, F } from './schema.js';
+import { Table } from '../../../testing/tflite-reader.js';
 
 const { onnx } = onnxProto as unknown as typeof import('onnx-proto');
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -52,45 +53,6 @@ describe("docs/tflite.md's resize against edgetune's preprocessing", () => {
     }
   });
 });
-
-/** Reads fields of a flatbuffer table by schema slot. */
-class Table {
-  constructor(readonly bb: flatbuffers.ByteBuffer, readonly pos: number) {}
-  private field(slot: number): number {
-    return this.bb.__offset(this.pos, 4 + 2 * slot);
-  }
-  int(slot: number, size: 1 | 4 = 4): number {
-    const o = this.field(slot);
-    return o ? (size === 1 ? this.bb.readInt8(this.pos + o) : this.bb.readInt32(this.pos + o)) : 0;
-  }
-  string(slot: number): string {
-    const o = this.field(slot);
-    return o ? (this.bb.__string(this.pos + o, flatbuffers.Encoding.UTF16_STRING) as string) : '';
-  }
-  table(slot: number): Table | null {
-    const o = this.field(slot);
-    return o ? new Table(this.bb, this.bb.__indirect(this.pos + o)) : null;
-  }
-  tables(slot: number): Table[] {
-    const o = this.field(slot);
-    if (!o) return [];
-    const start = this.bb.__vector(this.pos + o);
-    return Array.from({ length: this.bb.__vector_len(this.pos + o) }, (_, i) => new Table(this.bb, this.bb.__indirect(start + 4 * i)));
-  }
-  ints(slot: number): number[] {
-    const o = this.field(slot);
-    if (!o) return [];
-    const start = this.bb.__vector(this.pos + o);
-    return Array.from({ length: this.bb.__vector_len(this.pos + o) }, (_, i) => this.bb.readInt32(start + 4 * i));
-  }
-  /** A [ubyte] vector: its absolute start in the file and its bytes. */
-  bytes(slot: number): { at: number; data: Uint8Array } {
-    const o = this.field(slot);
-    if (!o) return { at: 0, data: new Uint8Array(0) };
-    const at = this.bb.__vector(this.pos + o);
-    return { at, data: this.bb.bytes().subarray(at, at + this.bb.__vector_len(this.pos + o)) };
-  }
-}
 
 describe('TFLite export, read back', () => {
   let engine: Engine;
