@@ -7,12 +7,20 @@ export default {
   testRunner: 'tap',
   tap: {
     // The fast unit files: they import src/ directly (the CLI tests run dist/, which a mutant never reaches).
-    testFiles: ['src/engine/train/{stages,loop,optimizer,metrics}.test.ts', 'src/node/{files,output-dir,mkdirs,decode}.test.ts', 'src/engine/data/feature-rows.test.ts'],
+    // The tiny generated backbone (src/testing/tiny-backbone.ts) lets the pipeline, the strategies, the tail and the exports run end to end in seconds.
+    testFiles: [
+      'src/engine/train/{stages,loop,optimizer,metrics,pipeline}.test.ts',
+      'src/engine/train/strategies/strategies.test.ts',
+      'src/engine/model/{tail,model-files,manifest}.test.ts',
+      'src/engine/model/{onnx/onnx-tiny,tflite/tflite-tiny,quantize/int8}.test.ts',
+      'src/node/{files,output-dir,mkdirs,decode}.test.ts',
+      'src/engine/data/feature-rows.test.ts',
+    ],
     nodeArgs: ['--import', 'tsx'],
   },
   checkers: ['typescript'],
   tsconfigFile: 'tsconfig.json',
-  mutate: ['src/engine/train/*.ts', '!src/engine/train/*.test.ts', 'src/node/files.ts', 'src/node/output-dir.ts', 'src/node/mkdirs.ts'],
+  mutate: ['src/engine/train/**/*.ts', 'src/engine/model/**/*.ts', '!src/**/*.test.ts', 'src/node/files.ts', 'src/node/output-dir.ts', 'src/node/mkdirs.ts'],
   coverageAnalysis: 'perTest',
   concurrency: 2,
   timeoutMS: 20000,

@@ -4,12 +4,12 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isEdgetuneError } from '../errors.js';
-import { fileSource, readBoundedFile, readModelDir, writeModelDir } from './files.js';
+import { fileSource, IMAGE_MAX_BYTES, MODEL_FILE_MAX_BYTES, readBoundedFile, readModelDir, writeModelDir } from './files.js';
 import { checkOutputDir, EDGETUNE_NAMES } from './output-dir.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -84,6 +84,40 @@ describe('model folders and files on disk', () => {
     await assert.rejects(readModelDir(other), code('MODEL_LOAD_FAILED', /no edgetune\.json/));
     await writeFile(join(other, 'edgetune.json'), '{}');
     await assert.rejects(readModelDir(other), code('MODEL_LOAD_FAILED', /would-hang\.bin: not a regular file/));
+  });
+
+  it('holds each documented bound: sparse files one byte over are refused by their size, before any read', async () => {
+    // Sparse: a file of hundreds of MB that takes no disk and is never read.
+    const sparse = async (path: string, size: number) => (await writeFile(path, ''), await truncate(path, size));
+    const big = join(dir, 'big.jpg');
+    await sparse(big, IMAGE_MAX_BYTES + 1);
+    await assert.rejects(fileSource(big), code('INVALID_IMAGE', new RegExp(`image .*big\\.jpg: ${IMAGE_MAX_BYTES + 1} bytes, over the ${IMAGE_MAX_BYTES}-byte limit`)));
+    assert.equal(IMAGE_MAX_BYTES, 256 * 2 ** 20);
+    const m = join(dir, 'bounded');
+    await mkdir(m);
+    await sparse(join(m, 'edgetune.json'), 4 * 2 ** 20 + 1);
+    await assert.rejects(readModelDir(m), code('MODEL_LOAD_FAILED', /model metadata .*edgetune\.json: 4194305 bytes, over the 4194304-byte limit/));
+    await writeFile(join(m, 'edgetune.json'), '{"x":1}');
+    // The bound is on the folder's total: edgetune.json's 7 bytes count against it.
+    await sparse(join(m, 'weights.bin'), MODEL_FILE_MAX_BYTES - 6);
+    await assert.rejects(readModelDir(m), code('MODEL_LOAD_FAILED', new RegExp(`model file .*weights\\.bin: ${MODEL_FILE_MAX_BYTES - 6} bytes, over the ${MODEL_FILE_MAX_BYTES - 7}-byte limit`)));
+    assert.equal(MODEL_FILE_MAX_BYTES, 512 * 2 ** 20);
+    await rm(join(m, 'weights.bin'));
+    await writeFile(join(m, 'a.bin'), 'abc');
+    await mkdir(join(m, 'sub'));
+    await writeFile(join(m, 'sub', 'b.bin'), 'de');
+    const files = await readModelDir(m);
+    assert.deepEqual(Object.fromEntries(Object.entries(files).map(([k, v]) => [k, dec(v)])), { 'edgetune.json': '{"x":1}', 'a.bin': 'abc', 'sub/b.bin': 'de' });
+  });
+
+  it('readModelDir reads exactly 64 files (edgetune.json among them) but not 65', async () => {
+    const edge = join(dir, 'edge');
+    await mkdir(edge);
+    await writeFile(join(edge, 'edgetune.json'), '{}');
+    for (let i = 0; i < 63; i++) await writeFile(join(edge, `f${i}.bin`), 'x');
+    assert.equal(Object.keys(await readModelDir(edge)).length, 64);
+    await writeFile(join(edge, 'f63.bin'), 'x');
+    await assert.rejects(readModelDir(edge), code('MODEL_LOAD_FAILED', /more than 64 files/));
   });
 
   it('readModelDir refuses a folder with more files than a model has', async () => {
