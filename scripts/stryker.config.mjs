@@ -9,7 +9,7 @@ export default {
     // The fast unit files: they import src/ directly (the CLI tests run dist/, which a mutant never reaches).
     // The tiny generated backbone (src/testing/tiny-backbone.ts) lets the pipeline, the strategies, the tail and the exports run end to end in seconds.
     testFiles: [
-      'src/engine/train/{stages,loop,optimizer,metrics,pipeline}.test.ts',
+      'src/engine/train/{stages,loop,optimizer,metrics,pipeline,schedule}.test.ts',
       'src/engine/train/strategies/strategies.test.ts',
       'src/engine/model/{tail,model-files,manifest}.test.ts',
       'src/engine/model/{onnx/onnx-tiny,tflite/tflite-tiny,quantize/int8}.test.ts',

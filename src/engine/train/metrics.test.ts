@@ -12,6 +12,14 @@ describe('metrics', () => {
     assert.equal(r.perClass[2]!.precision, 1);
     assert.equal(r.perClass[2]!.recall, 0.5);
     assert.equal(r.perClass[0]!.support, 2);
+    assert.deepEqual(r.labels, ['a', 'b', 'c']);
+    assert.equal(r.n, 6);
+    // F1 is the harmonic mean: class c has precision 1 and recall 1/2.
+    assert.equal(r.perClass[2]!.f1, (2 * 1 * 0.5) / 1.5);
+    assert.equal(r.perClass[1]!.f1, (2 * (2 / 3) * 1) / (2 / 3 + 1));
+    const none = metrics(['a', 'b'], [0, 0], [0, 0]);
+    assert.deepEqual(none.perClass[1], { label: 'b', precision: 0, recall: 0, f1: 0, support: 0 });
+    assert.equal(metrics(['a', 'b'], [], []).accuracy, 0);
   });
 });
 
@@ -34,6 +42,8 @@ describe('expectedCalibrationError', () => {
   it('puts confidence 1 in the last bin and honours the bin count', () => {
     // With 2 bins, 0.4 and 0.6 fall apart: |0 - 0.4| / 2 + |1 - 0.6| / 2.
     assert.ok(Math.abs(expectedCalibrationError([0.4, 0.6], [false, true], 2) - 0.4) < 1e-12);
+    // A wrong answer at confidence 1 counts in full, in the last bin.
+    assert.equal(expectedCalibrationError([1], [false], 4), 1);
     // With 1 bin they share it: |0.5 - 0.5|.
     assert.ok(Math.abs(expectedCalibrationError([0.4, 0.6], [false, true], 1)) < 1e-12);
   });

@@ -70,4 +70,19 @@ describe('AdamW against a float64 reference', () => {
       assert.ok(maxDiff(want, w0) > 1e-3, `the weights moved by ${maxDiff(want, w0)}`);
     });
   }
+
+  for (const backend of ['cpu', 'wasm'] as const) {
+    it(`${backend}: a step keeps no tensor of its own`, async () => {
+      await tf.setBackend(backend);
+      const vars = [tf.variable(tf.tensor1d([1, 2, 3])), tf.variable(tf.tensor1d([0.5]))];
+      const opt = new AdamW(vars, new Set([0]), 0.01);
+      const g = [tf.tensor1d([0.1, -0.2, 0.3]), tf.tensor1d([1])];
+      opt.apply(g, 0.1);
+      const before = tf.memory().numTensors;
+      for (let s = 0; s < 3; s++) opt.apply(g, 0.1);
+      assert.equal(tf.memory().numTensors, before);
+      opt.dispose();
+      tf.dispose([...vars, ...g]);
+    });
+  }
 });

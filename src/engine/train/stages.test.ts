@@ -76,7 +76,14 @@ describe('fine-tune rules (generated embeddings, CPU)', () => {
     assert.notDeepEqual(splitExamples(ex, ['a', 'b', 'c'], { ...cfg, seed: 8 }).valIdx, s1.valIdx);
     const pinned = examples({ a: 5, b: 5 }, { a: 2, b: 1 });
     assert.deepEqual(splitExamples(pinned, ['a', 'b'], cfg).valIdx, [0, 1, 5]);
-    assert.throws(() => splitExamples(examples({ a: 3, b: 2 }, { b: 2 }), ['a', 'b'], cfg), (e) => isEdgetuneError(e, 'TOO_FEW_CLASSES'));
+    assert.throws(() => splitExamples(examples({ a: 3, b: 2 }, { b: 2 }), ['a', 'b'], cfg), (e) => isEdgetuneError(e, 'TOO_FEW_CLASSES') && e.message === "Classes with no training examples (all are marked 'val'): b");
+    // Indices come back in example order, whatever the shuffle.
+    for (const idx of [s1.trainIdx, s1.valIdx]) assert.deepEqual(idx, [...idx].sort((x, y) => x - y));
+    assert.deepEqual([...s1.trainIdx, ...s1.valIdx].sort((x, y) => x - y), ex.map((_, i) => i));
+    // No split asked: no validation at all; a split of (almost) everything still leaves each class one training example.
+    assert.deepEqual(splitExamples(ex, ['a', 'b', 'c'], { ...cfg, validationSplit: 0 }).valIdx, []);
+    const most = splitExamples(ex, ['a', 'b', 'c'], { ...cfg, validationSplit: 0.99 });
+    assert.deepEqual(['a', 'b', 'c'].map((l) => most.trainIdx.filter((i) => ex[i]!.label === l).length), [1, 1, 1]);
   });
 
   it("resolves augment 'auto' from the smallest class, and names missing examples or classes", () => {
