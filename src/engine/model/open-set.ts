@@ -80,7 +80,8 @@ export class OpenSet {
   /** From exported values (prototypes are copied). */
   static fromValues(prototypes: Float32Array, numClasses: number, thresholds: number[], calibratedOn: number): OpenSet {
     const d = prototypes.length / numClasses;
-    return new OpenSet(tf.tensor2d(prototypes, [numClasses, d]), [...thresholds], calibratedOn);
+    // A copy: on the CPU backend a tensor would otherwise share the caller's array.
+    return new OpenSet(tf.tensor2d(prototypes.slice(), [numClasses, d]), [...thresholds], calibratedOn);
   }
 
   /** Cosine similarity of each feature row to each prototype: [n, classes]. Call inside tf.tidy. */
