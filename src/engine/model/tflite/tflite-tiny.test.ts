@@ -45,6 +45,42 @@ for (const format of ['graph', 'layers'] as TinyFormat[]) {
       });
     }
 
+    it('the file: TFL3, one subgraph image -> probabilities, its signature, aligned buffers, the labels and preprocessing in its metadata', async () => {
+      await engine.fineTune(STRATEGIES[0]![1]);
+      const bytes = (await engine.export({ format: 'tflite' }))['model.tflite']!;
+      assert.equal(new TextDecoder().decode(bytes.subarray(4, 8)), 'TFL3');
+      const model = readTflite(bytes);
+      assert.equal(model.int(F.Model.version), 3);
+      assert.match(model.string(F.Model.description), /edgetune/);
+      const graphs = model.tables(F.Model.subgraphs);
+      assert.equal(graphs.length, 1);
+      const tensors = graphs[0]!.tables(F.SubGraph.tensors);
+      const named = (i: number) => ({ name: tensors[i]!.string(F.Tensor.name), shape: tensors[i]!.ints(F.Tensor.shape), type: tensors[i]!.int(F.Tensor.type, 1) });
+      assert.deepEqual(graphs[0]!.ints(F.SubGraph.inputs).map(named), [{ name: 'image', shape: [1, TINY_SIZE, TINY_SIZE, 3], type: TensorType.FLOAT32 }]);
+      assert.deepEqual(graphs[0]!.ints(F.SubGraph.outputs).map(named), [{ name: 'probabilities', shape: [1, 3], type: TensorType.FLOAT32 }]);
+      const [sig] = model.tables(F.Model.signature_defs);
+      assert.equal(sig!.string(F.SignatureDef.signature_key), 'serving_default');
+      assert.deepEqual(sig!.tables(F.SignatureDef.inputs).map((t) => [t.string(F.TensorMap.name), t.int(F.TensorMap.tensor_index)]), [['image', graphs[0]!.ints(F.SubGraph.inputs)[0]]]);
+      assert.deepEqual(sig!.tables(F.SignatureDef.outputs).map((t) => [t.string(F.TensorMap.name), t.int(F.TensorMap.tensor_index)]), [['probabilities', graphs[0]!.ints(F.SubGraph.outputs)[0]]]);
+      const buffers = model.tables(F.Model.buffers);
+      assert.equal(buffers[0]!.bytes(F.Buffer.data).data.length, 0);
+      for (const b of buffers) {
+        const { at, data } = b.bytes(F.Buffer.data);
+        if (data.length) assert.equal(at % 16, 0);
+      }
+      const meta = model.tables(F.Model.metadata).find((m) => m.string(F.Metadata.name) === 'edgetune')!;
+      const json = JSON.parse(new TextDecoder().decode(buffers[meta.int(F.Metadata.buffer)]!.bytes(F.Buffer.data).data));
+      assert.deepEqual(json.labels, CLASSES);
+      assert.equal(json.backbone, `tiny_mobilenet_${format}`);
+      assert.deepEqual(json.preprocessing.shape, [1, TINY_SIZE, TINY_SIZE, 3]);
+      // Every operator reads and writes tensors that exist, with a code the file lists.
+      const codes = model.tables(F.Model.operator_codes);
+      for (const op of graphs[0]!.tables(F.SubGraph.operators)) {
+        assert.ok(op.int(F.Operator.opcode_index) < codes.length);
+        for (const t of [...op.ints(F.Operator.inputs), ...op.ints(F.Operator.outputs)]) assert.ok(t >= -1 && t < tensors.length);
+      }
+    });
+
     it('int8: int8 convolutions between a QUANTIZE and a DEQUANTIZE, answers close to float', async () => {
       await engine.fineTune(STRATEGIES[1]![1]);
       const float = (await engine.export({ format: 'tflite' }))['model.tflite']!;
