@@ -10,7 +10,7 @@ export default {
     // The tiny generated backbone (src/testing/tiny-backbone.ts) lets the pipeline, the strategies, the tail and the exports run end to end in seconds.
     testFiles: [
       'src/engine/train/{stages,loop,optimizer,metrics,pipeline,schedule}.test.ts',
-      'src/engine/train/strategies/strategies.test.ts',
+      'src/engine/train/strategies/{strategies,prefix-cache}.test.ts',
       'src/engine/model/{tail,model-files,manifest,backbone,backbone-load,fetch,model-card,export-formats,network,head,open-set,import-checks}.test.ts',
       'src/engine/model/{onnx/onnx-tiny,tflite/tflite-tiny,quantize/int8}.test.ts',
       'src/node/{files,output-dir,mkdirs,decode}.test.ts',

@@ -69,6 +69,8 @@ describe('class balancing (generated, imbalanced embeddings)', () => {
 
   it('computes scikit-learn style balanced weights n / (k * n_c)', () => {
     assert.deepEqual([...balancedClassWeights([300, 15])].map((w) => +w.toFixed(4)), [0.525, 10.5]);
+    // A class with no training example gets no weight (not an infinite one).
+    assert.deepEqual([...balancedClassWeights([3, 0, 1])], [4 / 9, 0, 4 / 3].map((w) => Math.fround(w)));
   });
 });
 

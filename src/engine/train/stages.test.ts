@@ -90,8 +90,12 @@ describe('fine-tune rules (generated embeddings, CPU)', () => {
     assert.equal(planRun(examples({ a: 60, b: 49 }), {}).cfg.augment, 2);
     assert.equal(planRun(examples({ a: 80, b: 80 }), {}).cfg.augment, 0);
     assert.equal(planRun(examples({ a: 5, b: 5 }), { augment: 3 }).cfg.augment, 3);
-    assert.throws(() => planRun([], {}), (e) => isEdgetuneError(e, 'NO_EXAMPLES'));
-    assert.throws(() => planRun(examples({ a: 4 }), {}), (e) => isEdgetuneError(e, 'TOO_FEW_CLASSES'));
+    // The boundary: 50 training images in the smallest class is enough, 49 is not.
+    assert.equal(planRun(examples({ a: 50, b: 60 }), { validationSplit: 0 }).cfg.augment, 0);
+    assert.equal(planRun(examples({ a: 49, b: 60 }), { validationSplit: 0 }).cfg.augment, 2);
+    assert.equal(planRun(examples({ a: 5, b: 5 }), { augment: 0 }).cfg.augment, 0);
+    assert.throws(() => planRun([], {}), (e) => isEdgetuneError(e, 'NO_EXAMPLES') && e.message === 'No examples: call addExamples(label, images) for at least two classes');
+    assert.throws(() => planRun(examples({ a: 4 }), {}), (e) => isEdgetuneError(e, 'TOO_FEW_CLASSES') && e.message === "Need examples of at least two classes, have only 'a'");
     const plan = planRun(examples({ a: 10, b: 10 }), { augment: 2, refit: false });
     const views = viewsFor(plan);
     for (const i of plan.trainIdx) assert.deepEqual(views[i], [0, 1, 2]);

@@ -11,6 +11,7 @@ import type { Engine } from '../../engine.js';
 import { Tail } from '../../model/tail.js';
 import { syntheticImage, type SyntheticClass } from '../../../testing/synthetic.js';
 import { tinyEngine } from '../../../testing/tiny-backbone.js';
+import { STRATEGY_IDS, STRATEGY_INFO } from './index.js';
 import { microBatchFor, STEP_BYTES_PER_FORWARD_BYTE } from './tail-strategy.js';
 
 const CLASSES: SyntheticClass[] = ['disc', 'stripes', 'checker'];
@@ -35,6 +36,18 @@ const closeTo = (a: Prediction[][], b: Prediction[][], tol: number, what: string
 
 const tailOf = async (engine: Engine) => JSON.parse(new TextDecoder().decode((await engine.export())['edgetune.json'])).tail;
 
+describe('STRATEGY_INFO', () => {
+  it('names and summarizes each strategy for the CLI and the demo, with the option defaults of the backbone strategies', () => {
+    assert.deepEqual(STRATEGY_IDS, ['head', 'partial', 'full']);
+    const titles = STRATEGY_IDS.map((id) => STRATEGY_INFO[id].title);
+    assert.deepEqual(titles, ['head only', 'last blocks', 'whole network']);
+    for (const id of STRATEGY_IDS) assert.ok(STRATEGY_INFO[id].summary.length > 40 && STRATEGY_INFO[id].id === id, id);
+    assert.equal(new Set(STRATEGY_IDS.map((id) => STRATEGY_INFO[id].summary)).size, 3);
+    assert.equal(STRATEGY_INFO.head.defaults, null);
+    assert.deepEqual([STRATEGY_INFO.partial.defaults!.unfreezeBlocks, STRATEGY_INFO.full.defaults!.learningRate], [6, 3e-5]);
+  });
+});
+
 describe('microBatchFor', () => {
   it('splits a step only when the batch does not fit, and refuses a budget below one image', () => {
     const per = 1000 * STEP_BYTES_PER_FORWARD_BYTE;
@@ -57,8 +70,11 @@ describe('Partial and full strategies (tiny backbone)', () => {
 
   it("'direct' (the default) trains the tail once, on train + validation, after the head's selection", async () => {
     const events: string[] = [];
-    const r = await engine.fineTune({ ...PARTIAL, onProgress: (p) => p.phase === 'train' && events.push(p.stage!) });
+    const embeds: Progress[] = [];
+    const r = await engine.fineTune({ ...PARTIAL, onProgress: (p) => (p.phase === 'train' ? events.push(p.stage!) : embeds.push(p)) });
     const p = r.partial!;
+    // The embedding pass reports where the activations live.
+    assert.ok(embeds.length > 0 && embeds.every((e) => e.phase === 'embed' && e.prefix?.cached === 48));
     assert.equal(p.bestEpoch, 3);
     assert.equal(p.history.length, 3);
     assert.ok(p.history.every((h) => h.valAccuracy === undefined), 'no validation left: it trained on it');
@@ -130,8 +146,11 @@ describe('Partial and full strategies (tiny backbone)', () => {
 
   it("'direct' (the default) trains the tail once, on train + validation, after the head's selection", async () => {
     const events: string[] = [];
-    const r = await engine.fineTune({ ...PARTIAL, onProgress: (p) => p.phase === 'train' && events.push(p.stage!) });
+    const embeds: Progress[] = [];
+    const r = await engine.fineTune({ ...PARTIAL, onProgress: (p) => (p.phase === 'train' ? events.push(p.stage!) : embeds.push(p)) });
     const p = r.partial!;
+    // The embedding pass reports where the activations live.
+    assert.ok(embeds.length > 0 && embeds.every((e) => e.phase === 'embed' && e.prefix?.cached === 48));
     assert.equal(p.bestEpoch, 3);
     assert.equal(p.history.length, 3);
     assert.ok(p.history.every((h) => h.valAccuracy === undefined), 'no validation left: it trained on it');
