@@ -155,6 +155,37 @@ describe('fine-tune rules (generated embeddings, CPU)', () => {
     prev.retire();
   });
 
+  it('a warm start keeps the shared classes\' columns and imprints a new class from its training mean', async () => {
+    const { data: d, labels } = clusters(10);
+    const cfg = { ...resolveTrainConfig({ epochs: 3 }), augment: 0 };
+    // The first model knows a and b (rows of class c left out).
+    const ab = [...Array(30).keys()].filter((i) => d.labels[i] !== 2);
+    const first = await headStage(ctxFor(['a', 'b']), { ...d, numClasses: 2, trainIdx: ab, valIdx: [] }, cfg, 'select');
+    const prev = new TrainedModel(first.head, null, ['a', 'b'], null);
+    // A step with a negligible rate: the new head is its warm start.
+    const tiny = { ...cfg, epochs: 1, learningRate: 1e-12 };
+    const trainIdx = [...Array(30).keys()].filter((i) => i % 5 !== 0);
+    const { head } = await headStage(ctxFor(['a', 'b', 'c'], prev), { ...d, trainIdx, valIdx: [] }, tiny, 'select');
+    try {
+      const k = head.kernels[0]!.arraySync() as number[][];
+      const old = first.head.kernels[0]!.arraySync() as number[][];
+      const col = (m: number[][], j: number) => m.map((r) => r[j]!);
+      const near = (a: number[], b: number[]) => a.every((v, i) => Math.abs(v - b[i]!) < 1e-6);
+      assert.ok(near(col(k, 0), col(old, 0)) && near(col(k, 1), col(old, 1)), 'a and b keep their columns');
+      // c's column points along its standardized training mean (rows of c in trainIdx only).
+      const rows = trainIdx.filter((i) => d.labels[i] === 2);
+      const mean = Array.from({ length: d.x.dim }, (_, j) => rows.reduce((s, i) => s + d.x.gather([i]).dataSync()[j]!, 0) / rows.length);
+      const { mean: mu, invStd } = await first.head.standardization();
+      const z = mean.map((v, j) => (v - mu[j]!) * invStd[j]!);
+      const c = col(k, 2);
+      const cos = c.reduce((s, v, j) => s + v * z[j]!, 0) / (Math.hypot(...c) * Math.hypot(...z));
+      assert.ok(cos > 0.999, `cosine ${cos}`);
+    } finally {
+      head.dispose();
+      prev.retire();
+    }
+  });
+
   it('keeps a tail only when it beat the head alone on validation; the head continues at its converged rate', () => {
     assert.equal(keepsTail(0, 12), false, 'best epoch 0 is the head-only start');
     assert.equal(keepsTail(3, 12), true);

@@ -236,6 +236,8 @@ describe('Partial and full strategies (tiny backbone)', () => {
     const files = await engine.export();
     const meta = JSON.parse(new TextDecoder().decode(files['edgetune.json']));
     assert.equal(meta.tail.unfreezeBlocks, 'all');
+    assert.equal(meta.training.bestValAccuracy, undefined, 'no validation, no validation accuracy');
+    assert.equal(r.bestValAccuracy, undefined);
     assert.equal(meta.tail.cutNode, 'input');
     const fresh = await Tail.fromBackbone(engine.backbone, 'all');
     try {
