@@ -84,7 +84,7 @@ for (const format of ['graph', 'layers'] as TinyFormat[]) {
           const pixels = CLASSES.map((c, i) => syntheticImage(c, 650 + i, TINY_SIZE));
           const probs = tf.tidy(() => (graph.execute({ [m.input]: tf.tensor4d(Float32Array.from(pixels.flatMap((p) => [...p.data])), [3, TINY_SIZE, TINY_SIZE, 3]) }, m.output) as tf.Tensor).arraySync() as number[][]);
           const direct = await engine.predictBatch(pixels, { topK: 3 });
-          direct.forEach((row, i) => row.forEach((p) => assert.ok(Math.abs(probs[i]![CLASSES.indexOf(p.label)]! - p.probability) < 1e-4, `${p.label}: ${probs[i]![CLASSES.indexOf(p.label)]} vs ${p.probability}`)));
+          direct.forEach((row, i) => row.forEach((p) => assert.ok(Math.abs(probs[i]![CLASSES.indexOf(p.label as SyntheticClass)]! - p.probability) < 1e-4, `${p.label}: ${probs[i]![CLASSES.indexOf(p.label as SyntheticClass)]} vs ${p.probability}`)));
         } finally {
           graph.dispose();
         }

@@ -20,7 +20,7 @@ const dot = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i]!, 0
 function reference(x: number[][], labels: number[], trainIdx: number[], valIdx: number[], k: number) {
   const xn = x.map(norm);
   const sums = Array.from({ length: k }, () => new Array<number>(x[0]!.length).fill(0));
-  for (const i of trainIdx) xn[i]!.forEach((v, d) => (sums[labels[i]!]![d] += v));
+  for (const i of trainIdx) xn[i]!.forEach((v, d) => (sums[labels[i]!]![d]! += v));
   const prototypes = sums.map(norm);
   const calib = valIdx.length >= 10 ? valIdx : [...trainIdx, ...valIdx];
   const inTrain = new Set(trainIdx);

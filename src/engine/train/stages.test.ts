@@ -156,7 +156,7 @@ describe('fine-tune rules (generated embeddings, CPU)', () => {
   });
 
   it('a warm start keeps the shared classes\' columns and imprints a new class from its training mean', async () => {
-    const { data: d, labels } = clusters(10);
+    const { data: d } = clusters(10);
     const cfg = { ...resolveTrainConfig({ epochs: 3 }), augment: 0 };
     // The first model knows a and b (rows of class c left out).
     const ab = [...Array(30).keys()].filter((i) => d.labels[i] !== 2);
