@@ -9,6 +9,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { createEngine, type Engine, type EngineOptions } from '../engine/engine.js';
+import { pixelSource } from '../engine/data/examples.js';
+import { syntheticImage, type SyntheticClass } from './synthetic.js';
 import type { FileFetcher } from '../engine/model/fetch.js';
 import type { GraphNode } from '../engine/model/graph.js';
 import { createRng } from '../engine/util/random.js';
@@ -222,4 +224,14 @@ export function memoryFetcher(files: Map<string, Uint8Array>): FileFetcher {
 export async function tinyEngine(opts: EngineOptions & { format?: TinyFormat; seed?: number } = {}): Promise<Engine> {
   const files = await tinyBackboneFiles(opts.format, opts.seed);
   return createEngine({ backends: ['wasm', 'cpu'], backbone: TINY_BACKBONE_URL, fetcher: memoryFetcher(files), ...opts });
+}
+
+/** A tiny engine holding `perClass` generated pictures (`size` px, seeds from `seed`) of each class. */
+export async function tinyEngineWith(classes: readonly SyntheticClass[], perClass: number, opts: { format?: TinyFormat; seed?: number; size?: number } = {}): Promise<Engine> {
+  const engine = await tinyEngine(opts.format ? { format: opts.format } : {});
+  const from = opts.seed ?? 60;
+  for (const label of classes) {
+    await engine.addExamples(label, await Promise.all(Array.from({ length: perClass }, (_, i) => pixelSource(syntheticImage(label, from + i, opts.size ?? 48), `${label}${i}`))));
+  }
+  return engine;
 }

@@ -6,11 +6,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FineTuneOptions, RawImage } from '../../../types.js';
-import { pixelSource } from '../../data/examples.js';
 import type { Engine } from '../../engine.js';
 import { onnx, onnxAgreement, runOnnx } from '../../../testing/onnx-runtime.js';
 import { syntheticImage, type SyntheticClass } from '../../../testing/synthetic.js';
-import { tinyEngine, TINY_SIZE, type TinyFormat } from '../../../testing/tiny-backbone.js';
+import { tinyEngineWith, TINY_SIZE, type TinyFormat } from '../../../testing/tiny-backbone.js';
 import type { Tail } from '../tail.js';
 
 const CLASSES: SyntheticClass[] = ['disc', 'stripes', 'checker'];
@@ -28,8 +27,7 @@ for (const format of ['graph', 'layers'] as TinyFormat[]) {
   describe(`ONNX export of the tiny ${format} backbone, run by onnxruntime-node`, () => {
     let engine: Engine;
     before(async () => {
-      engine = await tinyEngine({ format });
-      for (const label of CLASSES) await engine.addExamples(label, await Promise.all(Array.from({ length: 5 }, (_, i) => pixelSource(syntheticImage(label, 60 + i, 48), `${label}${i}`))));
+      engine = await tinyEngineWith(CLASSES, 5, { format });
     });
     after(() => engine.dispose());
 
