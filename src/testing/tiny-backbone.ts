@@ -220,6 +220,17 @@ export function memoryFetcher(files: Map<string, Uint8Array>): FileFetcher {
   };
 }
 
+/** The tiny backbone's files with some replaced, served from memory; `relist` updates the manifest's sha256 and size of the replaced files. */
+export async function servedTiny(format: TinyFormat, edit: { files?: Record<string, Uint8Array>; manifest?: (m: Record<string, any>) => void; relist?: boolean }): Promise<FileFetcher> {
+  const files = new Map(await tinyBackboneFiles(format));
+  for (const [name, bytes] of Object.entries(edit.files ?? {})) files.set(name, bytes);
+  const m = JSON.parse(new TextDecoder().decode(files.get('manifest.json')));
+  if (edit.relist) for (const name of Object.keys(edit.files ?? {})) m.files[name] = { sha256: await sha256Hex(files.get(name)!), bytes: files.get(name)!.length };
+  edit.manifest?.(m);
+  files.set('manifest.json', new TextEncoder().encode(JSON.stringify(m)));
+  return memoryFetcher(files);
+}
+
 /** An engine on the tiny backbone (tfjs on WASM, else CPU), the graph model unless `format` says otherwise. */
 export async function tinyEngine(opts: EngineOptions & { format?: TinyFormat; seed?: number } = {}): Promise<Engine> {
   const files = await tinyBackboneFiles(opts.format, opts.seed);

@@ -7,22 +7,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { isEdgetuneError } from '../../errors.js';
 import { selectBackend } from '../backend.js';
 import { sha256Hex } from '../util/hash.js';
-import { memoryFetcher, tinyBackboneFiles, TINY_BACKBONE_URL, TINY_EMBEDDING, type TinyFormat } from '../../testing/tiny-backbone.js';
+import { memoryFetcher, servedTiny as served, tinyBackboneFiles, TINY_BACKBONE_URL, TINY_EMBEDDING, type TinyFormat } from '../../testing/tiny-backbone.js';
 import { loadBackbone, packageModelBaseUrl, resolveManifestUrl, toArrayBuffer } from './backbone.js';
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
-
-/** The tiny backbone's files with some replaced; `relist` updates the manifest's sha256 and size of the replaced files. */
-async function served(format: TinyFormat, edit: { files?: Record<string, Uint8Array>; manifest?: (m: Record<string, any>) => void; relist?: boolean }) {
-  const files = new Map(await tinyBackboneFiles(format));
-  for (const [name, bytes] of Object.entries(edit.files ?? {})) files.set(name, bytes);
-  const m = JSON.parse(dec.decode(files.get('manifest.json')));
-  if (edit.relist) for (const name of Object.keys(edit.files ?? {})) m.files[name] = { sha256: await sha256Hex(files.get(name)!), bytes: files.get(name)!.length };
-  edit.manifest?.(m);
-  files.set('manifest.json', enc.encode(JSON.stringify(m)));
-  return memoryFetcher(files);
-}
 
 const refused = async (fetcher: ReturnType<typeof memoryFetcher>, code: string, pattern: RegExp) =>
   assert.rejects(loadBackbone(TINY_BACKBONE_URL, { fetcher }), (e) => isEdgetuneError(e) && e.code === code && pattern.test(e.message), `${code} ${pattern}`);
