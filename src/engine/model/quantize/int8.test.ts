@@ -27,7 +27,7 @@ describe('int8 arithmetic', () => {
     assert.deepEqual(activationParams([0, 0], -128, 127), { scale: 1, zeroPoint: -128 });
   });
 
-  it('per-channel weights: each channel along the axis gets its own scale, no worse than max/127 in squared error', () => {
+  it('per-channel weights: each channel gets the scale of least squared error among 1..0.5 x max/127, finer than max/127 where an outlier is', () => {
     const rng = createRng(7);
     // [2, 3, 4, 5]: quantized along axis 3 (a depthwise kernel's layout) and axis 0 (OHWI).
     const shape = [2, 3, 4, 5];
@@ -37,12 +37,22 @@ describe('int8 arithmetic', () => {
       assert.equal(scales.length, shape[axis]);
       const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
       const channelOf = (i: number) => Math.floor(i / inner) % shape[axis]!;
-      const err = (s: ArrayLike<number>) => data.reduce((e, v, i) => e + (v - s[channelOf(i)]! * Math.max(-127, Math.min(127, Math.round(v / s[channelOf(i)]!)))) ** 2, 0);
-      const naive = Array.from({ length: shape[axis]! }, (_, c) => Math.max(...Array.from(data).filter((_, i) => channelOf(i) === c).map(Math.abs)) / 127);
-      // float32 scales: equal to the float64 search within rounding.
-      assert.ok(err(scales) <= err(naive) * (1 + 1e-6), `axis ${axis}: ${err(scales)} vs ${err(naive)}`);
+      for (let c = 0; c < shape[axis]!; c++) {
+        const values = Array.from(data).filter((_, i) => channelOf(i) === c);
+        const err = (s: number) => values.reduce((e, v) => e + (v - s * Math.max(-127, Math.min(127, Math.round(v / s)))) ** 2, 0);
+        const naive = Math.max(...values.map(Math.abs)) / 127;
+        // float64 errors of the candidates, against the float32 scale chosen: equal within rounding.
+        const best = Math.min(...Array.from({ length: 61 }, (_, k) => err(naive * (1 - k / 120))));
+        assert.ok(scales[c]! >= 0.5 * naive * (1 - 1e-6) && scales[c]! <= naive * (1 + 1e-6), `axis ${axis} channel ${c}: scale ${scales[c]} outside [0.5, 1] x ${naive}`);
+        assert.ok(err(scales[c]!) <= best * (1 + 1e-5), `axis ${axis} channel ${c}: error ${err(scales[c]!)}, the best candidate's ${best}`);
+      }
       data.forEach((v, i) => assert.equal(q[i], Math.max(-127, Math.min(127, Math.round(v / scales[channelOf(i)]!))) + 0));
     }
+    // Weights stored quantized (steps of 1/127) and one extreme value: clipping it buys exact steps for the rest.
+    const stored = Float32Array.from({ length: 5001 }, (_, i) => (i ? Math.round((rng() * 2 - 1) * 127) / 127 : 1.1));
+    const clipped = quantizePerChannel({ shape: [1, 5001], data: stored }, 0).scales[0]!;
+    const error = (s: number) => stored.reduce((e, v) => e + (v - s * Math.max(-127, Math.min(127, Math.round(v / s)))) ** 2, 0);
+    assert.ok(clipped < 0.95 * (1.1 / 127) && error(clipped) < 0.5 * error(1.1 / 127), `scale ${clipped * 127}/127, error ${error(clipped)} vs ${error(1.1 / 127)} at max/127`);
     const zeros = quantizePerChannel({ shape: [2, 2], data: Float32Array.of(0, 0, 1, -2) }, 0);
     assert.deepEqual(Array.from(zeros.scales.slice(0, 1)), [1], 'a channel of zeros gets scale 1');
   });
