@@ -35,18 +35,22 @@ async function previewAndButtonInView(page, button, viewport) {
 
 const count = async (page, label) => parseInt(await page.locator(`li.class[data-label="${label}"] .count`).textContent(), 10);
 
-/** A finger held on the button for `ms` (touch events through Chromium's input pipeline). */
-async function hold(page, box, ms, during) {
+/** A finger held on the button (touch events through Chromium's input pipeline) while `during` runs. */
+async function hold(page, box, during) {
   const cdp = await page.context().newCDPSession(page);
   const point = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
   await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [point] });
-  await page.waitForTimeout(ms / 2);
-  const midway = await during();
-  await page.waitForTimeout(ms / 2);
-  await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
-  await cdp.detach();
-  return midway;
+  try {
+    return await during();
+  } finally {
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+    await cdp.detach();
+  }
 }
+
+/** Waits until the card of `label` counts more than `n` (frames arrive at the camera's pace, slower on a loaded machine). */
+const countAbove = (page, label, n) =>
+  page.waitForFunction(([l, k]) => parseInt(document.querySelector(`li.class[data-label="${l}"] .count`).textContent, 10) > k, [label, n], { timeout: 15_000 });
 
 async function phoneJourney(server, camera, viewport) {
   const size = `${viewport.width}x${viewport.height}`;
@@ -104,11 +108,14 @@ async function phoneJourney(server, camera, viewport) {
       await page.waitForTimeout(400);
       assert.equal(await count(page, label), before + 1, 'a tap takes one frame');
       // A hold: frames keep coming, the count grows on the card and on the preview, both in view.
-      const midway = await hold(page, box, 1800, async () => {
+      const midway = await hold(page, box, async () => {
+        await countAbove(page, label, before + 1);
         await previewAndButtonInView(page, button, viewport);
         const badge = await page.locator('#capture-badge').textContent();
         await shot(`capturing-${label}`);
-        return { n: await count(page, label), badge };
+        const n = await count(page, label);
+        await countAbove(page, label, n);
+        return { n, badge };
       });
       assert.match(midway.badge, new RegExp(`${label}: \\d+`), 'the preview says which class is capturing');
       await page.waitForFunction(() => document.getElementById('capture-badge').hidden);
