@@ -11,7 +11,7 @@ export default {
     testFiles: [
       'src/engine/train/{stages,loop,optimizer,metrics,pipeline,schedule}.test.ts',
       'src/engine/train/strategies/{strategies,prefix-cache}.test.ts',
-      'src/engine/model/{tail,tail-check,graph,model-files,manifest,backbone,backbone-load,fetch,model-card,export-formats,network,head,open-set,import-checks}.test.ts',
+      'src/engine/model/{tail,tail-check,graph,merged-graph,model-files,manifest,backbone,backbone-load,fetch,model-card,export-formats,network,head,open-set,import-checks}.test.ts',
       'src/engine/model/{export-contract,onnx/onnx-tiny,tflite/tflite-tiny,quantize/int8,quantize/calibration-data}.test.ts',
       'src/node/{files,output-dir,mkdirs,decode,onnx-forward-tiny}.test.ts',
       'src/engine/data/feature-rows.test.ts',

@@ -48,11 +48,12 @@ export function incompatible(msg: string): never {
  * everything after them up to `featureNode`. A cut point is a tensor that every
  * later path goes through (no residual skips over it) and that feeds an
  * expanding 1x1 convolution: in MobileNetV2 these are the blocks' inputs, and
- * `blocks = 0` leaves only the final 1x1 convolution trainable.
+ * `blocks = 0` leaves only the final 1x1 convolution trainable. `avgPool`: the
+ * manifest pools the feature node's map (`pooling: 'avg'`), so the tail does too.
  *
  * @throws EdgetuneError MODEL_INCOMPATIBLE when an op in the tail cannot be rebuilt.
  */
-export function planTail(nodes: GraphNode[], featureNode: string, blocks: TailDepth, shapes: Map<string, number[]>): TailPlan {
+export function planTail(nodes: GraphNode[], featureNode: string, blocks: TailDepth, shapes: Map<string, number[]>, avgPool = false): TailPlan {
   const byName = new Map(nodes.map((n) => [n.name, n]));
   const isConst = (name: string) => byName.get(name)?.op === 'Const';
   const needed = ancestorsOf(nodes, featureNode);
@@ -125,5 +126,6 @@ export function planTail(nodes: GraphNode[], featureNode: string, blocks: TailDe
     }
     known.add(n.name);
   }
+  if (avgPool) ops.push({ kind: 'meanpool', name: `${featureNode}/pool`, input: featureNode });
   return { cutNode, fromInput: blocks === 'all', constNodes, ops, weightNodes };
 }

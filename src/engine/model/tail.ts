@@ -77,7 +77,7 @@ export class Tail {
     }
     const topo = backbone.artifacts.modelJson.modelTopology as { node: GraphNode[] };
     const shapes = new Map(backbone.artifacts.modelJson.weightsManifest.flatMap((g) => g.weights).map((w) => [w.name, w.shape]));
-    const plan = planTail(topo.node, backbone.manifest.featureNode, blocks, shapes);
+    const plan = planTail(topo.node, backbone.manifest.featureNode, blocks, shapes, backbone.manifest.pooling === 'avg');
     const graphWeights = (backbone.model as GraphModel).weights;
     const weights = new Map<string, tf.Tensor>();
     for (const n of [...plan.weightNodes, ...plan.constNodes]) {
