@@ -95,4 +95,42 @@ describe('modelCard', () => {
     assert.ok(head.includes('On the test split (40 images, none seen in training): accuracy **91.2%**.\n'));
     assert.ok(head.includes('dataset: { name: "user images", type: imagefolder, split: "test" }'));
   });
+
+  it('renders as Markdown: blank lines around every heading, paragraph, table and code block, the sections in order', () => {
+    // A table or fence glued to the line above renders as text on Hugging Face and GitHub.
+    const card = modelCard({ ...full, files: ['model.onnx', 'model.tflite', 'edgetune.json', 'labels.json'] });
+    const body = card.slice(card.indexOf('\n', card.indexOf('---', 3)) + 1).split('\n');
+    let fence = false;
+    const outline = body.map((l) => {
+      if (l.startsWith('```')) return (fence = !fence), 'fence';
+      if (fence) return 'code';
+      return l === '' ? '' : l.startsWith('#') ? l.replace(/:.*/, ':') : l.startsWith('|') ? 'row' : l.startsWith('- ') ? 'item' : 'text';
+    });
+    const snippet = (code: number) => ['text', '', 'fence', ...Array<string>(code).fill('code'), 'fence', '', 'text', ''];
+    assert.deepEqual(outline, [
+      '', '# Image classifier:', '', 'text', '', 'text', '',
+      '## Training data', '', 'text', '', 'row', 'row', 'row', 'row', '',
+      '## Evaluation', '', 'text', '', 'row', 'row', 'row', 'row', '',
+      '## Intended use and limits', '', 'item', 'item', 'item', 'item', '',
+      '## How to run it', '', ...snippet(3), ...snippet(4), 'text', '', 'fence', 'code', 'code', 'code', 'code', 'fence', '', 'text', '',
+      '## Backbone', '', 'text', '', 'text', '',
+    ]);
+    assert.ok(card.endsWith('\n'));
+    assert.match(card, /\n- It always answers with one of its classes: an image of something else still gets a label/);
+    assert.match(card, /\n- Its numbers hold for images like the training data/);
+    assert.match(card, /\n- Not for decisions about people/);
+    assert.match(card, /\n`labels\.json` \(when present\) lists the class names in the order of the output probabilities\.\n/);
+    assert.match(card, /\nImages per class and split \(as edgetune used them; undecodable files left out\):\n/);
+  });
+
+  it('tags each format only when its file is there; a backbone line without a source has no trailing space', () => {
+    const tags = (files: string[]) => lines(modelCard({ ...full, files })).find((l) => l.startsWith('tags:'));
+    assert.equal(tags(['model.tflite', 'labels.json']), 'tags: [image-classification, edgetune, mobilenet_v2, tflite]');
+    assert.equal(tags(['edgetune.json', 'labels.json']), 'tags: [image-classification, edgetune, mobilenet_v2]');
+    assert.equal(tags(['model.onnx', 'model.tflite']), 'tags: [image-classification, edgetune, mobilenet_v2, onnx, tflite]');
+    const card = lines(modelCard({ ...full, manifest: { id: 'x', name: 'X net', source: { package: 'pkg' } } as never }));
+    assert.equal(card[card.indexOf('## Backbone') + 2], 'X net, from the `pkg` npm package.');
+    const bare = lines(modelCard({ ...full, manifest: { id: 'x' } as never }));
+    assert.equal(bare[bare.indexOf('## Backbone') + 2], 'x.');
+  });
 });
