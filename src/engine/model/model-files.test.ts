@@ -133,7 +133,47 @@ for (const format of ['graph', 'layers'] as TinyFormat[]) {
       await refused(await crafted(files, { meta: (m) => (m.tail!.weights[0]!.shape = reversed) }), 'MODEL_INCOMPATIBLE', new RegExp(`Tail weight '[^']+' has shape \\[${reversed}\\]`));
       await refused(await crafted(files, { meta: (m) => (m.openSet!.thresholds = [0.5]) }), 'MODEL_LOAD_FAILED', /prototypes\.bin has \d+ values, expected 3 x 40/);
       await refused(await crafted(files, { name: 'prototypes.bin', bytes: files['prototypes.bin']!.subarray(0, 40) }), 'MODEL_LOAD_FAILED', /prototypes\.bin has 10 values/);
+      // Fields missing or of the wrong type: typed errors, never a TypeError.
+      await refused({ ...files, 'edgetune.json': enc.encode('null') }, 'MODEL_LOAD_FAILED', /format must be 'edgetune-model'/);
+      await refused(await crafted(files, { meta: (m) => (m.labels = ['a', 2 as never, 'c']) }), 'MODEL_LOAD_FAILED', /labels must list at least two class names/);
+      await refused(await crafted(files, { meta: (m) => (m.labels = ['a', 'b']) }), 'MODEL_INCOMPATIBLE', /Head has 3 outputs for 2 labels/);
+      await refused(await crafted(files, { meta: (m) => delete (m as Partial<ModelMetadata>).backbone }), 'MODEL_INCOMPATIBLE', /trained on backbone 'undefined' \(manifest undefined\), but 'tiny_mobilenet_\w+' \(manifest [0-9a-f]{12}\) is loaded/);
+      await refused(await crafted(files, { meta: (m) => delete (m as Partial<ModelMetadata>).preprocessing }), 'MODEL_INCOMPATIBLE', /preprocessing version undefined, this edgetune uses \d+/);
+      await refused(await crafted(files, { meta: (m) => delete (m as Partial<ModelMetadata>).files }), 'MODEL_LOAD_FAILED', /lack model\.json/);
+      for (const depth of [-1, 1.5, 'some']) {
+        await refused(await crafted(files, { meta: (m) => (m.tail!.unfreezeBlocks = depth as never) }), 'MODEL_LOAD_FAILED', /unfreezeBlocks must be 'all' or an integer in 0\.\.64/);
+      }
+      // 0 and 64 are depths: refused by the backbone (no cut there), not by the range check.
+      for (const depth of [0, 64]) await refused(await crafted(files, { meta: (m) => (m.tail!.unfreezeBlocks = depth) }), 'MODEL_INCOMPATIBLE', /Tail starts at|blocks/);
+      await refused(await crafted(files, { meta: (m) => (m.openSet!.thresholds = [0.5, null as never, 0.5]) }), 'MODEL_LOAD_FAILED', /prototypes\.bin has \d+ values/);
+      const tailNan = new Float32Array(files['tail.bin']!.slice().buffer);
+      tailNan[1] = Infinity;
+      await refused(await crafted(files, { name: 'tail.bin', bytes: new Uint8Array(tailNan.buffer) }), 'MODEL_INTEGRITY', /tail\.bin holds a value that is not a finite number/);
+      const protoNan = new Float32Array(files['prototypes.bin']!.slice().buffer);
+      protoNan[0] = NaN;
+      await refused(await crafted(files, { name: 'prototypes.bin', bytes: new Uint8Array(protoNan.buffer) }), 'MODEL_INTEGRITY', /prototypes\.bin holds a value that is not a finite number/);
       assert.ok(meta.tail && meta.openSet);
+    });
+
+    it('imports a head with a hidden layer, and one whose metadata omits the head section; imports leave no tensor behind', async () => {
+      await engine.fineTune({ ...TRAIN, hiddenUnits: 8 });
+      const hidden = await engine.export();
+      assert.equal(metaOf(hidden).head?.hiddenUnits, 8);
+      const want = await engine.predictBatch(IMAGES, { topK: 3 });
+      await other.import(hidden);
+      close(await other.predictBatch(IMAGES, { topK: 3 }), want, 1e-5);
+      assert.equal(metaOf(await other.export()).head?.hiddenUnits, 8, 'a re-export keeps the hidden layer in its metadata');
+      await engine.fineTune(TRAIN);
+      const plain = await crafted(await engine.export(), { meta: (m) => delete (m as Partial<ModelMetadata>).head });
+      const plainWant = await engine.predictBatch(IMAGES, { topK: 3 });
+      await engine.fineTune(STRATEGIES.partial!);
+      const partial = await engine.export();
+      const before = tf.memory().numTensors;
+      await other.import(plain);
+      close(await other.predictBatch(IMAGES, { topK: 3 }), plainWant, 1e-5);
+      await other.import(partial);
+      await other.import(hidden);
+      assert.equal(tf.memory().numTensors, before, 'each import replaced the model before it, leaving nothing behind');
     });
   });
 }
