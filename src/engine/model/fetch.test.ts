@@ -13,13 +13,21 @@ describe('defaultFetcher over HTTP', () => {
   let server: Server;
   let base: string;
   const body = new Uint8Array(3000).map((_, i) => i % 251);
+  const stalled: { destroy(): void }[] = [];
   before(async () => {
     server = createServer((req, res) => {
       if (req.url === '/file.bin') return res.end(body);
       if (req.url === '/chunked') {
         res.writeHead(200, { 'transfer-encoding': 'chunked' });
-        for (let i = 0; i < 5; i++) res.write(body.subarray(0, 1000));
+        for (let i = 0; i < 5; i++) res.write(body.subarray(i * 600, (i + 1) * 600));
         return res.end();
+      }
+      if (req.url === '/declares-more') {
+        // Declares 5000 bytes, sends 1000, then stalls: only the declared length can refuse it in time.
+        res.writeHead(200, { 'content-length': '5000' });
+        res.write(body.subarray(0, 1000));
+        stalled.push(res);
+        return;
       }
       res.statusCode = 404;
       res.end('nope');
@@ -27,7 +35,10 @@ describe('defaultFetcher over HTTP', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
-  after(() => server.close());
+  after(() => {
+    for (const res of stalled) res.destroy();
+    server.close();
+  });
 
   it('returns the body whole, up to the bound', async () => {
     assert.deepEqual(await defaultFetcher(new URL(`${base}/file.bin`)), body);
@@ -37,18 +48,22 @@ describe('defaultFetcher over HTTP', () => {
   it('refuses a body over the bound by its declared length, and a chunked one as it passes it', async () => {
     await assert.rejects(defaultFetcher(new URL(`${base}/file.bin`), 2999), (e) => isEdgetuneError(e, 'MODEL_LOAD_FAILED') && e.message === `${base}/file.bin is 3000 bytes, over the 2999 bytes expected`);
     await assert.rejects(defaultFetcher(new URL(`${base}/chunked`), 2500), (e) => isEdgetuneError(e, 'MODEL_LOAD_FAILED') && new RegExp(`^${base}/chunked is (\\d+) bytes, over the 2500 bytes expected$`).test(e.message) && Number(/is (\d+) bytes/.exec(e.message)![1]) > 2500);
-    assert.equal((await defaultFetcher(new URL(`${base}/chunked`), 5000)).length, 5000);
+    assert.deepEqual(await defaultFetcher(new URL(`${base}/chunked`), 5000), body, 'the chunks in order');
+    const stalls = new Promise((_, reject) => setTimeout(() => reject(new Error('read the body instead of refusing its declared length')), 3000).unref());
+    await assert.rejects(Promise.race([defaultFetcher(new URL(`${base}/declares-more`), 2000), stalls]), (e) => isEdgetuneError(e, 'MODEL_LOAD_FAILED') && e.message === `${base}/declares-more is 5000 bytes, over the 2000 bytes expected`);
   });
 
   it('names the URL and the status of a failed request', async () => {
     await assert.rejects(defaultFetcher(new URL(`${base}/missing`)), (e) => isEdgetuneError(e, 'MODEL_LOAD_FAILED') && e.message === `Cannot fetch ${base}/missing: HTTP 404`);
-    await assert.rejects(defaultFetcher(new URL('http://127.0.0.1:9/x')), (e) => isEdgetuneError(e, 'MODEL_LOAD_FAILED') && e.message.startsWith('Cannot fetch http://127.0.0.1:9/x: '));
+    await assert.rejects(defaultFetcher(new URL('http://127.0.0.1:9/x')), (e) => isEdgetuneError(e, 'MODEL_LOAD_FAILED') && e.message.startsWith('Cannot fetch http://127.0.0.1:9/x: ') && e.cause instanceof Error);
   });
 
   it('reads file: URLs from disk, bounded by default', async () => {
     const bytes = await defaultFetcher(new URL('../../../package.json', import.meta.url));
     assert.equal(JSON.parse(new TextDecoder().decode(bytes)).name, 'edgetune');
     await assert.rejects(defaultFetcher(new URL('../../../package.json', import.meta.url), 10), (e) => isEdgetuneError(e, 'MODEL_LOAD_FAILED') && /over the 10-byte limit/.test(e.message));
+    const missing = new URL('./no-such-model.json', import.meta.url);
+    await assert.rejects(defaultFetcher(missing), (e) => isEdgetuneError(e, 'MODEL_LOAD_FAILED') && e.message.startsWith(`model file ${missing.pathname}: cannot read (ENOENT`) && (e.cause as NodeJS.ErrnoException).code === 'ENOENT');
     assert.equal(FILE_MAX_BYTES, 2 ** 30);
     assert.equal(METADATA_MAX_BYTES, 16 * 2 ** 20);
   });
@@ -61,7 +76,7 @@ describe('resolveAllowed', () => {
     assert.equal(resolveAllowed('../b/w.bin', base, base.origin, {}).href, 'https://models.example/b/w.bin');
   });
   it('refuses another origin unless listed or "*"', () => {
-    assert.throws(() => resolveAllowed('https://cdn.example/w.bin', base, base.origin, {}), (e) => isEdgetuneError(e, 'FORBIDDEN_ORIGIN') && e.message.includes("allowedOrigins: ['https://cdn.example']"));
+    assert.throws(() => resolveAllowed('https://cdn.example/w.bin', base, base.origin, {}), (e) => isEdgetuneError(e, 'FORBIDDEN_ORIGIN') && e.message === "Model file https://cdn.example/w.bin is on origin https://cdn.example, but models may only load from https://models.example. Pass allowedOrigins: ['https://cdn.example'] to allow it.");
     assert.throws(() => resolveAllowed('https://cdn.example/w.bin', base, base.origin, { allowedOrigins: ['https://other.example'] }), (e) => isEdgetuneError(e, 'FORBIDDEN_ORIGIN'));
     assert.equal(resolveAllowed('https://cdn.example/w.bin', base, base.origin, { allowedOrigins: ['https://cdn.example'] }).origin, 'https://cdn.example');
     assert.equal(resolveAllowed('https://cdn.example/w.bin', base, base.origin, { allowedOrigins: ['*'] }).origin, 'https://cdn.example');
