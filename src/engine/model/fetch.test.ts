@@ -19,8 +19,9 @@ describe('defaultFetcher over HTTP', () => {
       if (req.url === '/file.bin') return res.end(body);
       if (req.url === '/chunked') {
         res.writeHead(200, { 'transfer-encoding': 'chunked' });
-        for (let i = 0; i < 5; i++) res.write(body.subarray(i * 600, (i + 1) * 600));
-        return res.end();
+        // Paced, so the client reads several chunks.
+        const write = (i: number): unknown => (i < 5 ? (res.write(body.subarray(i * 600, (i + 1) * 600)), setTimeout(() => write(i + 1), 15)) : res.end());
+        return write(0);
       }
       if (req.url === '/declares-more') {
         // Declares 5000 bytes, sends 1000, then stalls: only the declared length can refuse it in time.
