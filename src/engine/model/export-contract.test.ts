@@ -21,6 +21,7 @@ const TRAIN = { epochs: 3, augment: 0, seed: 2, validationSplit: 0, batchSize: 8
 const IMAGES: RawImage[] = CLASSES.map((c, i) => syntheticImage(c, 900 + i, TINY_SIZE));
 const RESIZED: RawImage[] = CLASSES.map((c, i) => syntheticImage(c, 910 + i, 45, 27));
 const { FLOAT, UINT8 } = onnx.TensorProto.DataType;
+const dec = new TextDecoder();
 
 type ValueInfo = { name?: string | null; type?: { tensorType?: { elemType?: number | null; shape?: { dim?: { dimParam?: string | null; dimValue?: unknown }[] | null } | null } | null } | null };
 const signature = (v: ValueInfo) => ({
@@ -110,6 +111,19 @@ for (const format of ['graph', 'layers'] as TinyFormat[]) {
       // The graph's SAME padding of its strided convolutions is TFLite's SAME: no explicit PAD; Keras' three ZeroPadding2D layers stay PADs.
       assert.equal(ops.filter((c) => c === Builtin.PAD).length, format === 'graph' ? 0 : 3);
       assert.equal(ops.filter((c) => c === Builtin.FULLY_CONNECTED).length, 2);
+    });
+
+    it('beside each file: labels.json, and a model card with the training counts, an evaluation given to export, the int8 caveat only for int8', async () => {
+      const evaluation = { split: 'test', dataset: 'shapes', accuracy: 0.5, n: 6, perClass: CLASSES.map((label) => ({ label, precision: 0.5, recall: 0.5, f1: 0.5, support: 2 })) };
+      const onnxFiles = await engine.export({ format: 'onnx', evaluation });
+      assert.equal(dec.decode(onnxFiles['labels.json']), `${JSON.stringify(CLASSES)}\n`);
+      const card = dec.decode(onnxFiles['README.md']);
+      assert.match(card, /On the test split of shapes \(6 images, none seen in training\): accuracy \*\*50\.0%\*\*/);
+      assert.match(card, /\| disc \| 4 \| 0 \| 2 \|/);
+      assert.doesNotMatch(card, /The model files are int8/);
+      const edgetune = await engine.export({ evaluation });
+      assert.deepEqual(JSON.parse(dec.decode(edgetune['edgetune.json'])).evaluation, evaluation);
+      assert.match(dec.decode((await engine.export({ format: 'tflite', int8: true, calibrationImages: 6 }))['README.md']!), /The model files are int8, calibrated on the training images/);
     });
 
     it('TFLite int8 of a partial tail: the tail depth and the quantization in the metadata', async () => {
