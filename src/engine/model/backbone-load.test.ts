@@ -20,7 +20,10 @@ describe('resolveManifestUrl', () => {
     assert.equal(resolveManifestUrl('mobilenet_v2').href, new URL('mobilenet_v2/manifest.json', packageModelBaseUrl()).href);
     assert.equal(resolveManifestUrl('mobilenet_v2_140', 'https://cdn.example/m').href, 'https://cdn.example/m/mobilenet_v2_140/manifest.json');
     assert.equal(resolveManifestUrl('mobilenet_v2', 'https://cdn.example/m/').href, 'https://cdn.example/m/mobilenet_v2/manifest.json');
-    assert.throws(() => resolveManifestUrl('resnet50'), (e) => isEdgetuneError(e, 'UNKNOWN_BACKBONE') && /Unknown backbone 'resnet50'\. Bundled backbones are: mobilenet_v2_140, mobilenet_v2;/.test(e.message));
+    assert.throws(() => resolveManifestUrl('resnet50'), (e) => isEdgetuneError(e, 'UNKNOWN_BACKBONE') && /Unknown backbone 'resnet50'\. Bundled backbones are: mobilenet_v2_140, mobilenet_v2; or pass the URL or path of a manifest\.json\.$/.test(e.message));
+    // A bare name is an id; anything with a slash, or a .json name, is a path.
+    assert.equal(resolveManifestUrl('models/mobilenet').href, new URL(`file://${process.cwd()}/models/mobilenet`).href);
+    assert.equal(resolveManifestUrl('./mobilenet').href, new URL(`file://${process.cwd()}/mobilenet`).href);
     assert.equal(resolveManifestUrl('my/manifest.json').href, new URL(`file://${process.cwd()}/my/manifest.json`).href);
     assert.equal(resolveManifestUrl('manifest.json').href, new URL(`file://${process.cwd()}/manifest.json`).href);
     assert.equal(resolveManifestUrl(TINY_BACKBONE_URL).href, TINY_BACKBONE_URL);
@@ -70,6 +73,8 @@ for (const format of ['graph', 'layers'] as TinyFormat[]) {
     it('refuses files the manifest does not list or sizes wrongly, and bytes that differ', async () => {
       await refused(await served(format, { manifest: (m) => delete m.files['weights.bin'] }), 'MODEL_INTEGRITY', /weights\.bin is not listed in the manifest's files/);
       await refused(await served(format, { manifest: (m) => (m.files['weights.bin'].bytes = -1) }), 'MODEL_LOAD_FAILED', /declares an invalid size for .*weights\.bin/);
+      // An empty file is a size (0): the bytes then differ from it.
+      await refused(await served(format, { manifest: (m) => (m.files['weights.bin'].bytes = 0) }), 'MODEL_INTEGRITY', /weights\.bin is \d+ bytes, the manifest declares 0|over the 0 bytes/);
       await refused(await served(format, { manifest: (m) => (m.files['weights.bin'].bytes += 4) }), 'MODEL_INTEGRITY', /weights\.bin is \d+ bytes, the manifest declares \d+/);
       const files = await tinyBackboneFiles(format);
       const flipped = files.get('weights.bin')!.slice();
@@ -79,6 +84,7 @@ for (const format of ['graph', 'layers'] as TinyFormat[]) {
 
     it('refuses a model.json that is not JSON or not a tfjs model, and a manifest that does not fit its model', async () => {
       await refused(await served(format, { files: { 'model.json': enc.encode('{"modelTopology":') }, relist: true }), 'MODEL_LOAD_FAILED', /model\.json is not valid JSON/);
+      await refused(await served(format, { files: { 'model.json': enc.encode('null') }, relist: true }), 'MODEL_LOAD_FAILED', /model\.json is not a tfjs model\.json/);
       await refused(await served(format, { files: { 'model.json': enc.encode('{"modelTopology":{}}') }, relist: true }), 'MODEL_LOAD_FAILED', /model\.json is not a tfjs model\.json \(no modelTopology\/weightsManifest\)/);
       await refused(await served(format, { manifest: (m) => (m.embeddingSize = 41) }), 'MODEL_INCOMPATIBLE', new RegExp(`outputs ${TINY_EMBEDDING} features, its manifest declares embeddingSize 41`));
       await refused(await served(format, { manifest: (m) => (m.inputSize = [31, 33]) }), 'MODEL_INCOMPATIBLE', /failed on a 31x33 input/);
