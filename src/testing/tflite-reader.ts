@@ -182,7 +182,13 @@ export function runTflite(bytes: Uint8Array, input: Float32Array): Float32Array 
     for (const op of graph.tables(F.SubGraph.operators)) {
       const ins = op.ints(F.Operator.inputs).map((i) => (i < 0 ? undefined : read(i))) as tf.Tensor[];
       const [out] = op.ints(F.Operator.outputs);
-      const y = apply(codes[op.int(F.Operator.opcode_index)]!, ins, op.table(F.Operator.builtin_options));
+      const code = codes[op.int(F.Operator.opcode_index)]!;
+      const y = apply(code, ins, op.table(F.Operator.builtin_options));
+      // LiteRT allocates every tensor from its declared shape before running: a shape the op does not produce is a broken file.
+      const declared = infos[out!]!.shape;
+      if (y.shape.length !== declared.length || y.shape.some((d, i) => d !== declared[i])) {
+        throw new Error(`operator ${code} computes [${y.shape}] into a tensor declared [${declared}]`);
+      }
       values.set(out!, snap(y, infos[out!]!));
     }
     return values.get(outputIdx!)!.dataSync() as Float32Array;
