@@ -6,7 +6,7 @@
 // op, which is what TFLite's integer kernels compute up to their fixed-point rounding.
 import * as flatbuffers from 'flatbuffers';
 import * as tf from '@tensorflow/tfjs-core';
-import { Builtin, F, TensorType } from '../engine/model/tflite/schema.js';
+import { Builtin, F, OptionsType, TensorType } from '../engine/model/tflite/schema.js';
 
 /** Reads fields of a flatbuffer table by schema slot. */
 export class Table {
@@ -123,6 +123,26 @@ const act = (options: Table | null, slot: number, x: tf.Tensor) => {
 };
 const padding = (options: Table) => (options.int(0, 1) === 0 ? 'same' : 'valid');
 
+/** The options table each operator's union must name (LiteRT reads the options by this type). */
+const OPTIONS_OF: Record<number, number> = {
+  [Builtin.CONV_2D]: OptionsType.Conv2DOptions,
+  [Builtin.DEPTHWISE_CONV_2D]: OptionsType.DepthwiseConv2DOptions,
+  [Builtin.FULLY_CONNECTED]: OptionsType.FullyConnectedOptions,
+  [Builtin.SOFTMAX]: OptionsType.SoftmaxOptions,
+  [Builtin.ADD]: OptionsType.AddOptions,
+  [Builtin.MUL]: OptionsType.MulOptions,
+  [Builtin.SUB]: OptionsType.SubOptions,
+  [Builtin.PAD]: OptionsType.PadOptions,
+  [Builtin.MEAN]: OptionsType.ReducerOptions,
+};
+
+/** Throws unless `op`'s options are absent (type NONE) or of the table its operator reads. */
+function checkOptions(code: number, op: Table): void {
+  const type = op.int(F.Operator.builtin_options_type, 1);
+  const present = op.table(F.Operator.builtin_options) !== null;
+  if (present ? type !== OPTIONS_OF[code] : type !== OptionsType.NONE) throw new Error(`operator ${code} has options of type ${type}${present ? '' : ' but no options'}`);
+}
+
 /** One operator's output from its inputs' real values. */
 function apply(code: number, ins: tf.Tensor[], options: Table | null): tf.Tensor {
   const [x, w, b] = ins;
@@ -136,6 +156,7 @@ function apply(code: number, ins: tf.Tensor[], options: Table | null): tf.Tensor
     case Builtin.DEPTHWISE_CONV_2D: {
       const [, kh, kw, co] = w!.shape as number[];
       const ci = x!.shape[3]!;
+      if (o.int(F.DepthwiseConv2DOptions.depth_multiplier) * ci !== co) throw new Error(`depth_multiplier ${o.int(F.DepthwiseConv2DOptions.depth_multiplier)} for ${ci} -> ${co} channels`);
       const filter = tf.reshape(w!, [kh!, kw!, ci, co! / ci]) as tf.Tensor4D;
       const y = tf.depthwiseConv2d(x as tf.Tensor4D, filter, [o.int(F.DepthwiseConv2DOptions.stride_h), o.int(F.DepthwiseConv2DOptions.stride_w)], padding(o));
       return act(o, F.DepthwiseConv2DOptions.fused_activation_function, b ? tf.add(y, b) : y);
@@ -183,6 +204,7 @@ export function runTflite(bytes: Uint8Array, input: Float32Array): Float32Array 
       const ins = op.ints(F.Operator.inputs).map((i) => (i < 0 ? undefined : read(i))) as tf.Tensor[];
       const [out] = op.ints(F.Operator.outputs);
       const code = codes[op.int(F.Operator.opcode_index)]!;
+      checkOptions(code, op);
       const y = apply(code, ins, op.table(F.Operator.builtin_options));
       // LiteRT allocates every tensor from its declared shape before running: a shape the op does not produce is a broken file.
       const declared = infos[out!]!.shape;
