@@ -13,6 +13,7 @@ import { createEngine } from '../engine.js';
 import { servedTiny, tinyBackboneFiles, tinyEngine, TINY_BACKBONE_URL, TINY_SIZE, type TinyFormat } from '../../testing/tiny-backbone.js';
 import type { Backbone } from './backbone.js';
 import type { HostGemm } from './forward.js';
+import { jsGemm } from '../../testing/js-gemm.js';
 import type { GraphNode } from './graph.js';
 import { Tail } from './tail.js';
 import type { TailDepth } from './tail-plan.js';
@@ -20,17 +21,9 @@ import type { TailDepth } from './tail-plan.js';
 /** A row-major float32 product that records what it was given. */
 function recordingGemm() {
   const calls: { a: Float32Array; b: Float32Array; ta: boolean; tb: boolean }[] = [];
-  const gemm: HostGemm = (a, [ar, ac], b, [br, bc], ta, tb) => {
+  const gemm: HostGemm = (a, aShape, b, bShape, ta, tb) => {
     calls.push({ a, b, ta, tb });
-    const [m, k, n] = [ta ? ac : ar, ta ? ar : ac, tb ? br : bc];
-    const out = new Float32Array(m * n);
-    for (let i = 0; i < m; i++)
-      for (let j = 0; j < n; j++) {
-        let s = 0;
-        for (let p = 0; p < k; p++) s += (ta ? a[p * ac + i]! : a[i * ac + p]!) * (tb ? b[j * bc + p]! : b[p * bc + j]!);
-        out[i * n + j] = s;
-      }
-    return out;
+    return jsGemm(a, aShape, b, bShape, ta, tb);
   };
   return { gemm, calls };
 }

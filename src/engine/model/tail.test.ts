@@ -11,6 +11,7 @@ import type { Engine } from '../engine.js';
 import { createRng } from '../util/random.js';
 import { tinyEngine, tinyGraph, TINY_BLOCKS, TINY_EMBEDDING, TINY_SIZE, type TinyFormat } from '../../testing/tiny-backbone.js';
 import type { HostGemm } from './forward.js';
+import { jsGemm } from '../../testing/js-gemm.js';
 import type { GraphNode } from './graph.js';
 import { Tail } from './tail.js';
 import { planLayersTail } from './tail-layers.js';
@@ -20,18 +21,6 @@ const DEPTHS: TailDepth[] = [0, 1, 2, 3, 4, 'all'];
 /** [h, w, c] at each depth's cut: blocks 0-1 read 4x4x24, 2-3 read 8x8x12, 4 reads the 16x16x8 stem output. */
 const SHAPES = [[4, 4, 24], [4, 4, 24], [8, 8, 12], [8, 8, 12], [16, 16, 8], [TINY_SIZE, TINY_SIZE, 3]];
 
-/** A plain row-major float32 product, as a native runtime's would be. */
-const jsGemm: HostGemm = (a, [ar, ac], b, [br, bc], ta, tb) => {
-  const [m, k, n] = [ta ? ac : ar, ta ? ar : ac, tb ? br : bc];
-  const out = new Float32Array(m * n);
-  for (let i = 0; i < m; i++)
-    for (let j = 0; j < n; j++) {
-      let s = 0;
-      for (let p = 0; p < k; p++) s += (ta ? a[p * ac + i]! : a[i * ac + p]!) * (tb ? b[j * bc + p]! : b[p * bc + j]!);
-      out[i * n + j] = s;
-    }
-  return out;
-};
 
 const notFinite = (x: number) => !Number.isFinite(x);
 
