@@ -22,7 +22,8 @@ export default {
   tsconfigFile: 'tsconfig.json',
   mutate: ['src/engine/train/**/*.ts', 'src/engine/model/**/*.ts', '!src/**/*.test.ts', 'src/node/files.ts', 'src/node/output-dir.ts', 'src/node/mkdirs.ts'],
   coverageAnalysis: 'perTest',
-  concurrency: 2,
+  // Two test runners beside the TypeScript checkers on a two-core machine (3 leaves one runner).
+  concurrency: 4,
   timeoutMS: 20000,
   incremental: true,
   incrementalFile: '.cache/stryker/incremental.json',
